@@ -1,0 +1,1 @@
+"""FastAPI application: routers, request/response schemas and dependencies only."""

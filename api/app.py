@@ -1,0 +1,48 @@
+"""The FastAPI application factory.
+
+``create_app`` wires settings, the database engine, the problem+json error handlers, the body
+size limit and one router per resource. It performs no I/O itself: migrations and the bootstrap
+admin are applied by :func:`prepare_database`, which the server runs once at start-up.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from api.limits import BodySizeLimit
+from api.problems import install_problem_handlers
+from api.routers import audit, cluster, cohorts, flavors, health, jobs, tenants, users
+from api.settings import ApiSettings
+from store import users as user_store
+from store.db import create_db_engine, session_factory, transaction
+from store.migrate import upgrade
+
+API_VERSION = "1.0"
+
+
+def create_app(settings: ApiSettings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or ApiSettings()
+    engine = engine or create_db_engine(settings.database_url)
+    app = FastAPI(
+        title="Yushan",
+        version=API_VERSION,
+        summary="Fair-share GPU job scheduler for shared Kubernetes GPU clouds",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = session_factory(engine)
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    for module in (health, cohorts, flavors, tenants, users, jobs, cluster, audit):
+        app.include_router(module.router)
+    return app
+
+
+def prepare_database(settings: ApiSettings, engine: Engine) -> bool:
+    """Apply migrations; create the bootstrap admin if configured. True if it was created."""
+    upgrade(settings.database_url)
+    if not settings.bootstrap_token:
+        return False
+    with transaction(session_factory(engine)) as session:
+        return user_store.bootstrap_admin(session, settings.bootstrap_token)

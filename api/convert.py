@@ -1,0 +1,126 @@
+"""Conversions between the store's rows (base units) and the API's bodies (quantities)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from api.schemas import FlavorOut, FlavorQuota, JobOut, LimitsOut, Quota, QuotaOut, TenantOut
+from quotas.quantity import cpu_to_milli, format_cpu, format_memory, memory_to_bytes
+from store.models import Flavor, Job, Tenant
+from store.tenants import Limits
+
+
+def job_out(job: Job) -> JobOut:
+    return JobOut.model_validate(
+        {
+            **{column: getattr(job, column) for column in _JOB_COLUMNS},
+            "cpu": format_cpu(job.cpu_milli),
+            "memory": format_memory(job.memory_bytes),
+        }
+    )
+
+
+_JOB_COLUMNS = (
+    "id",
+    "tenant",
+    "user",
+    "name",
+    "image",
+    "command",
+    "args",
+    "env",
+    "flavor",
+    "gpus",
+    "workers",
+    "priority",
+    "max_runtime_seconds",
+    "annotations",
+    "status",
+    "reason",
+    "message",
+    "queue_position",
+    "attempts",
+    "exit_code",
+    "placement",
+    "created_at",
+    "admitted_at",
+    "started_at",
+    "finished_at",
+)
+
+
+def flavor_out(flavor: Flavor) -> FlavorOut:
+    return FlavorOut(
+        name=flavor.name,
+        node_labels=flavor.node_labels,
+        cpu_per_gpu=format_cpu(flavor.cpu_milli_per_gpu),
+        memory_per_gpu=format_memory(flavor.memory_bytes_per_gpu),
+        created_at=flavor.created_at,
+    )
+
+
+def tenant_out(tenant: Tenant, quota: dict[str, dict[str, Limits]] | None = None) -> TenantOut:
+    out = TenantOut.model_validate(tenant)
+    if quota is not None:
+        out.quota = quota_out(quota)
+    return out
+
+
+def quota_in(quota: Quota) -> dict[str, dict[str, Limits]]:
+    result: dict[str, dict[str, Limits]] = {}
+    for flavor, entry in quota.flavors.items():
+        resources = _flavor_quota_in(entry)
+        result[flavor] = resources
+    return result
+
+
+def _flavor_quota_in(entry: FlavorQuota) -> dict[str, Limits]:
+    resources = {
+        "gpu": Limits(entry.gpu.nominal, entry.gpu.borrowing_limit, entry.gpu.lending_limit)
+    }
+    if entry.cpu is not None:
+        resources["cpu"] = Limits(
+            cpu_to_milli(entry.cpu.nominal),
+            _optional(cpu_to_milli, entry.cpu.borrowing_limit),
+            _optional(cpu_to_milli, entry.cpu.lending_limit),
+        )
+    if entry.memory is not None:
+        resources["memory"] = Limits(
+            memory_to_bytes(entry.memory.nominal),
+            _optional(memory_to_bytes, entry.memory.borrowing_limit),
+            _optional(memory_to_bytes, entry.memory.lending_limit),
+        )
+    return resources
+
+
+def _optional(convert: Callable[[str], int], value: str | None) -> int | None:
+    return None if value is None else convert(value)
+
+
+def quota_out(quota: dict[str, dict[str, Limits]]) -> QuotaOut:
+    return QuotaOut(
+        flavors={
+            flavor: {resource: _limits_out(resource, limits) for resource, limits in res.items()}
+            for flavor, res in quota.items()
+        }
+    )
+
+
+def format_amount(resource: str, amount: int | None) -> int | str | None:
+    if amount is None:
+        return None
+    if resource == "cpu":
+        return format_cpu(amount)
+    if resource == "memory":
+        return format_memory(amount)
+    return amount
+
+
+def _limits_out(resource: str, limits: Limits) -> LimitsOut:
+    nominal = format_amount(resource, limits.nominal)
+    assert nominal is not None
+    return LimitsOut(
+        nominal=nominal,
+        borrowing_limit=format_amount(resource, limits.borrowing_limit),
+        lending_limit=format_amount(resource, limits.lending_limit),
+    )

@@ -1,0 +1,88 @@
+"""FastAPI dependencies: the database session and the authenticated caller.
+
+Routes declare what they need with the ``Annotated`` aliases below (``SessionDep``,
+``PrincipalDep``, ``AdminDep``); the session commits when the route returns normally and rolls
+back on any error, so a failed request leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from api.problems import ApiProblem
+from api.settings import ApiSettings
+from store.db import SessionFactory
+from store.users import Principal, authenticate
+
+READ_ROLES = frozenset({"tenant-admin", "member", "viewer"})
+SUBMIT_ROLES = frozenset({"tenant-admin", "member"})
+MANAGE_ROLES = frozenset({"tenant-admin"})
+
+
+def get_settings(request: Request) -> ApiSettings:
+    settings: ApiSettings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    factory: SessionFactory = request.app.state.session_factory
+    with factory() as session, session.begin():
+        yield session
+
+
+# scope="function": commit before the response is sent, so a 2xx always means "stored".
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+
+
+def get_principal(request: Request, session: SessionDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise ApiProblem(
+            401,
+            "missing bearer token: send 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    principal = authenticate(session, secret.strip())
+    if principal is None:
+        raise ApiProblem(
+            401,
+            "invalid, expired or revoked token",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_admin(principal: PrincipalDep) -> Principal:
+    if not principal.is_admin:
+        raise ApiProblem(403, "this operation requires the platform admin role")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(require_admin)]
+
+
+def visible_tenants(principal: Principal) -> list[str] | None:
+    """Tenants whose objects the caller may see; ``None`` means all (platform admin)."""
+    return None if principal.is_admin else sorted(principal.roles)
+
+
+def require_tenant_role(principal: Principal, tenant: str, roles: frozenset[str]) -> None:
+    """404 when the tenant is not the caller's at all, 403 when their role is too weak."""
+    if principal.is_admin:
+        return
+    role = principal.roles.get(tenant)
+    if role is None:
+        raise ApiProblem(404, f"tenant {tenant!r} not found")
+    if role not in roles:
+        raise ApiProblem(
+            403, f"your role {role!r} in tenant {tenant!r} does not allow this operation"
+        )

@@ -1,0 +1,46 @@
+"""``/v1/cohorts``: groups of tenants that lend each other idle quota."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.convert import quota_in, quota_out
+from api.deps import AdminDep, PrincipalDep, SessionDep
+from api.schemas import CohortCreate, CohortOut, Quota, QuotaOut
+from store import audit, tenants
+from store.tenants import COHORT
+
+router = APIRouter(prefix="/v1/cohorts", tags=["cohorts"])
+
+
+@router.post("", status_code=201)
+def create_cohort(body: CohortCreate, session: SessionDep, admin: AdminDep) -> CohortOut:
+    cohort = tenants.create_cohort(session, body.name, body.parent)
+    audit.record(session, admin.user, "cohort.create", body.name, parent=body.parent)
+    session.flush()
+    return CohortOut.model_validate(cohort)
+
+
+@router.get("")
+def list_cohorts(session: SessionDep, _: PrincipalDep) -> list[CohortOut]:
+    return [CohortOut.model_validate(c) for c in tenants.list_cohorts(session)]
+
+
+@router.get("/{name}")
+def get_cohort(name: str, session: SessionDep, _: PrincipalDep) -> CohortOut:
+    return CohortOut.model_validate(tenants.get_cohort(session, name))
+
+
+@router.get("/{name}/quota")
+def get_cohort_quota(name: str, session: SessionDep, _: PrincipalDep) -> QuotaOut:
+    tenants.get_cohort(session, name)
+    return quota_out(tenants.get_quota(session, COHORT, name))
+
+
+@router.put("/{name}/quota")
+def set_cohort_quota(name: str, body: Quota, session: SessionDep, admin: AdminDep) -> QuotaOut:
+    tenants.get_cohort(session, name)
+    quota = quota_in(body)
+    tenants.set_quota(session, COHORT, name, quota)
+    audit.record(session, admin.user, "cohort.quota.set", name, quota=body.model_dump())
+    return quota_out(quota)

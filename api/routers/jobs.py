@@ -1,0 +1,127 @@
+"""``/v1/jobs``: submit, list, inspect, cancel and follow training jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+from sqlalchemy.orm.exc import StaleDataError
+
+from api.convert import job_out
+from api.deps import (
+    MANAGE_ROLES,
+    SUBMIT_ROLES,
+    PrincipalDep,
+    SessionDep,
+    require_tenant_role,
+    visible_tenants,
+)
+from api.problems import ApiProblem
+from api.schemas import JobCreate, JobEventOut, JobOut, JobPageOut
+from quotas.quantity import cpu_to_milli, memory_to_bytes
+from store import jobs
+from store.common import new_job_id
+from store.jobstates import JobStatus
+from store.users import Principal
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+]
+
+
+@router.post("", status_code=201)
+def submit_job(
+    body: JobCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> JobOut:
+    require_tenant_role(principal, body.tenant, SUBMIT_ROLES)
+    request = jobs.JobRequest(
+        tenant=body.tenant,
+        name=body.name,
+        image=body.image,
+        flavor=body.flavor,
+        gpus=body.gpus,
+        workers=body.workers,
+        command=body.command,
+        args=body.args,
+        env=body.env,
+        cpu_milli=cpu_to_milli(body.cpu) if body.cpu else None,
+        memory_bytes=memory_to_bytes(body.memory) if body.memory else None,
+        priority=body.priority,
+        max_runtime_seconds=body.max_runtime_seconds,
+        annotations=body.annotations,
+    )
+    submitted = jobs.submit(
+        session,
+        request,
+        user=principal.user,
+        job_id=new_job_id(),
+        idempotency_key=idempotency_key,
+    )
+    if submitted.replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/v1/jobs/{submitted.job.id}"
+    session.flush()
+    return job_out(submitted.job)
+
+
+@router.get("")
+def list_jobs(
+    session: SessionDep,
+    principal: PrincipalDep,
+    tenant: Annotated[str | None, Query(max_length=63)] = None,
+    status: Annotated[list[JobStatus] | None, Query()] = None,
+    user: Annotated[str | None, Query(max_length=63)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> JobPageOut:
+    scope = visible_tenants(principal)
+    if tenant is not None:
+        if scope is not None and tenant not in scope:
+            raise ApiProblem(404, f"tenant {tenant!r} not found")
+        scope = [tenant]
+    page = jobs.list_jobs(
+        session,
+        tenants=scope,
+        status=[s.value for s in status] if status else None,
+        user=user,
+        limit=limit,
+        cursor=cursor,
+    )
+    return JobPageOut(items=[job_out(j) for j in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{job_id}")
+def get_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> JobOut:
+    return job_out(jobs.get(session, job_id, tenants=visible_tenants(principal)))
+
+
+@router.post("/{job_id}/cancel")
+def cancel_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> JobOut:
+    job = jobs.get(session, job_id, tenants=visible_tenants(principal))
+    _require_may_cancel(principal, job.tenant, job.user)
+    jobs.cancel(session, job, by=principal.user)
+    try:
+        session.flush()
+    except StaleDataError as error:
+        raise ApiProblem(409, f"job {job_id} changed concurrently; retry the cancel") from error
+    return job_out(job)
+
+
+def _require_may_cancel(principal: Principal, tenant: str, owner: str) -> None:
+    if principal.user == owner:
+        require_tenant_role(principal, tenant, SUBMIT_ROLES)
+    else:
+        require_tenant_role(principal, tenant, MANAGE_ROLES)
+
+
+@router.get("/{job_id}/events")
+def job_events(job_id: str, session: SessionDep, principal: PrincipalDep) -> list[JobEventOut]:
+    jobs.get(session, job_id, tenants=visible_tenants(principal))
+    return [JobEventOut.model_validate(e) for e in jobs.events(session, job_id)]

@@ -1,0 +1,78 @@
+"""``/v1/users``: users and their API tokens (a token's secret is shown once, at creation)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter
+
+from api.deps import AdminDep, PrincipalDep, SessionDep
+from api.problems import ApiProblem
+from api.schemas import TokenCreate, TokenIssued, TokenOut, UserCreate, UserOut
+from store import audit, users
+from store.common import utcnow
+from store.users import Principal
+
+router = APIRouter(prefix="/v1/users", tags=["users"])
+
+
+def _require_self_or_admin(principal: Principal, name: str) -> None:
+    if not principal.is_admin and principal.user != name:
+        raise ApiProblem(404, f"user {name!r} not found")
+
+
+@router.post("", status_code=201)
+def create_user(body: UserCreate, session: SessionDep, admin: AdminDep) -> UserOut:
+    user = users.create_user(session, body.name, is_admin=body.admin)
+    audit.record(session, admin.user, "user.create", body.name, admin=body.admin)
+    session.flush()
+    return UserOut.model_validate(user)
+
+
+@router.get("")
+def list_users(session: SessionDep, _: AdminDep) -> list[UserOut]:
+    return [UserOut.model_validate(u) for u in users.list_users(session)]
+
+
+@router.get("/me")
+def whoami(session: SessionDep, principal: PrincipalDep) -> dict[str, object]:
+    return {"name": principal.user, "admin": principal.is_admin, "tenants": principal.roles}
+
+
+@router.get("/{name}")
+def get_user(name: str, session: SessionDep, principal: PrincipalDep) -> UserOut:
+    _require_self_or_admin(principal, name)
+    return UserOut.model_validate(users.get_user(session, name))
+
+
+@router.post("/{name}/tokens", status_code=201)
+def create_token(
+    name: str, body: TokenCreate, session: SessionDep, principal: PrincipalDep
+) -> TokenIssued:
+    _require_self_or_admin(principal, name)
+    expires_at = (
+        utcnow() + timedelta(seconds=body.expires_in_seconds) if body.expires_in_seconds else None
+    )
+    issued = users.issue_token(session, name, description=body.description, expires_at=expires_at)
+    audit.record(session, principal.user, "token.create", f"{name}/{issued.token.id}")
+    session.flush()
+    return TokenIssued.model_validate(
+        {**TokenOut.model_validate(issued.token).model_dump(), "token": issued.secret}
+    )
+
+
+@router.get("/{name}/tokens")
+def list_tokens(name: str, session: SessionDep, principal: PrincipalDep) -> list[TokenOut]:
+    _require_self_or_admin(principal, name)
+    users.get_user(session, name)
+    return [TokenOut.model_validate(t) for t in users.list_tokens(session, name)]
+
+
+@router.delete("/{name}/tokens/{token_id}")
+def revoke_token(
+    name: str, token_id: str, session: SessionDep, principal: PrincipalDep
+) -> TokenOut:
+    _require_self_or_admin(principal, name)
+    token = users.revoke_token(session, name, token_id)
+    audit.record(session, principal.user, "token.revoke", f"{name}/{token_id}")
+    return TokenOut.model_validate(token)

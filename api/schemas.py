@@ -1,0 +1,345 @@
+"""Request and response bodies of the v1 API.
+
+Requests forbid unknown fields and bound every number, so a typo or an absurd value is an
+error that names the field instead of a silently ignored input. Quantities are Kubernetes
+strings ("4", "500m", "90Gi") on the wire and integers in base units inside.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from quotas.quantity import QuantityError, cpu_to_milli, memory_to_bytes
+
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+ANNOTATION_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+MAX_RUNTIME_SECONDS = 90 * 86400
+
+
+def _dns_label(value: str) -> str:
+    if not DNS_LABEL.match(value):
+        raise ValueError(
+            "must be lowercase letters, digits and '-', starting and ending with a letter or digit"
+        )
+    return value
+
+
+def _label_value(value: str) -> str:
+    if not value or not LABEL_VALUE.match(value):
+        raise ValueError(
+            "must be a valid Kubernetes label value: letters, digits, '-', '_' and '.', "
+            "starting and ending with a letter or digit"
+        )
+    return value
+
+
+def _cpu(value: str) -> str:
+    try:
+        if cpu_to_milli(value) <= 0:
+            raise ValueError("must be greater than 0")
+    except QuantityError as error:
+        raise ValueError(str(error)) from error
+    return value
+
+
+def _memory(value: str) -> str:
+    try:
+        if memory_to_bytes(value) <= 0:
+            raise ValueError("must be greater than 0")
+    except QuantityError as error:
+        raise ValueError(str(error)) from error
+    return value
+
+
+TenantName = Annotated[str, Field(min_length=1, max_length=56), AfterValidator(_dns_label)]
+ObjectName = Annotated[str, Field(min_length=1, max_length=63), AfterValidator(_dns_label)]
+UserName = Annotated[str, Field(min_length=1, max_length=63), AfterValidator(_label_value)]
+JobName = Annotated[str, Field(min_length=1, max_length=63), AfterValidator(_label_value)]
+CpuQuantity = Annotated[str, Field(max_length=32), AfterValidator(_cpu)]
+MemoryQuantity = Annotated[str, Field(max_length=32), AfterValidator(_memory)]
+Priority = Literal["low", "normal", "high"]
+Role = Literal["tenant-admin", "member", "viewer"]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _utc(cls, value: Any) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+# -- cohorts and flavors ----------------------------------------------------------------------
+
+
+class CohortCreate(Request):
+    name: ObjectName
+    parent: ObjectName | None = None
+
+
+class CohortOut(Response):
+    name: str
+    parent: str | None
+    created_at: datetime
+
+
+class FlavorCreate(Request):
+    name: ObjectName
+    node_labels: dict[
+        Annotated[str, Field(min_length=1, max_length=253)],
+        Annotated[str, Field(max_length=63), AfterValidator(lambda v: v and _label_value(v))],
+    ] = Field(default_factory=dict, max_length=32)
+    cpu_per_gpu: CpuQuantity = "4"
+    memory_per_gpu: MemoryQuantity = "90Gi"
+
+
+class FlavorOut(Response):
+    name: str
+    node_labels: dict[str, str]
+    cpu_per_gpu: str
+    memory_per_gpu: str
+    created_at: datetime
+
+
+# -- quotas -----------------------------------------------------------------------------------
+
+QUOTA_MAX = 10**18
+
+
+class GpuQuota(Request):
+    nominal: int = Field(ge=0, le=1_000_000)
+    borrowing_limit: int | None = Field(default=None, ge=0, le=1_000_000)
+    lending_limit: int | None = Field(default=None, ge=0, le=1_000_000)
+
+
+class CpuQuota(Request):
+    nominal: CpuQuantity | Literal["0"]
+    borrowing_limit: CpuQuantity | Literal["0"] | None = None
+    lending_limit: CpuQuantity | Literal["0"] | None = None
+
+
+class MemoryQuota(Request):
+    nominal: MemoryQuantity | Literal["0"]
+    borrowing_limit: MemoryQuantity | Literal["0"] | None = None
+    lending_limit: MemoryQuantity | Literal["0"] | None = None
+
+
+class FlavorQuota(Request):
+    gpu: GpuQuota
+    cpu: CpuQuota | None = None
+    memory: MemoryQuota | None = None
+
+
+class Quota(Request):
+    flavors: dict[ObjectName, FlavorQuota] = Field(default_factory=dict, max_length=64)
+
+
+class LimitsOut(BaseModel):
+    nominal: int | str
+    borrowing_limit: int | str | None
+    lending_limit: int | str | None
+
+
+class QuotaOut(BaseModel):
+    flavors: dict[str, dict[str, LimitsOut]]
+
+
+# -- tenants ----------------------------------------------------------------------------------
+
+
+class TenantCreate(Request):
+    name: TenantName
+    kind: Literal["academic", "industry"]
+    cohort: ObjectName | None = None
+    weight: float = Field(default=1.0, gt=0, le=1000)
+    quota: Quota | None = None
+
+
+class TenantPatch(Request):
+    kind: Literal["academic", "industry"] | None = None
+    cohort: ObjectName | None = None
+    weight: float | None = Field(default=None, gt=0, le=1000)
+
+
+class TenantOut(Response):
+    name: str
+    kind: str
+    cohort: str | None
+    weight: float
+    namespace: str
+    created_at: datetime
+    quota: QuotaOut | None = None
+
+
+class UsageOut(BaseModel):
+    tenant: str
+    flavors: dict[str, dict[str, dict[str, int | str | None]]]
+
+
+# -- users, members and tokens ----------------------------------------------------------------
+
+
+class UserCreate(Request):
+    name: UserName
+    admin: bool = False
+
+
+class UserOut(Response):
+    name: str
+    is_admin: bool
+    created_at: datetime
+
+
+class MemberCreate(Request):
+    user: UserName
+    role: Role
+
+
+class MemberOut(Response):
+    user: str
+    tenant: str
+    role: str
+
+
+class TokenCreate(Request):
+    description: str = Field(default="", max_length=200)
+    expires_in_seconds: int | None = Field(default=None, ge=60, le=400 * 86400)
+
+
+class TokenOut(Response):
+    id: str
+    user: str
+    description: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenIssued(TokenOut):
+    token: str
+
+
+# -- jobs -------------------------------------------------------------------------------------
+
+EnvName = Annotated[str, Field(min_length=1, max_length=253, pattern=ENV_NAME.pattern)]
+AnnotationKey = Annotated[str, Field(min_length=1, max_length=317, pattern=ANNOTATION_KEY.pattern)]
+
+
+class JobCreate(Request):
+    tenant: TenantName
+    name: JobName
+    image: Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[^\s]+$")]
+    command: list[Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=list, max_length=64
+    )
+    args: list[Annotated[str, Field(max_length=4096)]] = Field(default_factory=list, max_length=256)
+    env: dict[EnvName, Annotated[str, Field(max_length=32768)]] = Field(
+        default_factory=dict, max_length=128
+    )
+    flavor: ObjectName
+    gpus: int = Field(ge=1, le=64)
+    workers: int = Field(default=1, ge=1, le=512)
+    cpu: CpuQuantity | None = None
+    memory: MemoryQuantity | None = None
+    priority: Priority = "normal"
+    max_runtime_seconds: int | None = Field(default=None, ge=1, le=MAX_RUNTIME_SECONDS)
+    annotations: dict[AnnotationKey, Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=dict, max_length=64
+    )
+
+
+class JobOut(Response):
+    id: str
+    tenant: str
+    user: str
+    name: str
+    image: str
+    command: list[str]
+    args: list[str]
+    env: dict[str, str]
+    flavor: str
+    gpus: int
+    workers: int
+    cpu: str
+    memory: str
+    priority: str
+    max_runtime_seconds: int | None
+    annotations: dict[str, str]
+    status: str
+    reason: str
+    message: str
+    queue_position: int | None
+    attempts: int
+    exit_code: int | None
+    placement: list[str] | None
+    created_at: datetime
+    admitted_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class JobPageOut(BaseModel):
+    items: list[JobOut]
+    next_cursor: str | None
+
+
+class JobEventOut(Response):
+    at: datetime
+    from_status: str | None
+    to_status: str
+    reason: str
+    message: str
+
+
+class AuditOut(Response):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, Any]
+
+
+class AuditPageOut(BaseModel):
+    items: list[AuditOut]
+    next_cursor: str | None
+
+
+class NodeOut(Response):
+    name: str
+    flavor: str | None
+    gpu_capacity: int
+    gpu_allocatable: int
+    gpu_allocated: int
+    ready: bool
+    schedulable: bool
+
+
+class FlavorCapacityOut(BaseModel):
+    flavor: str
+    nodes: int
+    nodes_ready: int
+    gpu_capacity: int
+    gpu_allocatable: int
+    gpu_allocated: int
+
+
+class ClusterOut(BaseModel):
+    flavors: list[FlavorCapacityOut]
+    nodes: list[NodeOut]

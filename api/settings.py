@@ -1,0 +1,20 @@
+"""API process settings, from ``YUSHAN_*`` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from store.settings import DEFAULT_DATABASE_URL
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="YUSHAN_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    bootstrap_token: str | None = None
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    tenant_namespace_prefix: str = "yushan-"
+    default_page_size: int = 50

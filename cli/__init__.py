@@ -1,0 +1,1 @@
+"""The ``yushan`` command line: the control-plane server, the client commands and the simulator."""

@@ -1,0 +1,294 @@
+"""Job operations: submit (idempotent), read, list with cursors, cancel, and state transitions.
+
+Every status change goes through :func:`transition`, which consults :mod:`store.jobstates` and
+records a :class:`~store.models.JobEvent` in the same transaction, so the event log and the job
+can never disagree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from store.common import decode_cursor, encode_cursor, utcnow
+from store.errors import Conflict, InvalidRequest, InvalidTransition, NotFound
+from store.jobstates import ACTIVE_STATES, JobStatus, is_allowed, is_final
+from store.models import Flavor, Job, JobEvent, Node, QuotaEntry, Tenant
+from store.tenants import COHORT, TENANT
+
+PRIORITIES = ("low", "normal", "high")
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """A validated submission; cpu/memory are per worker, ``None`` meaning the flavor default."""
+
+    tenant: str
+    name: str
+    image: str
+    flavor: str
+    gpus: int
+    workers: int = 1
+    command: list[str] = field(default_factory=list)
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    cpu_milli: int | None = None
+    memory_bytes: int | None = None
+    priority: str = "normal"
+    max_runtime_seconds: int | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    job: Job
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    items: Sequence[Job]
+    next_cursor: str | None
+
+
+def submit(
+    session: Session,
+    request: JobRequest,
+    *,
+    user: str,
+    job_id: str,
+    idempotency_key: str | None = None,
+) -> Submitted:
+    """Validate a submission against the platform's configuration and queue it."""
+    fingerprint = request.fingerprint()
+    if idempotency_key is not None:
+        existing = session.scalar(
+            select(Job).where(Job.user == user, Job.idempotency_key == idempotency_key)
+        )
+        if existing is not None:
+            if existing.request_hash != fingerprint:
+                raise Conflict(
+                    "Idempotency-Key was already used with a different request body",
+                    field="Idempotency-Key",
+                )
+            return Submitted(existing, replayed=True)
+    flavor = _check_fits(session, request)
+    now = utcnow()
+    job = Job(
+        id=job_id,
+        tenant=request.tenant,
+        user=user,
+        name=request.name,
+        image=request.image,
+        command=list(request.command),
+        args=list(request.args),
+        env=dict(request.env),
+        flavor=request.flavor,
+        gpus=request.gpus,
+        workers=request.workers,
+        cpu_milli=request.cpu_milli or request.gpus * flavor.cpu_milli_per_gpu,
+        memory_bytes=request.memory_bytes or request.gpus * flavor.memory_bytes_per_gpu,
+        priority=request.priority,
+        max_runtime_seconds=request.max_runtime_seconds,
+        annotations=dict(request.annotations),
+        status=JobStatus.QUEUED.value,
+        reason="Submitted",
+        message="waiting for the next scheduling cycle",
+        attempts=0,
+        idempotency_key=idempotency_key,
+        request_hash=fingerprint,
+        created_at=now,
+    )
+    session.add(job)
+    session.add(
+        JobEvent(
+            job_id=job_id,
+            at=now,
+            from_status=None,
+            to_status=JobStatus.QUEUED.value,
+            reason="Submitted",
+            message=f"submitted by {user}",
+        )
+    )
+    return Submitted(job, replayed=False)
+
+
+def _check_fits(session: Session, request: JobRequest) -> Flavor:
+    """Refuse a job that can never run: unknown flavor, no quota, bigger than any node."""
+    tenant = session.get(Tenant, request.tenant)
+    if tenant is None:
+        raise NotFound(f"tenant {request.tenant!r} not found")
+    flavor = session.get(Flavor, request.flavor)
+    if flavor is None:
+        raise InvalidRequest(f"unknown flavor {request.flavor!r}", field="flavor")
+    quota = session.scalar(
+        select(QuotaEntry).where(
+            QuotaEntry.owner_kind == TENANT,
+            QuotaEntry.owner == request.tenant,
+            QuotaEntry.flavor == request.flavor,
+            QuotaEntry.resource == "gpu",
+        )
+    )
+    if quota is None:
+        raise InvalidRequest(
+            f"tenant {request.tenant!r} has no quota for flavor {request.flavor!r}",
+            field="flavor",
+        )
+    total = request.gpus * request.workers
+    if quota.borrowing_limit is not None and total > quota.nominal + quota.borrowing_limit:
+        raise InvalidRequest(
+            f"the job needs {total} {request.flavor} GPUs but tenant {request.tenant!r} may use "
+            f"at most {quota.nominal + quota.borrowing_limit} (nominal {quota.nominal} + "
+            f"borrowing limit {quota.borrowing_limit})",
+            field="gpus",
+        )
+    largest = session.scalar(
+        select(func.max(Node.gpu_allocatable)).where(Node.flavor == request.flavor)
+    )
+    if largest is not None and request.gpus > largest:
+        raise InvalidRequest(
+            f"{request.gpus} GPUs per worker, but the largest {request.flavor} node has "
+            f"{largest}; split the job into more workers",
+            field="gpus",
+        )
+    return flavor
+
+
+def get(session: Session, job_id: str, *, tenants: Sequence[str] | None = None) -> Job:
+    """A job by id; ``tenants`` restricts visibility (a job outside them is 'not found')."""
+    job = session.scalar(select(Job).where(Job.id == job_id))
+    if job is None or (tenants is not None and job.tenant not in tenants):
+        raise NotFound(f"job {job_id!r} not found")
+    return job
+
+
+def get_for_update(session: Session, job_id: str) -> Job:
+    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+    if job is None:
+        raise NotFound(f"job {job_id!r} not found")
+    return job
+
+
+def list_jobs(
+    session: Session,
+    *,
+    tenants: Sequence[str] | None,
+    status: Sequence[str] | None = None,
+    user: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> JobPage:
+    """Newest first; ``next_cursor`` continues after the last item returned."""
+    query = select(Job).order_by(Job.seq.desc()).limit(limit + 1)
+    if tenants is not None:
+        query = query.where(Job.tenant.in_(tenants))
+    if status:
+        query = query.where(Job.status.in_(status))
+    if user is not None:
+        query = query.where(Job.user == user)
+    if cursor is not None:
+        try:
+            query = query.where(Job.seq < decode_cursor(cursor))
+        except ValueError as error:
+            raise InvalidRequest("invalid cursor", field="cursor") from error
+    rows = session.scalars(query).all()
+    items = rows[:limit]
+    next_cursor = encode_cursor(items[-1].seq) if len(rows) > limit else None
+    return JobPage(items, next_cursor)
+
+
+def events(session: Session, job_id: str) -> Sequence[JobEvent]:
+    return session.scalars(
+        select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id)
+    ).all()
+
+
+def transition(
+    session: Session,
+    job: Job,
+    target: JobStatus,
+    reason: str,
+    message: str = "",
+    *,
+    at: datetime | None = None,
+) -> None:
+    """Move ``job`` to ``target`` if the state machine allows it, and record the event."""
+    source = JobStatus(job.status)
+    if not is_allowed(source, target):
+        raise InvalidTransition(f"job {job.id} cannot go from {source} to {target}")
+    now = at or utcnow()
+    job.status = target.value
+    job.reason = reason
+    job.message = message
+    if target is JobStatus.ADMITTED:
+        job.admitted_at = now
+    elif target is JobStatus.RUNNING:
+        job.started_at = now
+    elif is_final(target):
+        job.finished_at = now
+        job.queue_position = None
+    if target is not JobStatus.QUEUED:
+        job.queue_position = None
+    session.add(
+        JobEvent(
+            job_id=job.id,
+            at=now,
+            from_status=source.value,
+            to_status=target.value,
+            reason=reason,
+            message=message,
+        )
+    )
+
+
+def cancel(session: Session, job: Job, *, by: str) -> Job:
+    status = JobStatus(job.status)
+    if is_final(status):
+        raise Conflict(f"job {job.id} is already {status}; only unfinished jobs can be cancelled")
+    transition(session, job, JobStatus.CANCELLED, "Cancelled", f"cancelled by {by}")
+    return job
+
+
+def active_jobs(session: Session) -> Sequence[Job]:
+    """Jobs holding (or about to hold) cluster resources: admitted or running."""
+    return session.scalars(
+        select(Job).where(Job.status.in_([s.value for s in ACTIVE_STATES])).order_by(Job.seq)
+    ).all()
+
+
+def queued_jobs(session: Session) -> Sequence[Job]:
+    return session.scalars(
+        select(Job).where(Job.status == JobStatus.QUEUED.value).order_by(Job.seq)
+    ).all()
+
+
+def usage_by_tenant(session: Session, tenant: str) -> dict[str, dict[str, Any]]:
+    """GPUs, CPU and memory held by a tenant's admitted and running jobs, per flavor."""
+    rows = session.execute(
+        select(
+            Job.flavor,
+            func.sum(Job.gpus * Job.workers),
+            func.sum(Job.cpu_milli * Job.workers),
+            func.sum(Job.memory_bytes * Job.workers),
+            func.count(),
+        )
+        .where(Job.tenant == tenant, Job.status.in_([s.value for s in ACTIVE_STATES]))
+        .group_by(Job.flavor)
+    ).all()
+    return {
+        flavor: {"gpu": int(gpu), "cpu": int(cpu), "memory": int(memory), "jobs": int(count)}
+        for flavor, gpu, cpu, memory, count in rows
+    }
+
+
+__all__ = ["COHORT", "PRIORITIES", "JobPage", "JobRequest", "Submitted", "submit"]

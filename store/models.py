@@ -1,0 +1,221 @@
+"""SQLAlchemy 2.0 typed models: the database schema of the control plane.
+
+Quantities are stored as integers in base units (GPU count, CPU millicores, memory bytes) so that
+SQLite and PostgreSQL compare and sum them identically. Jobs carry a ``version`` column used by
+SQLAlchemy as its version counter: every UPDATE of a job is ``... WHERE id = ? AND version = ?``,
+so two writers that read the same job cannot both apply a transition (the loser gets
+:class:`sqlalchemy.orm.exc.StaleDataError`, which :mod:`store.jobs` turns into a conflict).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAME_LENGTH = 63
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class Cohort(Base):
+    __tablename__ = "cohorts"
+
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    parent: Mapped[str | None] = mapped_column(
+        String(NAME_LENGTH), ForeignKey("cohorts.name", ondelete="RESTRICT")
+    )
+    created_at: Mapped[datetime]
+
+
+class Flavor(Base):
+    __tablename__ = "flavors"
+
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    node_labels: Mapped[dict[str, Any]]
+    cpu_milli_per_gpu: Mapped[int] = mapped_column(BigInteger)
+    memory_bytes_per_gpu: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    cohort: Mapped[str | None] = mapped_column(
+        String(NAME_LENGTH), ForeignKey("cohorts.name", ondelete="RESTRICT")
+    )
+    weight: Mapped[float] = mapped_column(Float, default=1.0)
+    namespace: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    created_at: Mapped[datetime]
+
+
+class QuotaEntry(Base):
+    """Nominal quota and limits of one (flavor, resource) for a tenant or a cohort."""
+
+    __tablename__ = "quota_entries"
+    __table_args__ = (UniqueConstraint("owner_kind", "owner", "flavor", "resource"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner_kind: Mapped[str] = mapped_column(String(8))  # "tenant" | "cohort"
+    owner: Mapped[str] = mapped_column(String(NAME_LENGTH), index=True)
+    flavor: Mapped[str] = mapped_column(
+        String(NAME_LENGTH), ForeignKey("flavors.name", ondelete="RESTRICT")
+    )
+    resource: Mapped[str] = mapped_column(String(16))
+    nominal: Mapped[int] = mapped_column(BigInteger)
+    borrowing_limit: Mapped[int | None] = mapped_column(BigInteger)
+    lending_limit: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+
+    user: Mapped[str] = mapped_column(
+        String(NAME_LENGTH), ForeignKey("users.name", ondelete="CASCADE"), primary_key=True
+    )
+    tenant: Mapped[str] = mapped_column(
+        String(NAME_LENGTH), ForeignKey("tenants.name", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+
+
+class Token(Base):
+    """An API token; only the SHA-256 of the secret is stored."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user: Mapped[str] = mapped_column(
+        String(NAME_LENGTH), ForeignKey("users.name", ondelete="CASCADE"), index=True
+    )
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("user", "idempotency_key"),
+        Index("ix_jobs_tenant_seq", "tenant", "seq"),
+        Index("ix_jobs_status_seq", "status", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(16), unique=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    tenant: Mapped[str] = mapped_column(
+        String(NAME_LENGTH), ForeignKey("tenants.name", ondelete="RESTRICT")
+    )
+    user: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    image: Mapped[str] = mapped_column(String(512))
+    command: Mapped[list[Any]]
+    args: Mapped[list[Any]]
+    env: Mapped[dict[str, Any]]
+    flavor: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    gpus: Mapped[int] = mapped_column(Integer)
+    workers: Mapped[int] = mapped_column(Integer)
+    cpu_milli: Mapped[int] = mapped_column(BigInteger)
+    memory_bytes: Mapped[int] = mapped_column(BigInteger)
+    priority: Mapped[str] = mapped_column(String(8))
+    max_runtime_seconds: Mapped[int | None] = mapped_column(Integer)
+    annotations: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(64), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    queue_position: Mapped[int | None] = mapped_column(Integer)
+    placement: Mapped[list[Any] | None] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime | None]
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    admitted_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class JobEvent(Base):
+    __tablename__ = "job_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(
+        String(16), ForeignKey("jobs.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime]
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text, default="")
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(255))
+    detail: Mapped[dict[str, Any]]
+
+
+class Node(Base):
+    """The cluster inventory as last seen by the scheduler (read by the API)."""
+
+    __tablename__ = "nodes"
+
+    name: Mapped[str] = mapped_column(String(253), primary_key=True)
+    flavor: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    labels: Mapped[dict[str, Any]]
+    gpu_capacity: Mapped[int] = mapped_column(Integer)
+    gpu_allocatable: Mapped[int] = mapped_column(Integer)
+    gpu_allocated: Mapped[int] = mapped_column(Integer, default=0)
+    cpu_milli_allocatable: Mapped[int] = mapped_column(BigInteger)
+    memory_bytes_allocatable: Mapped[int] = mapped_column(BigInteger)
+    ready: Mapped[bool] = mapped_column(Boolean)
+    schedulable: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime]
+
+
+class Usage(Base):
+    """Decayed past GPU usage (GPU-seconds) of a tenant (``user`` empty) or of a user in it."""
+
+    __tablename__ = "usage"
+
+    tenant: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    user: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True, default="")
+    gpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    updated_at: Mapped[datetime]
