@@ -31,27 +31,33 @@ class BodySizeLimit:
             await self._reject(send)
             return
         received = 0
-        started = False
+        exceeded = False
+        rejected = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    exceeded = True
                     raise BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        async def guarded_send(message: Message) -> None:
+            # The framework turns a failing receive() into its own error response; once the
+            # limit was crossed, that response is replaced by the 413.
+            nonlocal rejected
+            if not exceeded:
+                await send(message)
+            elif not rejected:
+                rejected = True
+                await self._reject(send)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, guarded_send)
         except BodyTooLarge:
-            if not started:
+            if not rejected:
                 await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
