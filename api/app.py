@@ -11,8 +11,9 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api.limits import BodySizeLimit
+from api.observability import RequestInstrumentation
 from api.problems import install_problem_handlers
-from api.routers import audit, cluster, cohorts, flavors, health, jobs, tenants, users
+from api.routers import audit, cluster, cohorts, flavors, health, jobs, queue, tenants, users
 from api.settings import ApiSettings
 from store import users as user_store
 from store.db import create_db_engine, session_factory, transaction
@@ -34,7 +35,9 @@ def create_app(settings: ApiSettings | None = None, engine: Engine | None = None
     app.state.session_factory = session_factory(engine)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, cohorts, flavors, tenants, users, jobs, cluster, audit):
+    app.add_middleware(RequestInstrumentation)
+    app.state.cluster_client = None
+    for module in (health, cohorts, flavors, tenants, users, jobs, queue, cluster, audit):
         app.include_router(module.router)
     return app
 

@@ -18,3 +18,5 @@ class ApiSettings(BaseSettings):
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     tenant_namespace_prefix: str = "yushan-"
     default_page_size: int = 50
+    policy: str = "fair+backfill"
+    kubeconfig: str | None = None

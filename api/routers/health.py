@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from scheduler.metrics import METRICS
 from store.migrate import is_current
 
 router = APIRouter(tags=["health"])
@@ -33,3 +34,9 @@ def readyz(request: Request) -> dict[str, str] | JSONResponse:
             status_code=503,
         )
     return {"status": "ready"}
+
+
+@router.get("/metrics", include_in_schema=False)
+def prometheus_metrics(request: Request) -> Response:
+    payload, content_type = METRICS.render(request.headers.get("accept", ""))
+    return Response(payload, media_type=content_type)

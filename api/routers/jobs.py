@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from sqlalchemy.orm.exc import StaleDataError
 
 from api.convert import job_out
@@ -18,8 +20,10 @@ from api.deps import (
 )
 from api.problems import ApiProblem
 from api.schemas import JobCreate, JobEventOut, JobOut, JobPageOut
+from k8s.client import ClusterClient
+from k8s.errors import ClusterError, ClusterNotFound
 from quotas.quantity import cpu_to_milli, memory_to_bytes
-from store import jobs
+from store import jobs, tenants
 from store.common import new_job_id
 from store.jobstates import JobStatus
 from store.users import Principal
@@ -125,3 +129,45 @@ def _require_may_cancel(principal: Principal, tenant: str, owner: str) -> None:
 def job_events(job_id: str, session: SessionDep, principal: PrincipalDep) -> list[JobEventOut]:
     jobs.get(session, job_id, tenants=visible_tenants(principal))
     return [JobEventOut.model_validate(e) for e in jobs.events(session, job_id)]
+
+
+@router.get("/{job_id}/logs", response_class=StreamingResponse)
+def job_logs(
+    job_id: str,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    worker: Annotated[int, Query(ge=0, le=511)] = 0,
+    follow: bool = False,
+    tail_lines: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+) -> StreamingResponse:
+    """The worker's log as text; with ``follow=true`` streamed until the pod ends."""
+    job = jobs.get(session, job_id, tenants=visible_tenants(principal))
+    if worker >= job.workers:
+        raise ApiProblem(
+            422,
+            f"job {job_id} has {job.workers} workers (0..{job.workers - 1})",
+            errors=[{"field": "query.worker", "message": "no such worker"}],
+        )
+    if job.placement is None and job.status == JobStatus.QUEUED.value:
+        raise ApiProblem(409, f"job {job_id} has not started yet: {job.message}")
+    client: ClusterClient | None = request.app.state.cluster_client
+    if client is None:
+        raise ApiProblem(503, "this API process has no cluster connection (set YUSHAN_KUBECONFIG)")
+    namespace = tenants.get_tenant(session, job.tenant).namespace
+    lines = client.read_logs(namespace, job_id, worker, follow=follow, tail_lines=tail_lines)
+    try:
+        first = next(lines, None)
+    except ClusterNotFound as error:
+        raise ApiProblem(404, f"no pod for worker {worker} of job {job_id}") from error
+    except ClusterError as error:
+        raise ApiProblem(503, f"cannot read logs from the cluster: {error}") from error
+
+    def body() -> Iterator[bytes]:
+        if first is None:
+            return
+        yield (first + "\n").encode()
+        for line in lines:
+            yield (line + "\n").encode()
+
+    return StreamingResponse(body(), media_type="text/plain; charset=utf-8")

@@ -1,0 +1,259 @@
+"""Server-side commands: ``serve`` (everything in one process), ``api``, ``scheduler``,
+``db upgrade``, ``doctor`` and ``simulate``.
+
+``yushan serve --embedded`` is what ``make run`` starts: the API on SQLite, the scheduler loop,
+and the embedded simulated GPU cluster, with a kubeconfig written for ``kubectl``. On first
+start it creates the ``admin`` user with a random token (or ``YUSHAN_BOOTSTRAP_TOKEN``), keeps
+the token in ``var/admin-token`` (mode 0600) and prints how to use it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from sqlalchemy import Engine
+
+from api.app import create_app, prepare_database
+from api.settings import ApiSettings
+from k8s.client import ClusterClient
+from k8s.doctor import run_doctor
+from k8s.errors import ClusterError
+from k8s.sim.cluster import EmbeddedCluster
+from scheduler import simulate
+from scheduler.logs import configure_logging
+from scheduler.loop import LoopSettings, SchedulerLoop
+from scheduler.policy import POLICY_NAMES, Policy
+from store.db import create_db_engine, session_factory
+from store.migrate import upgrade
+from store.settings import DatabaseSettings
+
+log = logging.getLogger("yushan")
+STATE_DIR = Path("var")
+
+
+def register(subparsers: Any) -> None:
+    """Add the server-side subcommands to the ``yushan`` parser."""
+    serve = subparsers.add_parser(
+        "serve", help="run the control plane: API + scheduler (+ embedded cluster)"
+    )
+    serve.add_argument(
+        "--embedded",
+        action="store_true",
+        help="start the embedded simulated GPU cluster (default when no kubeconfig is given)",
+    )
+    _cluster_arguments(serve)
+    _policy_arguments(serve)
+    serve.add_argument("--host", default=None, help="listen address (default YUSHAN_HOST)")
+    serve.add_argument("--port", type=int, default=None, help="listen port (default YUSHAN_PORT)")
+    serve.add_argument("--nodes", type=Path, default=None, help="embedded cluster nodes YAML")
+    serve.add_argument("--time-scale", type=float, default=1.0, help="embedded cluster time scale")
+    serve.set_defaults(func=_serve)
+
+    api = subparsers.add_parser("api", help="run only the API server")
+    api.add_argument("--host", default=None)
+    api.add_argument("--port", type=int, default=None)
+    api.set_defaults(func=_api)
+
+    scheduler = subparsers.add_parser("scheduler", help="run only the scheduler loop")
+    _cluster_arguments(scheduler)
+    _policy_arguments(scheduler)
+    scheduler.set_defaults(func=_scheduler)
+
+    db = subparsers.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_upgrade = db_sub.add_parser("upgrade", help="apply migrations up to the newest")
+    db_upgrade.set_defaults(func=_db_upgrade)
+
+    doctor = subparsers.add_parser("doctor", help="check the cluster connection, RBAC and GPUs")
+    _cluster_arguments(doctor)
+    doctor.set_defaults(func=_doctor)
+
+    sim = subparsers.add_parser("simulate", help="replay a job trace on a virtual clock")
+    simulate.configure_parser(sim)
+    sim.set_defaults(func=simulate.run)
+
+
+def _cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kubeconfig", default=None, help="kubeconfig path (or KUBECONFIG)")
+    parser.add_argument("--context", default=None, help="kubeconfig context")
+    parser.add_argument("--in-cluster", action="store_true", help="use the pod's service account")
+
+
+def _policy_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--policy",
+        choices=POLICY_NAMES,
+        default=os.environ.get("YUSHAN_POLICY", "fair+backfill"),
+        help="scheduling policy (default fair+backfill, or YUSHAN_POLICY)",
+    )
+    parser.add_argument(
+        "--interval", type=float, default=1.0, help="seconds between scheduling cycles"
+    )
+
+
+def _cluster_client(args: argparse.Namespace) -> ClusterClient:
+    if args.in_cluster:
+        return ClusterClient.in_cluster()
+    return ClusterClient.from_kubeconfig(args.kubeconfig, args.context)
+
+
+def _api_settings(args: argparse.Namespace) -> ApiSettings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    if getattr(args, "port", None):
+        overrides["port"] = args.port
+    return ApiSettings(**overrides)
+
+
+# -- serve ------------------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    configure_logging(os.environ.get("YUSHAN_LOG_LEVEL", "INFO"), json=False)
+    settings = _api_settings(args)
+    STATE_DIR.mkdir(exist_ok=True)
+    token = _bootstrap_token(settings)
+    settings = settings.model_copy(update={"bootstrap_token": token})
+    engine = create_db_engine(settings.database_url)
+    prepare_database(settings, engine)
+
+    embedded = args.embedded or not (
+        args.kubeconfig or args.in_cluster or "KUBECONFIG" in os.environ
+    )
+    cluster: EmbeddedCluster | None = None
+    kubeconfig = args.kubeconfig
+    if embedded:
+        cluster = EmbeddedCluster(args.nodes, time_scale=args.time_scale)
+        cluster.start()
+        kubeconfig = str(cluster.write_kubeconfig(STATE_DIR / "kubeconfig").resolve())
+    client = ClusterClient.from_kubeconfig(kubeconfig, args.context)
+    stop = threading.Event()
+    loop = SchedulerLoop(
+        session_factory(engine),
+        client,
+        Policy.named(args.policy),
+        settings=LoopSettings(interval_seconds=args.interval),
+    )
+    _recover(loop)
+    scheduler_thread = threading.Thread(
+        target=loop.run_forever, args=(stop,), name="scheduler", daemon=True
+    )
+    scheduler_thread.start()
+    app = create_app(settings, engine)
+    app.state.cluster_client = client
+    _print_welcome(settings, token, kubeconfig if embedded else None)
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        stop.set()
+        scheduler_thread.join(timeout=10)
+        client.close()
+        if cluster is not None:
+            cluster.stop()
+    return 0
+
+
+def _recover(loop: SchedulerLoop) -> None:
+    try:
+        loop.recover()
+    except ClusterError as error:
+        log.warning("could not reconcile with the cluster at start-up: %s", error)
+
+
+def _bootstrap_token(settings: ApiSettings) -> str:
+    """The admin token: YUSHAN_BOOTSTRAP_TOKEN, else the one kept in var/, else a new one."""
+    if settings.bootstrap_token:
+        return settings.bootstrap_token
+    path = STATE_DIR / "admin-token"
+    if path.exists():
+        return path.read_text().strip()
+    token = f"ysh_admin_{secrets.token_urlsafe(32)}"
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token
+
+
+def _print_welcome(settings: ApiSettings, token: str, kubeconfig: str | None) -> None:
+    url = f"http://{settings.host}:{settings.port}"
+    lines = [
+        "",
+        f"Yushan control plane on {url}  (API docs: {url}/docs)",
+        f"database: {settings.database_url}",
+    ]
+    if kubeconfig:
+        lines.append(f"embedded GPU cluster: kubectl --kubeconfig {kubeconfig} get nodes")
+    lines += [
+        "",
+        "Use it from another shell:",
+        f"  export YUSHAN_URL={url} YUSHAN_TOKEN={token}",
+        "  .venv/bin/yushan flavors create h100 \\",
+        "      --label nvidia.com/gpu.product=NVIDIA-H100-80GB-HBM3",
+        "  .venv/bin/yushan tenants create lab-a --kind academic",
+        "  .venv/bin/yushan quota set lab-a examples/quota.yaml",
+        "  .venv/bin/yushan submit examples/job.yaml",
+        "  .venv/bin/yushan jobs list",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+# -- api / scheduler only ---------------------------------------------------------------------
+
+
+def _api(args: argparse.Namespace) -> int:
+    configure_logging(os.environ.get("YUSHAN_LOG_LEVEL", "INFO"))
+    settings = _api_settings(args)
+    engine = create_db_engine(settings.database_url)
+    prepare_database(settings, engine)
+    app = create_app(settings, engine)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    return 0
+
+
+def _scheduler(args: argparse.Namespace) -> int:
+    configure_logging(os.environ.get("YUSHAN_LOG_LEVEL", "INFO"))
+    database = DatabaseSettings()
+    engine: Engine = create_db_engine(database.database_url)
+    upgrade(database.database_url)
+    client = _cluster_client(args)
+    loop = SchedulerLoop(
+        session_factory(engine),
+        client,
+        Policy.named(args.policy),
+        settings=LoopSettings(interval_seconds=args.interval),
+    )
+    _recover(loop)
+    stop = threading.Event()
+    try:
+        loop.run_forever(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    return 0
+
+
+def _db_upgrade(_: argparse.Namespace) -> int:
+    url = DatabaseSettings().database_url
+    upgrade(url)
+    print(f"database at {url} is at the newest revision")
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    try:
+        client = _cluster_client(args)
+    except ClusterError as error:
+        print(f"FAIL connection: {error}", file=sys.stderr)
+        return 1
+    report = run_doctor(client)
+    for check in report.checks:
+        print(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.message}")
+    return 0 if report.ok else 1

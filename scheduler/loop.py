@@ -1,0 +1,534 @@
+"""The scheduler loop: observe the cluster, run the pure cycle, persist decisions, dispatch.
+
+One iteration (:meth:`SchedulerLoop.run_once`), in order:
+
+1. **Observe** the cluster: nodes (capacity, readiness, usage of foreign pods) and every
+   Yushan-managed gang of pods.
+2. **Record the inventory** in the database (``/v1/cluster`` and submit-time fit checks read it).
+3. **Apply observations** to admitted and running jobs: all workers running → ``running``; all
+   succeeded → ``succeeded``; a worker failed → ``failed`` (the rest of the gang deleted); a
+   node lost → requeued with backoff, or ``failed`` past the retry limit.
+4. **Snapshot** the store and run the pure cycle (:func:`scheduler.cycle.run_cycle`).
+5. **Persist decisions** in one transaction *before* touching the cluster: admissions with their
+   placement, preemptions (requeued with backoff), deadline failures, queue positions and
+   reasons. The database is the source of truth: if the process dies after this commit, the
+   next iteration finds admitted jobs without pods and dispatches them again.
+6. **Dispatch**: create the pods of every admitted job that lacks them (idempotent: pod names
+   are deterministic), delete the pods of jobs that were cancelled, preempted or failed.
+7. **Decay usage**: fold the GPUs each tenant and user holds into their decayed usage.
+
+Pods that linger after their job stopped (terminating, or not yet deleted) keep counting as
+used capacity on their nodes, so GPUs are free only once the pods are really gone.
+
+A job row changed concurrently (e.g. a user cancelled it while the cycle ran) makes the version
+check fail; the iteration's writes are rolled back and the next iteration starts from the new
+state, so no update is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from k8s.client import ClusterClient
+from k8s.errors import ClusterError
+from k8s.types import GangObservation, NodeInfo, WorkloadSpec
+from quotas.decay import decay
+from scheduler import metrics
+from scheduler.backoff import requeue_delay
+from scheduler.cycle import run_cycle
+from scheduler.model import CycleResult, Demand, NodeState, Snapshot
+from scheduler.policy import Policy
+from scheduler.snapshots import build_snapshot
+from store import cluster as cluster_store
+from store import jobs as job_store
+from store import tenants as tenant_store
+from store.db import SessionFactory, transaction
+from store.jobstates import ACTIVE_STATES, FINAL_STATES, JobStatus
+from store.models import Flavor, Job
+
+log = logging.getLogger(__name__)
+
+FLAVOR_LABEL = "yushan.io/flavor"
+
+
+@dataclass(frozen=True, slots=True)
+class LoopSettings:
+    interval_seconds: float = 1.0
+    grace_seconds: int = 30
+
+
+@dataclass(slots=True)
+class IterationReport:
+    """What one iteration did; returned for tests, logs and metrics."""
+
+    admitted: list[str] = field(default_factory=list)
+    dispatched: list[str] = field(default_factory=list)
+    dispatch_errors: dict[str, str] = field(default_factory=dict)
+    preempted: list[str] = field(default_factory=list)
+    finished: dict[str, str] = field(default_factory=dict)
+    requeued: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    conflict: bool = False
+    cluster_error: str | None = None
+
+
+def flavor_of(labels: Mapping[str, str], flavors: Sequence[Flavor]) -> str | None:
+    """The flavor whose node labels the node carries (or whose name its flavor label names)."""
+    for flavor in flavors:
+        selector = flavor.node_labels
+        if selector and all(labels.get(k) == v for k, v in selector.items()):
+            return flavor.name
+    named = labels.get(FLAVOR_LABEL)
+    return named if any(f.name == named for f in flavors) else None
+
+
+class SchedulerLoop:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        cluster: ClusterClient,
+        policy: Policy,
+        *,
+        settings: LoopSettings | None = None,
+        clock: Callable[[], float] = time.time,
+        is_leader: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self.sessions = sessions
+        self.cluster = cluster
+        self.policy = policy
+        self.settings = settings or LoopSettings()
+        self.clock = clock
+        self.is_leader = is_leader
+        self._last_usage_update: float | None = None
+
+    # -- the iteration --------------------------------------------------------------------
+
+    def run_once(self) -> IterationReport:
+        report = IterationReport()
+        now = self.clock()
+        try:
+            nodes = self.cluster.list_nodes()
+            observations = self.cluster.observe_jobs()
+        except ClusterError as error:
+            report.cluster_error = str(error)
+            self._mark_cluster_unreachable(str(error))
+            return report
+        started = time.perf_counter()
+        try:
+            with transaction(self.sessions) as session:
+                flavors = tenant_store.list_flavors(session)
+                node_states = self._record_inventory(session, nodes, flavors, observations)
+                self._apply_observations(session, observations, now, report)
+                session.flush()
+                snapshot = build_snapshot(session, node_states, now)
+                result = run_cycle(snapshot, self.policy)
+                self._persist(session, snapshot, result, now, report)
+                self._decay_usage(session, snapshot, now)
+        except StaleDataError:
+            report.conflict = True
+            log.info("a job changed during the cycle; retrying with fresh state")
+            return report
+        metrics.METRICS.cycle_completed(time.perf_counter() - started)
+        metrics.METRICS.publish_state(metrics.report_from_snapshot(snapshot))
+        if self.is_leader():
+            self._reconcile_cluster(observations, report)
+        return report
+
+    # -- 1-2: inventory -------------------------------------------------------------------
+
+    def _record_inventory(
+        self,
+        session: Session,
+        nodes: Sequence[NodeInfo],
+        flavors: Sequence[Flavor],
+        observations: Mapping[str, GangObservation],
+    ) -> tuple[NodeState, ...]:
+        lingering = self._lingering_usage(session, observations)
+        active_usage = self._active_usage(session)
+        records = []
+        states = []
+        for node in nodes:
+            flavor = flavor_of(node.labels, flavors)
+            extra = lingering.get(node.name, Demand(0, 0, 0))
+            foreign = Demand(
+                node.foreign.gpu + extra.gpu,
+                node.foreign.cpu_milli + extra.cpu_milli,
+                node.foreign.memory_bytes + extra.memory_bytes,
+            )
+            schedulable = node.ready and not node.unschedulable
+            states.append(
+                NodeState(
+                    name=node.name,
+                    flavor=flavor,
+                    allocatable=Demand(
+                        node.allocatable.gpu,
+                        node.allocatable.cpu_milli,
+                        node.allocatable.memory_bytes,
+                    ),
+                    labels=dict(node.labels),
+                    schedulable=schedulable,
+                    foreign=foreign,
+                )
+            )
+            records.append(
+                cluster_store.NodeRecord(
+                    name=node.name,
+                    flavor=flavor,
+                    labels=dict(node.labels),
+                    gpu_capacity=node.capacity.gpu,
+                    gpu_allocatable=node.allocatable.gpu,
+                    gpu_allocated=foreign.gpu + active_usage.get(node.name, 0),
+                    cpu_milli_allocatable=node.allocatable.cpu_milli,
+                    memory_bytes_allocatable=node.allocatable.memory_bytes,
+                    ready=node.ready,
+                    schedulable=schedulable,
+                )
+            )
+        cluster_store.replace_nodes(session, records)
+        return tuple(states)
+
+    @staticmethod
+    def _active_usage(session: Session) -> dict[str, int]:
+        used: dict[str, int] = {}
+        for job in job_store.active_jobs(session):
+            for node in job.placement or ():
+                used[node] = used.get(node, 0) + job.gpus
+        return used
+
+    @staticmethod
+    def _lingering_usage(
+        session: Session, observations: Mapping[str, GangObservation]
+    ) -> dict[str, Demand]:
+        """Resources held by pods of jobs that are no longer admitted or running."""
+        held: dict[str, Demand] = {}
+        for job in _jobs(session, observations):
+            if JobStatus(job.status) in ACTIVE_STATES:
+                continue
+            for pod in observations[job.id].pods:
+                if pod.node is None or pod.phase in ("Succeeded", "Failed"):
+                    continue
+                old = held.get(pod.node, Demand(0, 0, 0))
+                held[pod.node] = Demand(
+                    old.gpu + job.gpus,
+                    old.cpu_milli + job.cpu_milli,
+                    old.memory_bytes + job.memory_bytes,
+                )
+        return held
+
+    # -- 3: observations ------------------------------------------------------------------
+
+    def _apply_observations(
+        self,
+        session: Session,
+        observations: Mapping[str, GangObservation],
+        now: float,
+        report: IterationReport,
+    ) -> None:
+        at = datetime.fromtimestamp(now, UTC)
+        for job in job_store.active_jobs(session):
+            observation = observations.get(job.id)
+            if observation is None or observation.attempt != job.attempts:
+                continue
+            status = JobStatus(job.status)
+            if observation.phase == "running" and status is JobStatus.ADMITTED:
+                job_store.transition(
+                    session, job, JobStatus.RUNNING, "Running", _running(job), at=at
+                )
+            elif observation.phase == "succeeded":
+                self._finish(
+                    session, job, JobStatus.SUCCEEDED, "Succeeded", "all workers succeeded", at
+                )
+                report.finished[job.id] = "succeeded"
+            elif observation.phase == "failed" and observation.retryable:
+                self._requeue(
+                    session, job, "NodeLost", observation.message or "node lost", at, report
+                )
+            elif observation.phase == "failed":
+                job.exit_code = observation.exit_code
+                reason = observation.reason or "Failed"
+                self._finish(
+                    session, job, JobStatus.FAILED, reason, observation.message or reason, at
+                )
+                report.finished[job.id] = "failed"
+            elif observation.phase == "missing" and status is JobStatus.RUNNING:
+                self._requeue(session, job, "PodsLost", "the job's pods disappeared", at, report)
+
+    def _finish(
+        self, session: Session, job: Job, status: JobStatus, reason: str, message: str, at: datetime
+    ) -> None:
+        run_seconds = 0.0
+        if job.started_at is not None:
+            run_seconds = max(0.0, (at - _aware(job.started_at)).total_seconds())
+        job_store.transition(session, job, status, reason, message, at=at)
+        metrics.METRICS.job_finished(job.tenant, job.flavor, status.value, run_seconds)
+
+    def _requeue(
+        self,
+        session: Session,
+        job: Job,
+        reason: str,
+        message: str,
+        at: datetime,
+        report: IterationReport,
+    ) -> None:
+        """Evict a job: through ``preempted`` back to ``queued`` with backoff, or ``failed``."""
+        job_store.transition(session, job, JobStatus.PREEMPTED, reason, message, at=at)
+        delay = requeue_delay(job.attempts + 1, self.policy)
+        if delay is None:
+            job_store.transition(
+                session,
+                job,
+                JobStatus.FAILED,
+                "RetryLimitExceeded",
+                f"{message}; evicted {job.attempts + 1} times, retry limit reached",
+                at=at,
+            )
+            report.finished[job.id] = "failed"
+            return
+        job.attempts += 1
+        job.not_before = at + timedelta(seconds=delay)
+        job.placement = None
+        job_store.transition(
+            session,
+            job,
+            JobStatus.QUEUED,
+            "Backoff",
+            f"{message}; requeued, eligible again in {int(delay)} s",
+            at=at,
+        )
+        report.requeued.append(job.id)
+
+    # -- 5: decisions ---------------------------------------------------------------------
+
+    def _persist(
+        self,
+        session: Session,
+        snapshot: Snapshot,
+        result: CycleResult,
+        now: float,
+        report: IterationReport,
+    ) -> None:
+        at = datetime.fromtimestamp(now, UTC)
+        by_id = {job.id: job for job in _jobs(session, _decided_ids(result))}
+        for admit in result.admitted:
+            job = by_id[admit.job_id]
+            job.placement = list(admit.placement)
+            message = f"placed on {', '.join(sorted(set(admit.placement)))}"
+            if admit.borrowing:
+                message += " (borrowing idle quota)"
+            job_store.transition(session, job, JobStatus.ADMITTED, "Admitted", message, at=at)
+            wait = now - _aware(job.created_at).timestamp()
+            metrics.METRICS.job_admitted(job.tenant, job.flavor, max(0.0, wait))
+            report.admitted.append(job.id)
+        for preempt in result.preempted:
+            job = by_id[preempt.job_id]
+            metrics.METRICS.job_preempted(job.tenant, job.flavor, preempt.reason)
+            self._requeue(session, job, str(preempt.reason), preempt.message, at, report)
+            report.preempted.append(job.id)
+        for failure in result.failed:
+            job = by_id[failure.job_id]
+            if JobStatus(job.status) in FINAL_STATES:
+                continue
+            self._finish(session, job, JobStatus.FAILED, failure.reason, failure.message, at)
+            report.finished[job.id] = "failed"
+        self._update_pending(session, result)
+
+    @staticmethod
+    def _update_pending(session: Session, result: CycleResult) -> None:
+        pending = {p.job_id: p for p in result.pending}
+        for job in job_store.queued_jobs(session):
+            entry = pending.get(job.id)
+            if entry is None:
+                continue
+            if (job.queue_position, job.reason, job.message) != (
+                entry.position,
+                entry.reason,
+                entry.message,
+            ):
+                job.queue_position = entry.position
+                job.reason = entry.reason
+                job.message = entry.message
+
+    # -- 6: the cluster -------------------------------------------------------------------
+
+    def _reconcile_cluster(
+        self, observations: Mapping[str, GangObservation], report: IterationReport
+    ) -> None:
+        """Create missing pods of admitted jobs; delete pods of jobs that should not run."""
+        with self.sessions() as session:
+            active = list(job_store.active_jobs(session))
+            flavors = {f.name: f for f in tenant_store.list_flavors(session)}
+            namespaces = {t.name: t.namespace for t in tenant_store.list_tenants(session)}
+            stale = [
+                job
+                for job in _jobs(session, observations)
+                if JobStatus(job.status) not in ACTIVE_STATES
+            ]
+        to_dispatch = [
+            job
+            for job in active
+            if job.placement
+            and (
+                job.id not in observations
+                or observations[job.id].phase in ("missing", "partial")
+                or observations[job.id].attempt != job.attempts
+            )
+        ]
+        self._dispatch(to_dispatch, flavors, namespaces, report)
+        for job in stale:
+            observation = observations[job.id]
+            if observation.phase == "terminating" and all(p.terminating for p in observation.pods):
+                continue
+            if JobStatus(job.status) is JobStatus.SUCCEEDED and observation.phase == "succeeded":
+                continue  # finished pods keep their logs until the job is cleaned up
+            try:
+                self.cluster.delete_job(job.id, observation.namespace, self.settings.grace_seconds)
+                report.deleted.append(job.id)
+            except ClusterError as error:
+                log.warning("deleting pods of %s failed: %s", job.id, error)
+
+    def _dispatch(
+        self,
+        jobs: Sequence[Job],
+        flavors: Mapping[str, Flavor],
+        namespaces: Mapping[str, str],
+        report: IterationReport,
+    ) -> None:
+        if not jobs:
+            return
+        specs = [_workload(job, flavors, namespaces) for job in jobs]
+        started = time.perf_counter()
+        errors = self.cluster.dispatch_many(specs)
+        elapsed = time.perf_counter() - started
+        for spec in specs:
+            error = errors.get(spec.job_id)
+            metrics.METRICS.dispatch_completed(elapsed, ok=error is None)
+            if error is None:
+                report.dispatched.append(spec.job_id)
+            else:
+                report.dispatch_errors[spec.job_id] = str(error)
+                log.warning("dispatch of %s failed (will retry): %s", spec.job_id, error)
+
+    def _mark_cluster_unreachable(self, detail: str) -> None:
+        message = f"waiting for the cluster, which is unreachable: {detail[:200]}"
+        try:
+            with transaction(self.sessions) as session:
+                for job in job_store.queued_jobs(session):
+                    if job.reason != "ClusterUnreachable":
+                        job.reason = "ClusterUnreachable"
+                        job.message = message
+        except StaleDataError:
+            pass
+
+    # -- 7: usage -------------------------------------------------------------------------
+
+    def _decay_usage(self, session: Session, snapshot: Snapshot, now: float) -> None:
+        last = self._last_usage_update
+        self._last_usage_update = now
+        if last is None:
+            return
+        dt = now - last
+        if dt <= 0:
+            return
+        held_by_tenant: dict[str, float] = {}
+        held_by_user: dict[tuple[str, str], float] = {}
+        for job in snapshot.running:
+            gpus = float(job.total().gpu)
+            held_by_tenant[job.tenant] = held_by_tenant.get(job.tenant, 0.0) + gpus
+            key = (job.tenant, job.user)
+            held_by_user[key] = held_by_user.get(key, 0.0) + gpus
+        half_life = self.policy.half_life_seconds
+        values: dict[tuple[str, str], float] = {}
+        for tenant in set(snapshot.usage.tenants) | set(held_by_tenant):
+            old = snapshot.usage.tenants.get(tenant, 0.0)
+            values[(tenant, "")] = decay(old, held_by_tenant.get(tenant, 0.0), dt, half_life)
+        for key in set(snapshot.usage.users) | set(held_by_user):
+            old = snapshot.usage.users.get(key, 0.0)
+            values[key] = decay(old, held_by_user.get(key, 0.0), dt, half_life)
+        cluster_store.save_usage(session, values)
+
+    # -- running --------------------------------------------------------------------------
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Iterate until ``stop`` is set; only the leader iterates."""
+        while not stop.is_set():
+            if self.is_leader():
+                try:
+                    self.run_once()
+                except Exception:
+                    log.exception("scheduler iteration failed; retrying")
+            stop.wait(self.settings.interval_seconds)
+
+    def recover(self) -> None:
+        """After a restart: adopt our pods, recreate missing ones, delete orphans."""
+        with self.sessions() as session:
+            active = [job for job in job_store.active_jobs(session) if job.placement]
+            flavors = {f.name: f for f in tenant_store.list_flavors(session)}
+            namespaces = {t.name: t.namespace for t in tenant_store.list_tenants(session)}
+        desired = {job.id: _workload(job, flavors, namespaces) for job in active}
+        report = self.cluster.reconcile(desired)
+        log.info(
+            "recovered: adopted %d, created %d, deleted %d pods",
+            len(report.adopted),
+            len(report.created),
+            len(report.deleted),
+        )
+
+
+def _workload(
+    job: Job, flavors: Mapping[str, Flavor], namespaces: Mapping[str, str]
+) -> WorkloadSpec:
+    flavor = flavors.get(job.flavor)
+    return WorkloadSpec(
+        job_id=job.id,
+        job_name=job.name,
+        tenant=job.tenant,
+        user=job.user,
+        namespace=namespaces[job.tenant],
+        image=job.image,
+        workers=job.workers,
+        gpus_per_worker=job.gpus,
+        cpu_milli=job.cpu_milli,
+        memory_bytes=job.memory_bytes,
+        placement=tuple(job.placement or ()),
+        command=tuple(job.command),
+        args=tuple(job.args),
+        env=dict(job.env),
+        node_labels=dict(flavor.node_labels) if flavor else {},
+        max_runtime_seconds=job.max_runtime_seconds,
+        annotations=dict(job.annotations),
+        attempt=job.attempts,
+    )
+
+
+def _decided_ids(result: CycleResult) -> list[str]:
+    return (
+        [a.job_id for a in result.admitted]
+        + [p.job_id for p in result.preempted]
+        + [f.job_id for f in result.failed]
+    )
+
+
+def _jobs(session: Session, ids: Iterable[str]) -> list[Job]:
+    wanted = list(ids)
+    if not wanted:
+        return []
+    return list(session.scalars(select(Job).where(Job.id.in_(wanted))).all())
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _running(job: Job) -> str:
+    workers = "worker" if job.workers == 1 else f"all {job.workers} workers"
+    return f"{workers} running"

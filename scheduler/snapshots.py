@@ -1,0 +1,132 @@
+"""Building the cycle's :class:`~scheduler.model.Snapshot` from the store and the cluster.
+
+This is the only place that knows both the database rows and the cycle's value types. It reads
+everything the cycle needs in one transaction so the snapshot is consistent: quotas, tenants,
+cohorts, queued and active jobs, decayed usage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from scheduler.model import (
+    CohortSpec,
+    Demand,
+    FlavorResource,
+    JobState,
+    NodeState,
+    Priority,
+    QuotaLimits,
+    Snapshot,
+    TenantSpec,
+    UsageState,
+)
+from store import cluster, jobs, tenants
+from store.common import as_utc_or_none
+from store.models import Job, Node
+from store.tenants import COHORT, TENANT, Limits
+
+PRIORITY_BY_NAME = {"low": Priority.LOW, "normal": Priority.NORMAL, "high": Priority.HIGH}
+
+
+def _timestamp(value: datetime | None) -> float | None:
+    value = as_utc_or_none(value)
+    return None if value is None else value.timestamp()
+
+
+def job_state(job: Job) -> JobState:
+    submitted = _timestamp(job.created_at)
+    assert submitted is not None
+    return JobState(
+        id=job.id,
+        tenant=job.tenant,
+        user=job.user,
+        flavor=job.flavor,
+        workers=job.workers,
+        demand=Demand(job.gpus, job.cpu_milli, job.memory_bytes),
+        priority=PRIORITY_BY_NAME[job.priority],
+        submitted_at=submitted,
+        max_runtime_seconds=job.max_runtime_seconds,
+        admitted_at=_timestamp(job.admitted_at),
+        placement=tuple(job.placement) if job.placement else None,
+        attempts=job.attempts,
+        not_before=_timestamp(job.not_before),
+    )
+
+
+def _quota_map(quota: Mapping[str, Mapping[str, Limits]]) -> dict[FlavorResource, QuotaLimits]:
+    return {
+        (flavor, resource): QuotaLimits(
+            limits.nominal, limits.borrowing_limit, limits.lending_limit
+        )
+        for flavor, resources in quota.items()
+        for resource, limits in resources.items()
+    }
+
+
+def load_quota_tree(
+    session: Session,
+) -> tuple[dict[str, TenantSpec], dict[str, CohortSpec]]:
+    quotas = tenants.all_quotas(session)
+    tenant_specs = {
+        t.name: TenantSpec(t.name, t.cohort, t.weight, _quota_map(quotas.get((TENANT, t.name), {})))
+        for t in tenants.list_tenants(session)
+    }
+    cohort_specs = {
+        c.name: CohortSpec(c.name, c.parent, _quota_map(quotas.get((COHORT, c.name), {})))
+        for c in tenants.list_cohorts(session)
+    }
+    return tenant_specs, cohort_specs
+
+
+def load_usage(session: Session) -> UsageState:
+    tenant_usage: dict[str, float] = {}
+    user_usage: dict[tuple[str, str], float] = {}
+    for row in cluster.load_usage(session):
+        if row.user:
+            user_usage[(row.tenant, row.user)] = row.gpu_seconds
+        else:
+            tenant_usage[row.tenant] = row.gpu_seconds
+    return UsageState(tenant_usage, user_usage)
+
+
+def build_snapshot(
+    session: Session,
+    nodes: Sequence[NodeState],
+    now: float,
+    *,
+    queued: Iterable[Job] | None = None,
+    active: Iterable[Job] | None = None,
+) -> Snapshot:
+    tenant_specs, cohort_specs = load_quota_tree(session)
+    queued_rows = jobs.queued_jobs(session) if queued is None else queued
+    active_rows = jobs.active_jobs(session) if active is None else active
+    return Snapshot(
+        now=now,
+        nodes=tuple(nodes),
+        tenants=tenant_specs,
+        cohorts=cohort_specs,
+        queued=tuple(job_state(j) for j in queued_rows),
+        running=tuple(job_state(j) for j in active_rows if j.placement),
+        usage=load_usage(session),
+    )
+
+
+def stored_nodes(session: Session) -> tuple[NodeState, ...]:
+    """The inventory last written by the scheduler, for readers without a cluster connection."""
+    return tuple(_stored_node(node) for node in cluster.list_nodes(session))
+
+
+def _stored_node(node: Node) -> NodeState:
+    return NodeState(
+        name=node.name,
+        flavor=node.flavor,
+        allocatable=Demand(
+            node.gpu_allocatable, node.cpu_milli_allocatable, node.memory_bytes_allocatable
+        ),
+        labels=dict(node.labels),
+        schedulable=node.schedulable,
+    )
