@@ -29,6 +29,7 @@ from store.common import as_utc_or_none
 from store.models import Job, Node
 from store.tenants import COHORT, TENANT, Limits
 
+PREEMPTING = "Preempting"
 PRIORITY_BY_NAME = {"low": Priority.LOW, "normal": Priority.NORMAL, "high": Priority.HIGH}
 
 
@@ -102,8 +103,8 @@ def build_snapshot(
     active: Iterable[Job] | None = None,
 ) -> Snapshot:
     tenant_specs, cohort_specs = load_quota_tree(session)
-    queued_rows = jobs.queued_jobs(session) if queued is None else queued
-    active_rows = jobs.active_jobs(session) if active is None else active
+    queued_rows = list(jobs.queued_jobs(session) if queued is None else queued)
+    active_rows = list(jobs.active_jobs(session) if active is None else active)
     return Snapshot(
         now=now,
         nodes=tuple(nodes),
@@ -112,6 +113,7 @@ def build_snapshot(
         queued=tuple(job_state(j) for j in queued_rows),
         running=tuple(job_state(j) for j in active_rows if j.placement),
         usage=load_usage(session),
+        preempting=frozenset(j.id for j in queued_rows if j.reason == PREEMPTING),
     )
 
 

@@ -1,0 +1,203 @@
+"""The scheduler loop end to end: a real database (SQLite and PostgreSQL), the embedded cluster
+over real HTTP, the official client. Jobs go queued → admitted → running → final, pods land on
+the chosen nodes, and crashes or lost nodes lose no job and duplicate no pod."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from k8s.client import ClusterClient
+from k8s.sim.cluster import EmbeddedCluster
+from scheduler.loop import IterationReport, SchedulerLoop
+from scheduler.policy import Policy
+from store import jobs, tenants, users
+from store.common import new_job_id
+from store.db import SessionFactory, session_factory, transaction
+from store.jobstates import JobStatus
+from store.models import Job
+from store.tenants import TENANT, Limits
+
+H100_LABELS = {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+V100_LABELS = {"nvidia.com/gpu.product": "Tesla-V100-SXM2-32GB"}
+
+
+@dataclass
+class Platform:
+    sessions: SessionFactory
+    cluster: EmbeddedCluster
+    kubeconfig: Path
+
+    def client(self) -> ClusterClient:
+        return ClusterClient.from_kubeconfig(str(self.kubeconfig))
+
+    def loop(self, client: ClusterClient | None = None) -> SchedulerLoop:
+        return SchedulerLoop(self.sessions, client or self.client(), Policy.named("fair"))
+
+    def submit(
+        self,
+        *,
+        gpus: int = 1,
+        workers: int = 1,
+        seconds: float = 20,
+        exit_code: int | None = None,
+        flavor: str = "h100",
+    ) -> str:
+        annotations = {"sim.yushan.io/duration-seconds": str(seconds)}
+        if exit_code is not None:
+            annotations["sim.yushan.io/exit-code"] = str(exit_code)
+        request = jobs.JobRequest(
+            tenant="lab-a",
+            name="train",
+            image="pytorch:latest",
+            flavor=flavor,
+            gpus=gpus,
+            workers=workers,
+            annotations=annotations,
+        )
+        with transaction(self.sessions) as session:
+            return jobs.submit(session, request, user="alice", job_id=new_job_id()).job.id
+
+    def job(self, job_id: str) -> Job:
+        with self.sessions() as session:
+            return jobs.get(session, job_id)
+
+    def events(self, job_id: str) -> list[tuple[str | None, str, str]]:
+        with self.sessions() as session:
+            return [(e.from_status, e.to_status, e.reason) for e in jobs.events(session, job_id)]
+
+    def pods(self, job_id: str) -> list[dict[str, Any]]:
+        return [
+            p for p in self.cluster.pods() if p["metadata"]["labels"].get("yushan.io/job") == job_id
+        ]
+
+
+@pytest.fixture
+def platform(engine: Engine) -> Iterator[Platform]:
+    sessions = session_factory(engine)
+    with transaction(sessions) as session:
+        tenants.create_flavor(session, "h100", H100_LABELS, 4000, 90 * 2**30)
+        tenants.create_flavor(session, "v100", V100_LABELS, 4000, 90 * 2**30)
+        tenants.create_cohort(session, "academic", None)
+        tenants.create_tenant(session, "lab-a", "academic", "academic", 1.0, "yushan-lab-a")
+        tenants.set_quota(
+            session, TENANT, "lab-a", {"h100": {"gpu": Limits(16)}, "v100": {"gpu": Limits(8)}}
+        )
+        users.create_user(session, "alice")
+    with EmbeddedCluster(time_scale=0.05) as cluster:
+        kubeconfig = cluster.write_kubeconfig(Path(f"/tmp/yushan-kc-{id(cluster)}"))
+        yield Platform(sessions, cluster, kubeconfig)
+        kubeconfig.unlink(missing_ok=True)
+
+
+def run_until(
+    loop: SchedulerLoop, done: Callable[[], bool], timeout: float = 20.0
+) -> list[IterationReport]:
+    reports = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reports.append(loop.run_once())
+        if done():
+            return reports
+        time.sleep(0.05)
+    raise AssertionError(f"condition not reached in {timeout}s; last report {reports[-1]}")
+
+
+def test_gang_lands_whole_on_its_flavor_and_succeeds(platform: Platform) -> None:
+    job_id = platform.submit(gpus=4, workers=2, seconds=20)
+    loop = platform.loop()
+    run_until(loop, lambda: platform.job(job_id).status == "succeeded")
+    pods = platform.pods(job_id)
+    assert sorted(p["metadata"]["name"] for p in pods) == [f"{job_id}-0", f"{job_id}-1"]
+    nodes = {p["spec"]["nodeName"] for p in pods}
+    assert all(n.startswith("h100-") for n in nodes)
+    assert nodes == set(platform.job(job_id).placement or ())
+    assert [e[1] for e in platform.events(job_id)] == [
+        "queued",
+        "admitted",
+        "running",
+        "succeeded",
+    ]
+
+
+def test_failing_worker_fails_the_job_with_its_exit_code(platform: Platform) -> None:
+    job_id = platform.submit(seconds=5, exit_code=3)
+    run_until(platform.loop(), lambda: platform.job(job_id).status == "failed")
+    job = platform.job(job_id)
+    assert job.exit_code == 3
+    assert "3" in job.message
+
+
+def test_cancel_removes_the_pods(platform: Platform) -> None:
+    job_id = platform.submit(gpus=2, workers=2, seconds=3600)
+    loop = platform.loop()
+    run_until(loop, lambda: platform.job(job_id).status == "running")
+    with transaction(platform.sessions) as session:
+        jobs.cancel(session, jobs.get(session, job_id), by="alice")
+    run_until(loop, lambda: not platform.pods(job_id))
+    assert platform.job(job_id).status == "cancelled"
+
+
+def test_lost_node_requeues_the_job_with_backoff(platform: Platform) -> None:
+    job_id = platform.submit(gpus=8, seconds=3600)
+    loop = platform.loop()
+    run_until(loop, lambda: platform.job(job_id).status == "running")
+    node = (platform.job(job_id).placement or [""])[0]
+    platform.cluster.remove_node(node)
+    run_until(loop, lambda: platform.job(job_id).status == "queued")
+    job = platform.job(job_id)
+    assert job.attempts == 1
+    assert job.not_before is not None
+    assert ("running", "preempted") in [(e[0], e[1]) for e in platform.events(job_id)]
+
+
+def test_full_jobs_wait_with_a_reason(platform: Platform) -> None:
+    running = [platform.submit(gpus=8, seconds=3600) for _ in range(2)]
+    waiting = platform.submit(gpus=8, seconds=3600)
+    loop = platform.loop()
+    run_until(loop, lambda: all(platform.job(j).status == "running" for j in running))
+    job = platform.job(waiting)
+    assert job.status == "queued"
+    assert job.queue_position == 1
+    assert job.reason
+    assert "h100" in job.message
+
+
+class CrashingClient(ClusterClient):
+    """Dies (like a killed process) right before it would create the pods."""
+
+    def dispatch_many(self, specs):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt("scheduler killed")
+
+
+def test_crash_between_admission_and_dispatch_loses_nothing(platform: Platform) -> None:
+    job_ids = [platform.submit(gpus=4, workers=2, seconds=3600) for _ in range(2)]
+    crashing = platform.loop(CrashingClient.from_kubeconfig(str(platform.kubeconfig)))
+    with pytest.raises(KeyboardInterrupt):
+        crashing.run_once()
+    assert {platform.job(j).status for j in job_ids} == {"admitted"}
+    assert platform.cluster.pods() == []
+    for _ in range(3):  # several restarts in a row: still exactly one pod per worker
+        restarted = platform.loop()
+        restarted.recover()
+        restarted.run_once()
+    run_until(platform.loop(), lambda: all(platform.job(j).status == "running" for j in job_ids))
+    names = [p["metadata"]["name"] for p in platform.cluster.pods()]
+    assert sorted(names) == sorted(f"{j}-{i}" for j in job_ids for i in range(2))
+
+
+def test_unreachable_cluster_leaves_jobs_waiting_with_a_reason(platform: Platform) -> None:
+    job_id = platform.submit()
+    loop = platform.loop()
+    platform.cluster.stop()
+    report = loop.run_once()
+    assert report.cluster_error
+    job = platform.job(job_id)
+    assert job.status == JobStatus.QUEUED
+    assert job.reason == "ClusterUnreachable"
