@@ -15,6 +15,7 @@ from api.observability import RequestInstrumentation
 from api.problems import install_problem_handlers
 from api.routers import audit, cluster, cohorts, flavors, health, jobs, queue, tenants, users
 from api.settings import ApiSettings
+from k8s.client import ClusterClient
 from store import users as user_store
 from store.db import create_db_engine, session_factory, transaction
 from store.migrate import upgrade
@@ -36,7 +37,9 @@ def create_app(settings: ApiSettings | None = None, engine: Engine | None = None
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestInstrumentation)
-    app.state.cluster_client = None
+    app.state.cluster_client = (
+        ClusterClient.from_kubeconfig(settings.kubeconfig) if settings.kubeconfig else None
+    )
     for module in (health, cohorts, flavors, tenants, users, jobs, queue, cluster, audit):
         app.include_router(module.router)
     return app

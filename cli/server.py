@@ -60,6 +60,7 @@ def register(subparsers: Any) -> None:
     api = subparsers.add_parser("api", help="run only the API server")
     api.add_argument("--host", default=None)
     api.add_argument("--port", type=int, default=None)
+    api.add_argument("--workers", type=int, default=1, help="API worker processes")
     api.set_defaults(func=_api)
 
     scheduler = subparsers.add_parser("scheduler", help="run only the scheduler loop")
@@ -214,8 +215,18 @@ def _api(args: argparse.Namespace) -> int:
     settings = _api_settings(args)
     engine = create_db_engine(settings.database_url)
     prepare_database(settings, engine)
-    app = create_app(settings, engine)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    engine.dispose()
+    os.environ["YUSHAN_HOST"] = settings.host
+    os.environ["YUSHAN_PORT"] = str(settings.port)
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+    )
     return 0
 
 
