@@ -10,9 +10,11 @@ the token in ``var/admin-token`` (mode 0600) and prints how to use it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import secrets
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -23,14 +25,17 @@ from sqlalchemy import Engine
 
 from api.app import create_app, prepare_database
 from api.settings import ApiSettings
-from k8s.client import ClusterClient
+from k8s.client import ClientOptions, ClusterClient
 from k8s.doctor import run_doctor
 from k8s.errors import ClusterError
+from k8s.leader import LeaderElector
 from k8s.sim.cluster import EmbeddedCluster
 from scheduler import simulate
 from scheduler.logs import configure_logging
 from scheduler.loop import LoopSettings, SchedulerLoop
+from scheduler.metrics import METRICS, MetricsServer
 from scheduler.policy import POLICY_NAMES, Policy
+from scheduler.settings import SchedulerSettings
 from store.db import create_db_engine, session_factory
 from store.migrate import upgrade
 from store.settings import DatabaseSettings
@@ -63,9 +68,16 @@ def register(subparsers: Any) -> None:
     api.add_argument("--workers", type=int, default=1, help="API worker processes")
     api.set_defaults(func=_api)
 
-    scheduler = subparsers.add_parser("scheduler", help="run only the scheduler loop")
+    scheduler = subparsers.add_parser(
+        "scheduler", help="run only the scheduler loop (settings from YUSHAN_* variables)"
+    )
     _cluster_arguments(scheduler)
-    _policy_arguments(scheduler)
+    scheduler.add_argument(
+        "--policy", dest="policy_override", choices=POLICY_NAMES, help="override YUSHAN_POLICY"
+    )
+    scheduler.add_argument(
+        "--interval", type=float, default=None, help="override YUSHAN_CYCLE_INTERVAL_SECONDS"
+    )
     scheduler.set_defaults(func=_scheduler)
 
     db = subparsers.add_parser("db", help="database maintenance")
@@ -100,10 +112,11 @@ def _policy_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _cluster_client(args: argparse.Namespace) -> ClusterClient:
+def _cluster_client(args: argparse.Namespace, *, create_namespaces: bool = True) -> ClusterClient:
+    options = ClientOptions(create_namespaces=create_namespaces)
     if args.in_cluster:
-        return ClusterClient.in_cluster()
-    return ClusterClient.from_kubeconfig(args.kubeconfig, args.context)
+        return ClusterClient.in_cluster(options)
+    return ClusterClient.from_kubeconfig(args.kubeconfig, args.context, options)
 
 
 def _api_settings(args: argparse.Namespace) -> ApiSettings:
@@ -231,24 +244,67 @@ def _api(args: argparse.Namespace) -> int:
 
 
 def _scheduler(args: argparse.Namespace) -> int:
-    configure_logging(os.environ.get("YUSHAN_LOG_LEVEL", "INFO"))
-    database = DatabaseSettings()
-    engine: Engine = create_db_engine(database.database_url)
-    upgrade(database.database_url)
-    client = _cluster_client(args)
+    """The scheduler process: leader election, the loop, and /metrics + /healthz."""
+    settings = SchedulerSettings()
+    configure_logging(settings.log_level, json=settings.log_format == "json")
+    engine: Engine = create_db_engine(settings.database_url)
+    upgrade(settings.database_url)
+    client = _cluster_client(args, create_namespaces=settings.create_tenant_namespaces)
+    policy = settings.scheduling_policy()
+    if args.policy_override:
+        policy = dataclasses.replace(
+            Policy.named(args.policy_override), half_life_seconds=policy.half_life_seconds
+        )
+    stop = threading.Event()
+    elector = _elector(settings, client) if settings.leader_election else None
+    is_leader = elector.is_leader if elector else (lambda: True)
     loop = SchedulerLoop(
         session_factory(engine),
         client,
-        Policy.named(args.policy),
-        settings=LoopSettings(interval_seconds=args.interval),
+        policy,
+        settings=LoopSettings(interval_seconds=args.interval or settings.cycle_interval_seconds),
+        is_leader=is_leader,
     )
-    _recover(loop)
-    stop = threading.Event()
+    metrics_server = MetricsServer(
+        METRICS, settings.metrics_host, settings.metrics_port, healthy=lambda: not stop.is_set()
+    )
+    metrics_server.start()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    if elector is None:
+        METRICS.set_leader(True)
+        _recover(loop)
+    else:
+
+        def started_leading() -> None:
+            log.info("became the leader (%s)", settings.pod_name)
+            METRICS.set_leader(True)
+            _recover(loop)
+
+        def stopped_leading() -> None:
+            log.warning("lost leadership (%s); not scheduling", settings.pod_name)
+            METRICS.set_leader(False)
+
+        elector.run(stop, started_leading, stopped_leading)
     try:
         loop.run_forever(stop)
     except KeyboardInterrupt:
         stop.set()
+    finally:
+        metrics_server.stop()
+        client.close()
     return 0
+
+
+def _elector(settings: SchedulerSettings, client: ClusterClient) -> LeaderElector:
+    return LeaderElector(
+        client.api_client,
+        settings.pod_namespace,
+        settings.leader_election_lease_name,
+        settings.pod_name,
+        lease_duration=settings.leader_election_lease_duration_seconds,
+        renew_deadline=settings.leader_election_renew_deadline_seconds,
+        retry_period=settings.leader_election_retry_period_seconds,
+    )
 
 
 def _db_upgrade(_: argparse.Namespace) -> int:

@@ -78,7 +78,12 @@ class IterationReport:
     requeued: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     conflict: bool = False
+    fenced: bool = False
     cluster_error: str | None = None
+
+
+class _LostLeadershipError(Exception):
+    """The leader lease lapsed while a cycle ran: its writes must not be committed."""
 
 
 def flavor_of(labels: Mapping[str, str], flavors: Sequence[Flavor]) -> str | None:
@@ -133,6 +138,12 @@ class SchedulerLoop:
                 result = run_cycle(snapshot, self.policy)
                 self._persist(session, snapshot, result, now, report)
                 self._decay_usage(session, snapshot, now)
+                if not self.is_leader():
+                    raise _LostLeadershipError
+        except _LostLeadershipError:
+            report.fenced = True
+            log.warning("leadership lost during the cycle; its decisions were rolled back")
+            return report
         except StaleDataError:
             report.conflict = True
             log.info("a job changed during the cycle; retrying with fresh state")
