@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from api.authcache import PrincipalCache
 from api.limits import BodySizeLimit
 from api.observability import RequestInstrumentation
 from api.problems import install_problem_handlers
@@ -34,6 +35,7 @@ def create_app(settings: ApiSettings | None = None, engine: Engine | None = None
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = session_factory(engine)
+    app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestInstrumentation)

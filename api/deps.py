@@ -13,10 +13,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from api.authcache import PrincipalCache
 from api.problems import ApiProblem
 from api.settings import ApiSettings
 from store.db import SessionFactory
-from store.users import Principal, authenticate
+from store.users import Principal, authenticate, hash_token
 
 READ_ROLES = frozenset({"tenant-admin", "member", "viewer"})
 SUBMIT_ROLES = frozenset({"tenant-admin", "member"})
@@ -48,7 +49,13 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
             "missing bearer token: send 'Authorization: Bearer <token>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    principal = authenticate(session, secret.strip())
+    cache: PrincipalCache = request.app.state.principal_cache
+    key = hash_token(secret.strip())
+    principal = cache.get(key)
+    if principal is None:
+        principal = authenticate(session, secret.strip())
+        if principal is not None:
+            cache.put(key, principal)
     if principal is None:
         raise ApiProblem(
             401,
@@ -59,6 +66,18 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def forget_principals(request: Request) -> Iterator[None]:
+    """Drop cached principals around a change to tokens, memberships or tenants (after the
+    route too, so a principal cached while the change was being committed does not survive)."""
+    cache: PrincipalCache = request.app.state.principal_cache
+    cache.clear()
+    yield
+    cache.clear()
+
+
+ForgetPrincipals = Depends(forget_principals, scope="function")
 
 
 def require_admin(principal: PrincipalDep) -> Principal:

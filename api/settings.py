@@ -19,4 +19,5 @@ class ApiSettings(BaseSettings):
     tenant_namespace_prefix: str = "yushan-"
     default_page_size: int = 50
     policy: str = "fair+backfill"
+    auth_cache_seconds: float = Field(default=5.0, ge=0)
     kubeconfig: str | None = None

@@ -82,7 +82,7 @@ def submit(
                     field="Idempotency-Key",
                 )
             return Submitted(existing, replayed=True)
-    flavor = _check_fits(session, request)
+    cpu_per_gpu, memory_per_gpu = _check_fits(session, request)
     now = utcnow()
     job = Job(
         id=job_id,
@@ -96,8 +96,8 @@ def submit(
         flavor=request.flavor,
         gpus=request.gpus,
         workers=request.workers,
-        cpu_milli=request.cpu_milli or request.gpus * flavor.cpu_milli_per_gpu,
-        memory_bytes=request.memory_bytes or request.gpus * flavor.memory_bytes_per_gpu,
+        cpu_milli=request.cpu_milli or request.gpus * cpu_per_gpu,
+        memory_bytes=request.memory_bytes or request.gpus * memory_per_gpu,
         priority=request.priority,
         max_runtime_seconds=request.max_runtime_seconds,
         annotations=dict(request.annotations),
@@ -123,45 +123,72 @@ def submit(
     return Submitted(job, replayed=False)
 
 
-def _check_fits(session: Session, request: JobRequest) -> Flavor:
-    """Refuse a job that can never run: unknown flavor, no quota, bigger than any node."""
-    tenant = session.get(Tenant, request.tenant)
-    if tenant is None:
-        raise NotFound(f"tenant {request.tenant!r} not found")
-    flavor = session.get(Flavor, request.flavor)
-    if flavor is None:
-        raise InvalidRequest(f"unknown flavor {request.flavor!r}", field="flavor")
-    quota = session.scalar(
-        select(QuotaEntry).where(
-            QuotaEntry.owner_kind == TENANT,
-            QuotaEntry.owner == request.tenant,
-            QuotaEntry.flavor == request.flavor,
-            QuotaEntry.resource == "gpu",
-        )
+@dataclass(frozen=True, slots=True)
+class _FitFacts:
+    tenant_exists: bool
+    cpu_milli_per_gpu: int | None
+    memory_bytes_per_gpu: int | None
+    gpu_nominal: int | None
+    gpu_borrowing_limit: int | None
+    largest_node_gpus: int | None
+
+
+def _fit_facts(session: Session, request: JobRequest) -> _FitFacts:
+    """Everything the submit checks need, in one round trip to the database."""
+    flavor = select(Flavor).where(Flavor.name == request.flavor)
+    quota = select(QuotaEntry).where(
+        QuotaEntry.owner_kind == TENANT,
+        QuotaEntry.owner == request.tenant,
+        QuotaEntry.flavor == request.flavor,
+        QuotaEntry.resource == "gpu",
     )
-    if quota is None:
+    row = session.execute(
+        select(
+            select(func.count()).where(Tenant.name == request.tenant).scalar_subquery(),
+            flavor.with_only_columns(Flavor.cpu_milli_per_gpu).scalar_subquery(),
+            flavor.with_only_columns(Flavor.memory_bytes_per_gpu).scalar_subquery(),
+            quota.with_only_columns(QuotaEntry.nominal).scalar_subquery(),
+            quota.with_only_columns(QuotaEntry.borrowing_limit).scalar_subquery(),
+            select(func.max(Node.gpu_allocatable))
+            .where(Node.flavor == request.flavor)
+            .scalar_subquery(),
+        )
+    ).one()
+    return _FitFacts(bool(row[0]), row[1], row[2], row[3], row[4], row[5])
+
+
+def _check_fits(session: Session, request: JobRequest) -> tuple[int, int]:
+    """Refuse a job that can never run: unknown flavor, no quota, bigger than any node.
+
+    Returns the flavor's per-GPU CPU (millicores) and memory (bytes) defaults.
+    """
+    facts = _fit_facts(session, request)
+    if not facts.tenant_exists:
+        raise NotFound(f"tenant {request.tenant!r} not found")
+    if facts.cpu_milli_per_gpu is None or facts.memory_bytes_per_gpu is None:
+        raise InvalidRequest(f"unknown flavor {request.flavor!r}", field="flavor")
+    if facts.gpu_nominal is None:
         raise InvalidRequest(
             f"tenant {request.tenant!r} has no quota for flavor {request.flavor!r}",
             field="flavor",
         )
     total = request.gpus * request.workers
-    if quota.borrowing_limit is not None and total > quota.nominal + quota.borrowing_limit:
+    limit = facts.gpu_borrowing_limit
+    if limit is not None and total > facts.gpu_nominal + limit:
         raise InvalidRequest(
             f"the job needs {total} {request.flavor} GPUs but tenant {request.tenant!r} may use "
-            f"at most {quota.nominal + quota.borrowing_limit} (nominal {quota.nominal} + "
-            f"borrowing limit {quota.borrowing_limit})",
+            f"at most {facts.gpu_nominal + limit} (nominal {facts.gpu_nominal} + "
+            f"borrowing limit {limit})",
             field="gpus",
         )
-    largest = session.scalar(
-        select(func.max(Node.gpu_allocatable)).where(Node.flavor == request.flavor)
-    )
+    largest = facts.largest_node_gpus
     if largest is not None and request.gpus > largest:
         raise InvalidRequest(
             f"{request.gpus} GPUs per worker, but the largest {request.flavor} node has "
             f"{largest}; split the job into more workers",
             field="gpus",
         )
-    return flavor
+    return facts.cpu_milli_per_gpu, facts.memory_bytes_per_gpu
 
 
 def get(session: Session, job_id: str, *, tenants: Sequence[str] | None = None) -> Job:

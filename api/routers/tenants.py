@@ -9,6 +9,7 @@ from api.deps import (
     MANAGE_ROLES,
     READ_ROLES,
     AdminDep,
+    ForgetPrincipals,
     PrincipalDep,
     SessionDep,
     SettingsDep,
@@ -77,7 +78,7 @@ def patch_tenant(name: str, body: TenantPatch, session: SessionDep, admin: Admin
     return tenant_out(tenant, tenants.get_quota(session, TENANT, name))
 
 
-@router.delete("/{name}", status_code=204)
+@router.delete("/{name}", status_code=204, dependencies=[ForgetPrincipals])
 def delete_tenant(name: str, session: SessionDep, admin: AdminDep) -> Response:
     tenants.delete_tenant(session, name)
     audit.record(session, admin.user, "tenant.delete", name)
@@ -125,7 +126,7 @@ def get_usage(name: str, session: SessionDep, principal: PrincipalDep) -> UsageO
     return UsageOut(tenant=name, flavors=flavors)
 
 
-@router.post("/{name}/members", status_code=201)
+@router.post("/{name}/members", status_code=201, dependencies=[ForgetPrincipals])
 def add_member(
     name: str, body: MemberCreate, session: SessionDep, principal: PrincipalDep
 ) -> MemberOut:
@@ -143,7 +144,7 @@ def list_members(name: str, session: SessionDep, principal: PrincipalDep) -> lis
     return [MemberOut.model_validate(m) for m in users.list_members(session, name)]
 
 
-@router.delete("/{name}/members/{user}", status_code=204)
+@router.delete("/{name}/members/{user}", status_code=204, dependencies=[ForgetPrincipals])
 def remove_member(name: str, user: str, session: SessionDep, principal: PrincipalDep) -> Response:
     require_tenant_role(principal, name, MANAGE_ROLES)
     users.remove_membership(session, name, user)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter
 
-from api.deps import AdminDep, PrincipalDep, SessionDep
+from api.deps import AdminDep, ForgetPrincipals, PrincipalDep, SessionDep
 from api.problems import ApiProblem
 from api.schemas import TokenCreate, TokenIssued, TokenOut, UserCreate, UserOut
 from store import audit, users
@@ -68,7 +68,7 @@ def list_tokens(name: str, session: SessionDep, principal: PrincipalDep) -> list
     return [TokenOut.model_validate(t) for t in users.list_tokens(session, name)]
 
 
-@router.delete("/{name}/tokens/{token_id}")
+@router.delete("/{name}/tokens/{token_id}", dependencies=[ForgetPrincipals])
 def revoke_token(
     name: str, token_id: str, session: SessionDep, principal: PrincipalDep
 ) -> TokenOut:
