@@ -57,24 +57,25 @@ def migrated_urls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return urls
 
 
-def _truncate(engine: Engine) -> None:
+def truncate_all(engine: Engine) -> None:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
+            connection.execute(text("UPDATE cohorts SET parent = NULL"))
             for table in tables:
                 connection.execute(text(f"DELETE FROM {table}"))
 
 
 @pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, migrated_urls: dict[str, str]) -> Iterator[str]:
+def database_url(request: pytest.FixtureRequest, migrated_urls: dict[str, str]) -> str:
     """A migrated, empty database on each backend."""
     url = migrated_urls[request.param]
     engine = create_db_engine(url)
-    _truncate(engine)
+    truncate_all(engine)
     engine.dispose()
-    yield url
+    return url
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from store.common import new_job_id
 from store.db import create_db_engine, session_factory, transaction
 from store.models import Job
 from store.tenants import TENANT, Limits
-from tests.conftest import _truncate
+from tests.conftest import truncate_all
 
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.xdist_group("ha")
@@ -61,7 +61,7 @@ def wait_for(check: Callable[[], bool], timeout: float) -> float:
 @pytest.fixture
 def postgres_engine(migrated_urls: dict[str, str]) -> Iterator[Engine]:
     engine = create_db_engine(migrated_urls["postgres"])
-    _truncate(engine)
+    truncate_all(engine)
     yield engine
     engine.dispose()
 

@@ -1,0 +1,333 @@
+"""A typed HTTP client for the v1 API, shared by every ``yushan`` command.
+
+Each method is one API call and returns the decoded JSON body as the server sent it, so
+``-o json`` can print it untouched. Failures become :mod:`cli.errors` exceptions: an HTTP error
+is parsed from its RFC 9457 problem document (``detail`` plus ``errors: [{field, message}]``),
+and a transport failure says which URL could not be reached.
+
+The ``httpx.Client`` is injectable so tests can pass FastAPI's ``TestClient`` (an ``httpx.Client``
+subclass) or one with an ``httpx.MockTransport``; requests always use absolute URLs built from
+``base_url``, so an injected client needs no base URL of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from cli.errors import ApiError, ConfigError, FieldError, UnreachableError, error_for_status
+
+JsonObject = dict[str, Any]
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+STREAM_TIMEOUT = httpx.Timeout(30.0, connect=5.0, read=None)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a cursor-paginated listing."""
+
+    items: list[JsonObject]
+    next_cursor: str | None
+
+
+class YushanClient:
+    def __init__(self, base_url: str, token: str | None, *, http: httpx.Client | None = None):
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._owns_http = http is None
+        self._http = http if http is not None else httpx.Client(timeout=DEFAULT_TIMEOUT)
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- identity -----------------------------------------------------------------------------
+
+    def whoami(self) -> JsonObject:
+        return _object(self._call("GET", "/v1/users/me"))
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def submit_job(self, spec: Mapping[str, Any], idempotency_key: str | None = None) -> JsonObject:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return _object(self._call("POST", "/v1/jobs", json=dict(spec), headers=headers))
+
+    def list_jobs(
+        self,
+        *,
+        tenant: str | None = None,
+        statuses: list[str] | None = None,
+        user: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        params: dict[str, Any] = {"limit": limit}
+        for name, value in (("tenant", tenant), ("status", statuses), ("user", user)):
+            if value:
+                params[name] = value
+        if cursor:
+            params["cursor"] = cursor
+        return _page(self._call("GET", "/v1/jobs", params=params))
+
+    def iter_jobs(
+        self,
+        *,
+        tenant: str | None = None,
+        statuses: list[str] | None = None,
+        user: str | None = None,
+        page_size: int = 200,
+    ) -> Iterator[JsonObject]:
+        """Every matching job, following ``next_cursor`` until the last page."""
+        cursor: str | None = None
+        while True:
+            page = self.list_jobs(
+                tenant=tenant, statuses=statuses, user=user, limit=page_size, cursor=cursor
+            )
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def get_job(self, job_id: str) -> JsonObject:
+        return _object(self._call("GET", f"/v1/jobs/{job_id}"))
+
+    def cancel_job(self, job_id: str) -> JsonObject:
+        return _object(self._call("POST", f"/v1/jobs/{job_id}/cancel"))
+
+    def job_events(self, job_id: str) -> list[JsonObject]:
+        return _objects(self._call("GET", f"/v1/jobs/{job_id}/events"))
+
+    def stream_job_logs(
+        self,
+        job_id: str,
+        *,
+        worker: int | None = None,
+        follow: bool = False,
+        tail_lines: int | None = None,
+    ) -> Iterator[str]:
+        """The job's log text, chunk by chunk as the server sends it (forever with ``follow``)."""
+        params: dict[str, Any] = {}
+        if worker is not None:
+            params["worker"] = worker
+        if follow:
+            params["follow"] = "true"
+        if tail_lines is not None:
+            params["tail_lines"] = tail_lines
+        request = self._http.build_request(
+            "GET",
+            self._url(f"/v1/jobs/{job_id}/logs"),
+            params=params,
+            headers=self._headers({"Accept": "text/plain"}),
+            timeout=STREAM_TIMEOUT,
+        )
+        with self._transport_errors():
+            response = self._http.send(request, stream=True)
+            try:
+                if response.is_error:
+                    response.read()
+                    raise _problem(response)
+                yield from response.iter_text()
+            finally:
+                response.close()
+
+    # -- tenants, quotas and members ----------------------------------------------------------
+
+    def list_tenants(self) -> list[JsonObject]:
+        return _objects(self._call("GET", "/v1/tenants"))
+
+    def get_tenant(self, name: str) -> JsonObject:
+        return _object(self._call("GET", f"/v1/tenants/{name}"))
+
+    def create_tenant(self, body: Mapping[str, Any]) -> JsonObject:
+        return _object(self._call("POST", "/v1/tenants", json=dict(body)))
+
+    def tenant_usage(self, name: str) -> JsonObject:
+        return _object(self._call("GET", f"/v1/tenants/{name}/usage"))
+
+    def tenant_queue(self, name: str) -> list[JsonObject]:
+        """The tenant's waiting jobs in scheduling order, with the factors that order them."""
+        return _objects(self._call("GET", f"/v1/tenants/{name}/queue"))
+
+    def global_queue(self) -> list[JsonObject]:
+        """Every waiting job in scheduling order (platform admins)."""
+        return _objects(self._call("GET", "/v1/queue"))
+
+    def get_quota(self, tenant: str) -> JsonObject:
+        return _object(self._call("GET", f"/v1/tenants/{tenant}/quota"))
+
+    def set_quota(self, tenant: str, quota: Mapping[str, Any]) -> JsonObject:
+        return _object(self._call("PUT", f"/v1/tenants/{tenant}/quota", json=dict(quota)))
+
+    def list_members(self, tenant: str) -> list[JsonObject]:
+        return _objects(self._call("GET", f"/v1/tenants/{tenant}/members"))
+
+    def add_member(self, tenant: str, user: str, role: str) -> JsonObject:
+        body = {"user": user, "role": role}
+        return _object(self._call("POST", f"/v1/tenants/{tenant}/members", json=body))
+
+    def remove_member(self, tenant: str, user: str) -> None:
+        self._call("DELETE", f"/v1/tenants/{tenant}/members/{user}")
+
+    # -- users and tokens ---------------------------------------------------------------------
+
+    def list_users(self) -> list[JsonObject]:
+        return _objects(self._call("GET", "/v1/users"))
+
+    def create_user(self, name: str, *, admin: bool = False) -> JsonObject:
+        return _object(self._call("POST", "/v1/users", json={"name": name, "admin": admin}))
+
+    def create_token(
+        self, user: str, *, description: str = "", expires_in_seconds: int | None = None
+    ) -> JsonObject:
+        body: JsonObject = {"description": description}
+        if expires_in_seconds is not None:
+            body["expires_in_seconds"] = expires_in_seconds
+        return _object(self._call("POST", f"/v1/users/{user}/tokens", json=body))
+
+    def list_tokens(self, user: str) -> list[JsonObject]:
+        return _objects(self._call("GET", f"/v1/users/{user}/tokens"))
+
+    def revoke_token(self, user: str, token_id: str) -> JsonObject:
+        return _object(self._call("DELETE", f"/v1/users/{user}/tokens/{token_id}"))
+
+    # -- platform -----------------------------------------------------------------------------
+
+    def list_cohorts(self) -> list[JsonObject]:
+        return _objects(self._call("GET", "/v1/cohorts"))
+
+    def create_cohort(self, name: str, parent: str | None = None) -> JsonObject:
+        return _object(self._call("POST", "/v1/cohorts", json={"name": name, "parent": parent}))
+
+    def list_flavors(self) -> list[JsonObject]:
+        return _objects(self._call("GET", "/v1/flavors"))
+
+    def create_flavor(self, body: Mapping[str, Any]) -> JsonObject:
+        return _object(self._call("POST", "/v1/flavors", json=dict(body)))
+
+    def cluster(self) -> JsonObject:
+        return _object(self._call("GET", "/v1/cluster"))
+
+    def list_audit(self, *, limit: int = 100, cursor: str | None = None) -> Page:
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        return _page(self._call("GET", "/v1/audit", params=params))
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        headers = {"Accept": "application/json", **(extra or {})}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return headers
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        with self._transport_errors():
+            response = self._http.request(
+                method, self._url(path), json=json, params=params, headers=self._headers(headers)
+            )
+        if response.is_error:
+            raise _problem(response)
+        return response
+
+    def _transport_errors(self) -> _TransportErrors:
+        return _TransportErrors(self.base_url)
+
+
+class _TransportErrors:
+    """Turns httpx transport failures into client errors that name the server's URL."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+            raise ConfigError(f"invalid server URL {self.base_url!r}: {exc}") from exc
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            raise UnreachableError(f"cannot reach Yushan at {self.base_url}: {exc}") from exc
+        if isinstance(exc, httpx.TransportError):
+            raise UnreachableError(
+                f"lost the connection to Yushan at {self.base_url}: {exc or type(exc).__name__}"
+            ) from exc
+
+
+def _problem(response: httpx.Response) -> ApiError:
+    """The API error a response describes, read from its problem document when it has one."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        snippet = response.text.strip()[:200] or response.reason_phrase
+        return error_for_status(response.status_code, f"HTTP {response.status_code}: {snippet}")
+    detail = str(body.get("detail") or body.get("title") or response.reason_phrase)
+    fields = [
+        FieldError(str(item.get("field", "")), str(item.get("message", "")))
+        for item in body.get("errors") or []
+        if isinstance(item, dict)
+    ]
+    return error_for_status(response.status_code, detail, fields)
+
+
+def _unexpected(response: httpx.Response, expected: str) -> ApiError:
+    return ApiError(
+        response.status_code,
+        f"unexpected answer from {response.request.url}: expected {expected}",
+    )
+
+
+def _object(response: httpx.Response) -> JsonObject:
+    body = response.json()
+    if not isinstance(body, dict):
+        raise _unexpected(response, "a JSON object")
+    return body
+
+
+def _objects(response: httpx.Response) -> list[JsonObject]:
+    body = response.json()
+    if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
+        raise _unexpected(response, "a JSON list of objects")
+    return body
+
+
+def _page(response: httpx.Response) -> Page:
+    body = _object(response)
+    items = body.get("items")
+    if not isinstance(items, list):
+        raise _unexpected(response, "a page with 'items'")
+    cursor = body.get("next_cursor")
+    return Page(items=items, next_cursor=str(cursor) if cursor else None)

@@ -1,0 +1,218 @@
+"""``submit``, ``jobs list|get|cancel|events|logs|watch`` and the ``logs`` alias.
+
+``jobs get`` leads with what a waiting user asks first, "why is my job pending": status, the
+scheduler's reason and message, and the queue position. ``jobs watch`` polls until the job is
+final and exits 0 only if it succeeded, so ``yushan jobs watch $JOB && next-step`` works.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cli.commands.base import Context, Subparsers, add_command, add_group, load_document
+from cli.errors import EXIT_FAILURE, EXIT_OK
+from cli.output import Output, age, format_fields, format_table, relative_time
+
+JOB_STATUSES = ("queued", "admitted", "running", "succeeded", "failed", "cancelled", "preempted")
+FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+
+
+def register(subparsers: Subparsers) -> None:
+    submit = add_command(subparsers, "submit", _submit, "submit a job from a YAML or JSON spec")
+    submit.add_argument("file", metavar="FILE", help="job spec (YAML or JSON); '-' reads stdin")
+    submit.add_argument("--tenant", help="submit to this tenant instead of the spec's")
+    submit.add_argument("--name", help="use this job name instead of the spec's")
+    submit.add_argument(
+        "--idempotency-key", help="a retried submit with the same key returns the same job"
+    )
+
+    jobs = add_group(subparsers, "jobs", "list, inspect, cancel and follow jobs")
+    listing = add_command(jobs, "list", _list, "list jobs, newest first")
+    listing.add_argument("--tenant", help="only this tenant's jobs")
+    listing.add_argument(
+        "--status", action="append", choices=JOB_STATUSES, help="only jobs in this status (repeat)"
+    )
+    listing.add_argument("--user", help="only this user's jobs")
+    listing.add_argument("--limit", type=int, default=50, help="jobs per page (default 50)")
+    listing.add_argument("--cursor", help="continue from a previous page's cursor")
+    listing.add_argument("--all", action="store_true", help="follow every page to the end")
+
+    for name, run, text in (
+        ("get", _get, "show a job: status, why it waits, resources, times"),
+        ("cancel", _cancel, "cancel a job that has not finished"),
+        ("events", _events, "show a job's status history"),
+    ):
+        add_command(jobs, name, run, text).add_argument("job", metavar="JOB", help="job id")
+
+    _logs_arguments(add_command(jobs, "logs", _logs, "print a job's logs"))
+    _logs_arguments(add_command(subparsers, "logs", _logs, "print a job's logs (jobs logs)"))
+
+    watch = add_command(jobs, "watch", _watch, "follow a job until it ends; exit 0 if succeeded")
+    watch.add_argument("job", metavar="JOB", help="job id")
+    watch.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between polls (default 2)"
+    )
+
+
+def _logs_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("job", metavar="JOB", help="job id")
+    parser.add_argument("--worker", type=int, metavar="N", help="worker index (default: 0)")
+    parser.add_argument("-f", "--follow", action="store_true", help="keep streaming new lines")
+    parser.add_argument("--tail", type=int, metavar="LINES", help="only the last LINES lines")
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def _submit(ctx: Context, args: argparse.Namespace) -> int:
+    spec = load_document(args.file)
+    for field in ("tenant", "name"):
+        if getattr(args, field):
+            spec[field] = getattr(args, field)
+    job = ctx.client.submit_job(spec, idempotency_key=args.idempotency_key)
+    ctx.out.emit(job, lambda j: str(j["id"]))
+    return EXIT_OK
+
+
+def _list(ctx: Context, args: argparse.Namespace) -> int:
+    filters: dict[str, Any] = {"tenant": args.tenant, "statuses": args.status, "user": args.user}
+    if args.all:
+        items = list(ctx.client.iter_jobs(**filters, page_size=args.limit))
+    else:
+        page = ctx.client.list_jobs(**filters, limit=args.limit, cursor=args.cursor)
+        items = page.items
+        if page.next_cursor:
+            ctx.out.note(f"more jobs: use --all, or --cursor {page.next_cursor}")
+    ctx.out.emit(items, lambda jobs: jobs_table(jobs, ctx.out))
+    return EXIT_OK
+
+
+def _get(ctx: Context, args: argparse.Namespace) -> int:
+    job = ctx.client.get_job(args.job)
+    ctx.out.emit(job, lambda j: job_details(j, ctx.out))
+    return EXIT_OK
+
+
+def _cancel(ctx: Context, args: argparse.Namespace) -> int:
+    job = ctx.client.cancel_job(args.job)
+    ctx.out.emit(job, lambda j: f"job {j['id']} {j['status']}")
+    return EXIT_OK
+
+
+def _events(ctx: Context, args: argparse.Namespace) -> int:
+    events = ctx.client.job_events(args.job)
+    ctx.out.emit(events, lambda e: events_table(e, ctx.out))
+    return EXIT_OK
+
+
+def _logs(ctx: Context, args: argparse.Namespace) -> int:
+    chunks = ctx.client.stream_job_logs(
+        args.job, worker=args.worker, follow=args.follow, tail_lines=args.tail
+    )
+    for chunk in chunks:
+        ctx.out.write(chunk)
+    return EXIT_OK
+
+
+def _watch(ctx: Context, args: argparse.Namespace) -> int:
+    seen: tuple[str, str] | None = None
+    while True:
+        job = ctx.client.get_job(args.job)
+        state = (str(job["status"]), str(job.get("reason") or ""))
+        if state != seen and not ctx.out.structured:
+            ctx.out.line(status_line(job))
+        seen = state
+        if job["status"] in FINAL_STATUSES:
+            if ctx.out.structured:
+                ctx.out.emit(job, str)
+            return EXIT_OK if job["status"] == "succeeded" else EXIT_FAILURE
+        ctx.sleep(args.interval)
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+
+def status_line(job: dict[str, Any]) -> str:
+    parts = [str(job["id"]), str(job["status"])]
+    if job.get("queue_position") is not None:
+        parts.append(f"#{job['queue_position']} in queue")
+    if job.get("reason"):
+        parts.append(f"{job['reason']}: {job.get('message') or ''}".rstrip(": "))
+    if job.get("exit_code") is not None:
+        parts.append(f"exit code {job['exit_code']}")
+    return "  ".join(parts)
+
+
+def gpu_summary(job: dict[str, Any]) -> str:
+    workers = int(job.get("workers") or 1)
+    if workers == 1:
+        return str(job["gpus"])
+    return f"{job['gpus']} per worker x {workers} workers = {int(job['gpus']) * workers}"
+
+
+def jobs_table(jobs: list[dict[str, Any]], out: Output) -> str:
+    if not jobs:
+        return "no jobs"
+    now = out.now()
+    headers = ["ID", "TENANT", "USER", "NAME", "STATUS", "GPUS", "FLAVOR", "QUEUE", "AGE", "REASON"]
+    rows = [
+        [
+            job["id"],
+            job["tenant"],
+            job["user"],
+            job["name"],
+            job["status"],
+            int(job["gpus"]) * int(job.get("workers") or 1),
+            job["flavor"],
+            job.get("queue_position"),
+            age(job.get("created_at"), now),
+            job.get("reason"),
+        ]
+        for job in jobs
+    ]
+    return format_table(headers, rows)
+
+
+def job_details(job: dict[str, Any], out: Output) -> str:
+    now = out.now()
+    command = " ".join([*job.get("command", []), *job.get("args", [])])
+    return format_fields(
+        [
+            ("Job", f"{job['id']}  ({job['name']})"),
+            ("Tenant / user", f"{job['tenant']} / {job['user']}"),
+            ("Status", job["status"]),
+            ("Reason", job.get("reason")),
+            ("Message", job.get("message")),
+            ("Queue position", job.get("queue_position")),
+            ("Flavor", job["flavor"]),
+            ("GPUs", gpu_summary(job)),
+            ("CPU / memory", f"{job.get('cpu')} / {job.get('memory')} per worker"),
+            ("Priority", job.get("priority")),
+            ("Max runtime", job.get("max_runtime_seconds")),
+            ("Image", job["image"]),
+            ("Command", command),
+            ("Attempts", job.get("attempts")),
+            ("Exit code", job.get("exit_code")),
+            ("Placement", job.get("placement")),
+            ("Created", relative_time(job.get("created_at"), now)),
+            ("Admitted", relative_time(job.get("admitted_at"), now)),
+            ("Started", relative_time(job.get("started_at"), now)),
+            ("Finished", relative_time(job.get("finished_at"), now)),
+        ]
+    )
+
+
+def events_table(events: list[dict[str, Any]], out: Output) -> str:
+    now = out.now()
+    rows = [
+        [
+            relative_time(e["at"], now),
+            e.get("from_status"),
+            e["to_status"],
+            e.get("reason"),
+            e.get("message"),
+        ]
+        for e in events
+    ]
+    return format_table(["WHEN", "FROM", "TO", "REASON", "MESSAGE"], rows)

@@ -1,0 +1,130 @@
+"""``yushan``: the command line for users, tenant admins and platform admins.
+
+The client commands (``submit``, ``jobs``, ``tenants``, ``quota``, ``users``, ``tokens`` …) talk
+to the v1 API over HTTP; the server commands (``serve``, ``api``, ``scheduler``, ``db``,
+``doctor``, ``simulate``) are registered by :mod:`cli.server`. The server and token come from
+``--url``/``--token``, else ``YUSHAN_URL``/``YUSHAN_TOKEN``, else the config file
+(``$YUSHAN_CONFIG`` or ``~/.config/yushan/config.yaml``). Tables are for people; ``-o json`` and
+``-o yaml`` print the API's objects unchanged for scripts.
+
+Exit codes (the same table is in ``yushan --help``)::
+
+    0  ok
+    1  failure (e.g. a watched job did not succeed)
+    2  usage error (bad arguments, unusable config file)
+    3  authentication failed (401: token missing, invalid, expired or revoked)
+    4  permission denied (403)
+    5  not found (404)
+    6  conflict (409: already exists, or wrong state, e.g. cancelling a finished job)
+    7  invalid input (400/413/422, or a spec file that cannot be used); the problem's
+       detail and each ``field: message`` are printed to stderr
+    8  server or network error (5xx, or "cannot reach Yushan at URL")
+    130 interrupted
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from cli.client import YushanClient
+from cli.commands import jobs, platform, tenants, users
+from cli.commands.base import COMMON, ClientFactory, Context, Subparsers
+from cli.config import ClientConfig, resolve_config
+from cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, CliError
+from cli.output import Output
+
+EPILOG = """\
+exit codes:
+  0  ok                      5  not found (404)
+  1  failure                 6  conflict (409)
+  2  usage error             7  invalid input (400/413/422)
+  3  authentication (401)    8  server or network error (5xx, unreachable)
+  4  permission (403)
+
+configuration: --url/--token, else YUSHAN_URL/YUSHAN_TOKEN, else the config file
+($YUSHAN_CONFIG or ~/.config/yushan/config.yaml, written by 'yushan login').
+"""
+
+
+def register_server_commands(subparsers: Subparsers) -> None:
+    """The lead's server-side commands, when ``cli.server`` is present in this build."""
+    try:
+        server = importlib.import_module("cli.server")
+    except ModuleNotFoundError as error:
+        if error.name != "cli.server":
+            raise
+        return
+    server.register(subparsers)
+
+
+def build_parser(
+    register_server: Callable[[Subparsers], None] = register_server_commands,
+) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="yushan",
+        description="Fair-share GPU job scheduler: submit and follow jobs, manage tenants.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[COMMON],
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    register_server(subparsers)
+    for module in (jobs, tenants, users, platform):
+        module.register(subparsers)
+    return parser
+
+
+def default_client(config: ClientConfig) -> YushanClient:
+    return YushanClient(config.url, config.token)
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    client_factory: ClientFactory = default_client,
+    parser: argparse.ArgumentParser | None = None,
+) -> int:
+    parser = parser or build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help exits 0, a usage error 2: return it, do not exit
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    if hasattr(args, "run"):
+        return _run_client_command(args, client_factory)
+    if hasattr(args, "func"):
+        code: int = args.func(args)
+        return code
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
+def _run_client_command(args: argparse.Namespace, client_factory: ClientFactory) -> int:
+    out = Output(fmt=getattr(args, "output", "table"), stdout=sys.stdout, stderr=sys.stderr)
+    try:
+        config = resolve_config(
+            flag_url=getattr(args, "url", None),
+            flag_token=getattr(args, "token", None),
+            environ=os.environ,
+        )
+        context = Context(out=out, config=config, client_factory=client_factory, environ=os.environ)
+        try:
+            code: int = args.run(context, args)
+        finally:
+            context.close()
+    except CliError as error:
+        out.error(error)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `yushan jobs list | head`: the reader left; nothing to report
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - stops the error at interpreter exit
+        return EXIT_FAILURE
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
