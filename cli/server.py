@@ -114,7 +114,10 @@ def _policy_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _cluster_client(args: argparse.Namespace, *, create_namespaces: bool = True) -> ClusterClient:
     options = ClientOptions(create_namespaces=create_namespaces)
-    if args.in_cluster:
+    running_in_a_pod = "KUBERNETES_SERVICE_HOST" in os.environ and not (
+        args.kubeconfig or "KUBECONFIG" in os.environ
+    )
+    if args.in_cluster or running_in_a_pod:
         return ClusterClient.in_cluster(options)
     return ClusterClient.from_kubeconfig(args.kubeconfig, args.context, options)
 
