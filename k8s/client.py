@@ -85,6 +85,10 @@ def _is_terminating(obj: Mapping[str, Any]) -> bool:
     return (obj.get("metadata") or {}).get("deletionTimestamp") is not None
 
 
+def _has_finished(obj: Mapping[str, Any]) -> bool:
+    return (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
 def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
     return _namespace(obj), _name(obj)
 
@@ -383,16 +387,29 @@ class ClusterClient:
 
     # -- deletion -------------------------------------------------------------------------
 
-    def delete_job(self, job_id: str, namespace: str, grace_seconds: int = 30) -> int:
+    def delete_job(
+        self,
+        job_id: str,
+        namespace: str,
+        grace_seconds: int = 30,
+        *,
+        keep_finished: bool = False,
+    ) -> int:
         """Delete the job's pods (all attempts) and Service; returns pods asked to go.
 
+        With ``keep_finished``, pods that already ended (Succeeded or Failed) stay, so that the
+        logs of a failed worker remain readable while the rest of its gang is stopped.
         Deletion is asynchronous: GPUs count as free only once :meth:`job_pods_gone` (or the
         watcher's observation) shows no pod left.
         """
         pods, _ = self.list_objects(
             _collection("pods", namespace), label_selector=mf.job_selector(job_id)
         )
-        alive = [p for p in pods if not _is_terminating(p)]
+        alive = [
+            p
+            for p in pods
+            if not _is_terminating(p) and not (keep_finished and _has_finished(p))
+        ]
         paths = [f"{_collection('pods', namespace)}/{quote(_name(p))}" for p in alive]
         self._run_all([partial(self._delete, path, grace_seconds) for path in paths])
         self._delete(f"{_collection('services', namespace)}/{quote(mf.service_name(job_id))}")

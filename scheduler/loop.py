@@ -64,6 +64,7 @@ FLAVOR_LABEL = "yushan.io/flavor"
 class LoopSettings:
     interval_seconds: float = 1.0
     grace_seconds: int = 30
+    finished_pod_ttl_seconds: float = 86400.0
 
 
 @dataclass(slots=True)
@@ -122,7 +123,7 @@ class SchedulerLoop:
         now = self.clock()
         try:
             nodes = self.cluster.list_nodes()
-            observations = self.cluster.observe_jobs()
+            observations = self.cluster.observe_jobs(expected=self._expected_workloads())
         except ClusterError as error:
             report.cluster_error = str(error)
             self._mark_cluster_unreachable(str(error))
@@ -396,16 +397,36 @@ class SchedulerLoop:
         ]
         self._dispatch(to_dispatch, flavors, namespaces, report)
         for job in stale:
-            observation = observations[job.id]
-            if observation.phase == "terminating" and all(p.terminating for p in observation.pods):
-                continue
-            if JobStatus(job.status) is JobStatus.SUCCEEDED and observation.phase == "succeeded":
-                continue  # finished pods keep their logs until the job is cleaned up
-            try:
-                self.cluster.delete_job(job.id, observation.namespace, self.settings.grace_seconds)
-                report.deleted.append(job.id)
-            except ClusterError as error:
-                log.warning("deleting pods of %s failed: %s", job.id, error)
+            self._clean_up(job, observations[job.id], report)
+
+    def _clean_up(self, job: Job, observation: GangObservation, report: IterationReport) -> None:
+        """Delete the pods of a job that should not run (any more).
+
+        Pods of a finished job stay for their logs (a failed job loses only the workers still
+        running) until ``finished_pod_ttl_seconds`` after it finished.
+        """
+        live = [p for p in observation.pods if not p.terminating]
+        if not live:
+            return
+        status = JobStatus(job.status)
+        keep_finished = False
+        if status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+            expired = job.finished_at is not None and (
+                self.clock() - _aware(job.finished_at).timestamp()
+                > self.settings.finished_pod_ttl_seconds
+            )
+            still_running = any(p.phase not in ("Succeeded", "Failed") for p in live)
+            if not expired and not still_running:
+                return
+            keep_finished = not expired
+        grace = 0 if observation.retryable else self.settings.grace_seconds
+        try:
+            self.cluster.delete_job(
+                job.id, observation.namespace, grace, keep_finished=keep_finished
+            )
+            report.deleted.append(job.id)
+        except ClusterError as error:
+            log.warning("deleting pods of %s failed: %s", job.id, error)
 
     def _dispatch(
         self,
@@ -479,14 +500,17 @@ class SchedulerLoop:
                     log.exception("scheduler iteration failed; retrying")
             stop.wait(self.settings.interval_seconds)
 
-    def recover(self) -> None:
-        """After a restart: adopt our pods, recreate missing ones, delete orphans."""
+    def _expected_workloads(self) -> dict[str, WorkloadSpec]:
+        """The workloads of admitted and running jobs: what the cluster should be running."""
         with self.sessions() as session:
             active = [job for job in job_store.active_jobs(session) if job.placement]
             flavors = {f.name: f for f in tenant_store.list_flavors(session)}
             namespaces = {t.name: t.namespace for t in tenant_store.list_tenants(session)}
-        desired = {job.id: _workload(job, flavors, namespaces) for job in active}
-        report = self.cluster.reconcile(desired)
+        return {job.id: _workload(job, flavors, namespaces) for job in active}
+
+    def recover(self) -> None:
+        """After a restart: adopt our pods, recreate missing ones, delete orphans."""
+        report = self.cluster.reconcile(self._expected_workloads())
         log.info(
             "recovered: adopted %d, created %d, deleted %d pods",
             len(report.adopted),

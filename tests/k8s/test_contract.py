@@ -122,6 +122,18 @@ def test_delete_job_removes_pods_and_service(
     assert observe(client, spec) is None
 
 
+def test_delete_job_can_keep_finished_pods_for_their_logs(
+    client: ClusterClient, cleanup: list[WorkloadSpec]
+) -> None:
+    spec = job(client, seconds=1, exit_code=3).build()
+    cleanup.append(spec)
+    client.dispatch(spec)
+    wait_for(lambda: phase_is(client, spec, "failed"), "the job to fail")
+    assert client.delete_job(spec.job_id, spec.namespace, keep_finished=True) == 0
+    assert len(job_pods(client, spec)) == 1
+    assert client.delete_job(spec.job_id, spec.namespace, grace_seconds=0) == 1
+
+
 def test_reconcile_adopts_creates_missing_and_deletes_orphans(
     client: ClusterClient, cleanup: list[WorkloadSpec]
 ) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from k8s.client import ClusterClient
 from k8s.sim.cluster import EmbeddedCluster
-from scheduler.loop import IterationReport, SchedulerLoop
+from scheduler.loop import IterationReport, LoopSettings, SchedulerLoop
 from scheduler.policy import Policy
 from store import jobs, tenants, users
 from store.common import new_job_id
@@ -37,8 +37,12 @@ class Platform:
     def client(self) -> ClusterClient:
         return ClusterClient.from_kubeconfig(str(self.kubeconfig))
 
-    def loop(self, client: ClusterClient | None = None) -> SchedulerLoop:
-        return SchedulerLoop(self.sessions, client or self.client(), Policy.named("fair"))
+    def loop(
+        self, client: ClusterClient | None = None, settings: LoopSettings | None = None
+    ) -> SchedulerLoop:
+        return SchedulerLoop(
+            self.sessions, client or self.client(), Policy.named("fair"), settings=settings
+        )
 
     def submit(
         self,
@@ -132,6 +136,18 @@ def test_failing_worker_fails_the_job_with_its_exit_code(platform: Platform) -> 
     job = platform.job(job_id)
     assert job.exit_code == 3
     assert "3" in job.message
+    loop = platform.loop()
+    for _ in range(3):
+        loop.run_once()
+    assert [p["status"]["phase"] for p in platform.pods(job_id)] == ["Failed"]  # kept for logs
+
+
+def test_finished_pods_are_removed_after_their_ttl(platform: Platform) -> None:
+    job_id = platform.submit(seconds=5)
+    loop = platform.loop(settings=LoopSettings(finished_pod_ttl_seconds=0.5))
+    run_until(loop, lambda: platform.job(job_id).status == "succeeded")
+    assert platform.pods(job_id)
+    run_until(loop, lambda: not platform.pods(job_id))
 
 
 def test_cancel_removes_the_pods(platform: Platform) -> None:
