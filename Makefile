@@ -32,6 +32,7 @@ test: lint
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 bench: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m benchmarks.run
 
 clean:

@@ -37,15 +37,6 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer %(token)s"
 wrk.body = '%(body)s'
-local statuses = {}
-response = function(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
-end
-done = function(summary, latency, requests)
-  for status, count in pairs(statuses) do
-    io.write(string.format("status %%d %%d\\n", status, count))
-  end
-end
 """
 
 
@@ -111,11 +102,13 @@ def _parse_wrk(output: str) -> dict[str, object]:
         for p, v, u in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s|m)$", output, re.M)
     }
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    statuses = {int(s): int(c) for s, c in re.findall(r"^status (\d+) (\d+)$", output, re.M)}
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    total = re.search(r"(\d+) requests in", output)
     return {
         "requests_per_second": float(rate.group(1)) if rate else 0.0,
         "latency_ms": percentiles,
-        "statuses": statuses,
+        "requests": int(total.group(1)) if total else 0,
+        "non_2xx_responses": int(errors.group(1)) if errors else 0,
     }
 
 

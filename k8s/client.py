@@ -406,9 +406,7 @@ class ClusterClient:
             _collection("pods", namespace), label_selector=mf.job_selector(job_id)
         )
         alive = [
-            p
-            for p in pods
-            if not _is_terminating(p) and not (keep_finished and _has_finished(p))
+            p for p in pods if not _is_terminating(p) and not (keep_finished and _has_finished(p))
         ]
         paths = [f"{_collection('pods', namespace)}/{quote(_name(p))}" for p in alive]
         self._run_all([partial(self._delete, path, grace_seconds) for path in paths])
