@@ -160,6 +160,7 @@ def _serve(args: argparse.Namespace) -> int:
         Policy.named(args.policy),
         settings=LoopSettings(interval_seconds=args.interval),
     )
+    METRICS.set_leader(True)  # one process, no election: it always leads
     _recover(loop)
     scheduler_thread = threading.Thread(
         target=loop.run_forever, args=(stop,), name="scheduler", daemon=True

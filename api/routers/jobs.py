@@ -23,6 +23,7 @@ from api.schemas import JobCreate, JobEventOut, JobOut, JobPageOut
 from k8s.client import ClusterClient
 from k8s.errors import ClusterError, ClusterNotFound
 from quotas.quantity import cpu_to_milli, memory_to_bytes
+from scheduler.metrics import METRICS
 from store import jobs, tenants
 from store.common import new_job_id
 from store.jobstates import JobStatus
@@ -70,6 +71,8 @@ def submit_job(
     if submitted.replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
+    else:
+        METRICS.job_submitted(body.tenant, body.flavor)
     response.headers["Location"] = f"/v1/jobs/{submitted.job.id}"
     session.flush()
     return job_out(submitted.job)
