@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,16 +27,10 @@ from store.db import create_db_engine, session_factory, transaction
 from store.models import Job
 from store.tenants import TENANT, Limits
 from tests.conftest import truncate_all
+from tests.ports import free_port
 
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.xdist_group("ha")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _leader_gauge(port: int) -> float | None:
@@ -122,7 +115,7 @@ def test_leader_killed_mid_run_fails_over_without_losing_or_duplicating(
 
     with EmbeddedCluster(time_scale=0.05) as cluster:
         kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig")
-        ports = {"sched-a": _free_port(), "sched-b": _free_port()}
+        ports = {"sched-a": free_port(), "sched-b": free_port()}
         processes = {
             name: _scheduler(migrated_urls["postgres"], kubeconfig, name, port)
             for name, port in ports.items()

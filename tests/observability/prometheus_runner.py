@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,14 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.ports import free_port
+
 SCRAPE_WAIT_SECONDS = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def start_prometheus(config: Path, storage: Path) -> tuple[subprocess.Popen[bytes], str]:
