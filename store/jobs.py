@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BindParameter, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from store.common import decode_cursor, encode_cursor, utcnow
@@ -133,27 +133,33 @@ class _FitFacts:
     largest_node_gpus: int | None
 
 
-def _fit_facts(session: Session, request: JobRequest) -> _FitFacts:
-    """Everything the submit checks need, in one round trip to the database."""
-    flavor = select(Flavor).where(Flavor.name == request.flavor)
+def _fit_facts_statement() -> Select[Any]:
+    tenant: BindParameter[str] = bindparam("tenant")
+    flavor: BindParameter[str] = bindparam("flavor")
+    flavor_row = select(Flavor).where(Flavor.name == flavor)
     quota = select(QuotaEntry).where(
         QuotaEntry.owner_kind == TENANT,
-        QuotaEntry.owner == request.tenant,
-        QuotaEntry.flavor == request.flavor,
+        QuotaEntry.owner == tenant,
+        QuotaEntry.flavor == flavor,
         QuotaEntry.resource == "gpu",
     )
-    row = session.execute(
-        select(
-            select(func.count()).where(Tenant.name == request.tenant).scalar_subquery(),
-            flavor.with_only_columns(Flavor.cpu_milli_per_gpu).scalar_subquery(),
-            flavor.with_only_columns(Flavor.memory_bytes_per_gpu).scalar_subquery(),
-            quota.with_only_columns(QuotaEntry.nominal).scalar_subquery(),
-            quota.with_only_columns(QuotaEntry.borrowing_limit).scalar_subquery(),
-            select(func.max(Node.gpu_allocatable))
-            .where(Node.flavor == request.flavor)
-            .scalar_subquery(),
-        )
-    ).one()
+    return select(
+        select(func.count()).where(Tenant.name == tenant).scalar_subquery(),
+        flavor_row.with_only_columns(Flavor.cpu_milli_per_gpu).scalar_subquery(),
+        flavor_row.with_only_columns(Flavor.memory_bytes_per_gpu).scalar_subquery(),
+        quota.with_only_columns(QuotaEntry.nominal).scalar_subquery(),
+        quota.with_only_columns(QuotaEntry.borrowing_limit).scalar_subquery(),
+        select(func.max(Node.gpu_allocatable)).where(Node.flavor == flavor).scalar_subquery(),
+    )
+
+
+# Built once: constructing this statement costs more than running it.
+_FIT_FACTS = _fit_facts_statement()
+
+
+def _fit_facts(session: Session, request: JobRequest) -> _FitFacts:
+    """Everything the submit checks need, in one round trip to the database."""
+    row = session.execute(_FIT_FACTS, {"tenant": request.tenant, "flavor": request.flavor}).one()
     return _FitFacts(bool(row[0]), row[1], row[2], row[3], row[4], row[5])
 
 
