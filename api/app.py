@@ -7,6 +7,10 @@ admin are applied by :func:`prepare_database`, which the server runs once at sta
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from anyio import to_thread
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
@@ -26,8 +30,11 @@ API_VERSION = "1.0"
 
 def create_app(settings: ApiSettings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or ApiSettings()
-    engine = engine or create_db_engine(settings.database_url)
+    engine = engine or create_db_engine(
+        settings.database_url, pool_size=settings.database_pool_size
+    )
     app = FastAPI(
+        lifespan=_lifespan(settings.database_pool_size),
         title="Yushan",
         version=API_VERSION,
         summary="Fair-share GPU job scheduler for shared Kubernetes GPU clouds",
@@ -45,6 +52,18 @@ def create_app(settings: ApiSettings | None = None, engine: Engine | None = None
     for module in (health, cohorts, flavors, tenants, users, jobs, queue, cluster, audit):
         app.include_router(module.router)
     return app
+
+
+def _lifespan(concurrency: int) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Serve at most as many requests at once as there are pooled connections, so no request
+    waits for a connection while holding a worker thread."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        to_thread.current_default_thread_limiter().total_tokens = concurrency
+        yield
+
+    return lifespan
 
 
 def prepare_database(settings: ApiSettings, engine: Engine) -> bool:

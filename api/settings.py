@@ -12,6 +12,8 @@ class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="YUSHAN_", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
+    database_pool_size: int = Field(default=16, ge=1, le=200)
+    """Connections per API process; also the number of requests it serves at once."""
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     bootstrap_token: str | None = None

@@ -140,7 +140,7 @@ def _serve(args: argparse.Namespace) -> int:
     STATE_DIR.mkdir(exist_ok=True)
     token = _bootstrap_token(settings)
     settings = settings.model_copy(update={"bootstrap_token": token})
-    engine = create_db_engine(settings.database_url)
+    engine = create_db_engine(settings.database_url, pool_size=settings.database_pool_size)
     prepare_database(settings, engine)
 
     embedded = args.embedded or not (

@@ -22,7 +22,9 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _create_sqlite_engine(url, parsed.database)
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # A small overflow only: connections beyond the pool are closed after use, and opening a
+    # PostgreSQL connection (a new backend process) costs more than the query it serves.
+    return create_engine(url, pool_size=pool_size, max_overflow=4, pool_pre_ping=True)
 
 
 def _create_sqlite_engine(url: str, database: str | None) -> Engine:

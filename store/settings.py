@@ -11,4 +11,4 @@ class DatabaseSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="YUSHAN_", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
-    database_pool_size: int = 10
+    database_pool_size: int = 16
