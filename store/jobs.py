@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BindParameter, Select, bindparam, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from store.common import decode_cursor, encode_cursor, utcnow
@@ -72,16 +73,9 @@ def submit(
     """Validate a submission against the platform's configuration and queue it."""
     fingerprint = request.fingerprint()
     if idempotency_key is not None:
-        existing = session.scalar(
-            select(Job).where(Job.user == user, Job.idempotency_key == idempotency_key)
-        )
-        if existing is not None:
-            if existing.request_hash != fingerprint:
-                raise Conflict(
-                    "Idempotency-Key was already used with a different request body",
-                    field="Idempotency-Key",
-                )
-            return Submitted(existing, replayed=True)
+        replay = _replay(session, user, idempotency_key, fingerprint)
+        if replay is not None:
+            return replay
     cpu_per_gpu, memory_per_gpu = _check_fits(session, request)
     now = utcnow()
     job = Job(
@@ -109,17 +103,27 @@ def submit(
         request_hash=fingerprint,
         created_at=now,
     )
-    session.add(job)
-    session.add(
-        JobEvent(
-            job_id=job_id,
-            at=now,
-            from_status=None,
-            to_status=JobStatus.QUEUED.value,
-            reason="Submitted",
-            message=f"submitted by {user}",
-        )
+    event = JobEvent(
+        job_id=job_id,
+        at=now,
+        from_status=None,
+        to_status=JobStatus.QUEUED.value,
+        reason="Submitted",
+        message=f"submitted by {user}",
     )
+    if idempotency_key is None:
+        session.add_all([job, event])
+        return Submitted(job, replayed=False)
+    try:
+        with session.begin_nested():
+            session.add_all([job, event])
+    except IntegrityError:
+        # A concurrent request with the same key inserted first (the unique constraint on
+        # (user, idempotency_key) decided); answer with its job.
+        replay = _replay(session, user, idempotency_key, fingerprint)
+        if replay is None:
+            raise
+        return replay
     return Submitted(job, replayed=False)
 
 
@@ -161,6 +165,18 @@ def _fit_facts(session: Session, request: JobRequest) -> _FitFacts:
     """Everything the submit checks need, in one round trip to the database."""
     row = session.execute(_FIT_FACTS, {"tenant": request.tenant, "flavor": request.flavor}).one()
     return _FitFacts(bool(row[0]), row[1], row[2], row[3], row[4], row[5])
+
+
+def _replay(session: Session, user: str, key: str, fingerprint: str) -> Submitted | None:
+    existing = session.scalar(select(Job).where(Job.user == user, Job.idempotency_key == key))
+    if existing is None:
+        return None
+    if existing.request_hash != fingerprint:
+        raise Conflict(
+            "Idempotency-Key was already used with a different request body",
+            field="Idempotency-Key",
+        )
+    return Submitted(existing, replayed=True)
 
 
 def _check_fits(session: Session, request: JobRequest) -> tuple[int, int]:
