@@ -45,7 +45,7 @@ def test_concurrent_retries_with_one_idempotency_key_create_one_job(
                     session, REQUEST, user="alice", job_id=new_job_id(), idempotency_key="k1"
                 )
                 ids.append(submitted.job.id)
-        except BaseException as error:  # noqa: BLE001 - collected and asserted below
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=submit) for _ in range(8)]
