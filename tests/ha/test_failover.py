@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,6 +41,18 @@ def _leader_gauge(port: int) -> float | None:
         return None
     match = re.search(r"^yushan_scheduler_leader (\S+)$", text, re.M)
     return float(match.group(1)) if match else None
+
+
+def _assert_promtool_accepts(port: int) -> None:
+    """The scheduler process's own /metrics passes ``promtool check metrics``."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is required (Debian package prometheus; .ci/run installs it)"
+    payload = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    assert "yushan_scheduling_cycle_duration_seconds" in payload
+    check = subprocess.run(
+        [promtool, "check", "metrics"], input=payload, capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def wait_for(check: Callable[[], bool], timeout: float) -> float:
@@ -130,6 +143,7 @@ def test_leader_killed_mid_run_fails_over_without_losing_or_duplicating(
             processes[leader].send_signal(signal.SIGKILL)
             processes[leader].wait(timeout=10)
             takeover = wait_for(lambda: _leader_gauge(ports[follower]) == 1.0, 15)
+            _assert_promtool_accepts(ports[follower])
             job_ids += submit(4)
             wait_for(lambda: statuses() == {"succeeded": len(job_ids)}, 120)
         finally:
