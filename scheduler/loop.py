@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -45,6 +46,7 @@ from quotas.decay import decay
 from scheduler import metrics
 from scheduler.backoff import requeue_delay
 from scheduler.cycle import run_cycle
+from scheduler.logs import log_context
 from scheduler.model import CycleResult, Demand, NodeState, Snapshot
 from scheduler.policy import Policy
 from scheduler.snapshots import build_snapshot
@@ -52,6 +54,7 @@ from store import cluster as cluster_store
 from store import jobs as job_store
 from store import tenants as tenant_store
 from store.db import SessionFactory, transaction
+from store.errors import InvalidTransition
 from store.jobstates import ACTIVE_STATES, FINAL_STATES, JobStatus
 from store.models import Flavor, Job
 
@@ -81,6 +84,12 @@ class IterationReport:
     conflict: bool = False
     fenced: bool = False
     cluster_error: str | None = None
+    after_commit: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    """Metrics and log lines of the iteration's decisions, emitted only once they are stored
+    (a rolled-back iteration must not count a job twice)."""
+
+    def log_job(self, level: int, tenant: str, job_id: str, message: str, *args: object) -> None:
+        self.after_commit.append(partial(_log_job, level, tenant, job_id, message, *args))
 
 
 class _LostLeadershipError(Exception):
@@ -135,7 +144,11 @@ class SchedulerLoop:
                 node_states = self._record_inventory(session, nodes, flavors, observations)
                 self._apply_observations(session, observations, now, report)
                 session.flush()
-                snapshot = build_snapshot(session, node_states, now)
+                # Holding the rows keeps them in the session, so the version each decision is
+                # written against is the one the cycle saw.
+                queued = job_store.queued_jobs(session)
+                active = job_store.active_jobs(session)
+                snapshot = build_snapshot(session, node_states, now, queued=queued, active=active)
                 result = run_cycle(snapshot, self.policy)
                 self._persist(session, snapshot, result, now, report)
                 self._decay_usage(session, snapshot, now)
@@ -145,10 +158,12 @@ class SchedulerLoop:
             report.fenced = True
             log.warning("leadership lost during the cycle; its decisions were rolled back")
             return report
-        except StaleDataError:
+        except (StaleDataError, InvalidTransition):
             report.conflict = True
             log.info("a job changed during the cycle; retrying with fresh state")
             return report
+        for effect in report.after_commit:
+            effect()
         metrics.METRICS.cycle_completed(time.perf_counter() - started)
         metrics.METRICS.publish_state(metrics.report_from_snapshot(snapshot))
         if self.is_leader():
@@ -257,9 +272,14 @@ class SchedulerLoop:
                 )
             elif observation.phase == "succeeded":
                 self._finish(
-                    session, job, JobStatus.SUCCEEDED, "Succeeded", "all workers succeeded", at
+                    session,
+                    job,
+                    JobStatus.SUCCEEDED,
+                    "Succeeded",
+                    "all workers succeeded",
+                    at,
+                    report,
                 )
-                report.finished[job.id] = "succeeded"
             elif observation.phase == "failed" and observation.retryable:
                 self._requeue(
                     session, job, "NodeLost", observation.message or "node lost", at, report
@@ -268,20 +288,38 @@ class SchedulerLoop:
                 job.exit_code = observation.exit_code
                 reason = observation.reason or "Failed"
                 self._finish(
-                    session, job, JobStatus.FAILED, reason, observation.message or reason, at
+                    session,
+                    job,
+                    JobStatus.FAILED,
+                    reason,
+                    observation.message or reason,
+                    at,
+                    report,
                 )
-                report.finished[job.id] = "failed"
             elif observation.phase == "missing" and status is JobStatus.RUNNING:
                 self._requeue(session, job, "PodsLost", "the job's pods disappeared", at, report)
 
     def _finish(
-        self, session: Session, job: Job, status: JobStatus, reason: str, message: str, at: datetime
+        self,
+        session: Session,
+        job: Job,
+        status: JobStatus,
+        reason: str,
+        message: str,
+        at: datetime,
+        report: IterationReport,
     ) -> None:
         run_seconds = 0.0
         if job.started_at is not None:
             run_seconds = max(0.0, (at - _aware(job.started_at)).total_seconds())
         job_store.transition(session, job, status, reason, message, at=at)
-        metrics.METRICS.job_finished(job.tenant, job.flavor, status.value, run_seconds)
+        report.finished[job.id] = status.value
+        report.log_job(
+            logging.INFO, job.tenant, job.id, "%s (%s): %s", status.value, reason, message
+        )
+        report.after_commit.append(
+            partial(metrics.METRICS.job_finished, job.tenant, job.flavor, status.value, run_seconds)
+        )
 
     def _requeue(
         self,
@@ -294,17 +332,18 @@ class SchedulerLoop:
     ) -> None:
         """Evict a job: through ``preempted`` back to ``queued`` with backoff, or ``failed``."""
         job_store.transition(session, job, JobStatus.PREEMPTED, reason, message, at=at)
+        report.log_job(logging.INFO, job.tenant, job.id, "evicted (%s): %s", reason, message)
         delay = requeue_delay(job.attempts + 1, self.policy)
         if delay is None:
-            job_store.transition(
+            self._finish(
                 session,
                 job,
                 JobStatus.FAILED,
                 "RetryLimitExceeded",
                 f"{message}; evicted {job.attempts + 1} times, retry limit reached",
-                at=at,
+                at,
+                report,
             )
-            report.finished[job.id] = "failed"
             return
         job.attempts += 1
         job.not_before = at + timedelta(seconds=delay)
@@ -338,20 +377,26 @@ class SchedulerLoop:
             if admit.borrowing:
                 message += " (borrowing idle quota)"
             job_store.transition(session, job, JobStatus.ADMITTED, "Admitted", message, at=at)
+            report.log_job(logging.INFO, job.tenant, job.id, "admitted: %s", message)
             wait = now - _aware(job.created_at).timestamp()
-            metrics.METRICS.job_admitted(job.tenant, job.flavor, max(0.0, wait))
+            report.after_commit.append(
+                partial(metrics.METRICS.job_admitted, job.tenant, job.flavor, max(0.0, wait))
+            )
             report.admitted.append(job.id)
         for preempt in result.preempted:
             job = by_id[preempt.job_id]
-            metrics.METRICS.job_preempted(job.tenant, job.flavor, preempt.reason)
+            report.after_commit.append(
+                partial(metrics.METRICS.job_preempted, job.tenant, job.flavor, preempt.reason)
+            )
             self._requeue(session, job, str(preempt.reason), preempt.message, at, report)
             report.preempted.append(job.id)
         for failure in result.failed:
             job = by_id[failure.job_id]
             if JobStatus(job.status) in FINAL_STATES:
                 continue
-            self._finish(session, job, JobStatus.FAILED, failure.reason, failure.message, at)
-            report.finished[job.id] = "failed"
+            self._finish(
+                session, job, JobStatus.FAILED, failure.reason, failure.message, at, report
+            )
         self._update_pending(session, result)
 
     @staticmethod
@@ -426,7 +471,7 @@ class SchedulerLoop:
             )
             report.deleted.append(job.id)
         except ClusterError as error:
-            log.warning("deleting pods of %s failed: %s", job.id, error)
+            _log_job(logging.WARNING, job.tenant, job.id, "deleting pods failed: %s", error)
 
     def _dispatch(
         self,
@@ -448,7 +493,13 @@ class SchedulerLoop:
                 report.dispatched.append(spec.job_id)
             else:
                 report.dispatch_errors[spec.job_id] = str(error)
-                log.warning("dispatch of %s failed (will retry): %s", spec.job_id, error)
+                _log_job(
+                    logging.WARNING,
+                    spec.tenant,
+                    spec.job_id,
+                    "dispatch failed (will retry): %s",
+                    error,
+                )
 
     def _mark_cluster_unreachable(self, detail: str) -> None:
         message = f"waiting for the cluster, which is unreachable: {detail[:200]}"
@@ -543,6 +594,12 @@ def _workload(
         annotations=dict(job.annotations),
         attempt=job.attempts,
     )
+
+
+def _log_job(level: int, tenant: str, job_id: str, message: str, *args: object) -> None:
+    """A log line carrying the job's tenant and id as structured fields."""
+    with log_context(tenant=tenant, job_id=job_id):
+        log.log(level, message, *args)
 
 
 def _decided_ids(result: CycleResult) -> list[str]:

@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
+from sqlalchemy.orm import Session
 
 from k8s.client import ClusterClient
 from k8s.sim.cluster import EmbeddedCluster
 from scheduler.loop import IterationReport, LoopSettings, SchedulerLoop
+from scheduler.metrics import METRICS
 from scheduler.policy import Policy
 from store import jobs, tenants, users
 from store.common import new_job_id
@@ -128,6 +130,36 @@ def test_gang_lands_whole_on_its_flavor_and_succeeds(platform: Platform) -> None
         "running",
         "succeeded",
     ]
+
+
+def admitted_count() -> float:
+    value = METRICS.registry.get_sample_value(
+        "yushan_jobs_admitted_total", {"tenant": "lab-a", "flavor": "h100"}
+    )
+    return value or 0.0
+
+
+def test_decisions_rolled_back_by_a_concurrent_change_are_not_counted(
+    platform: Platform,
+) -> None:
+    job_id = platform.submit()
+    before = admitted_count()
+    loop = platform.loop()
+    original = loop._persist
+
+    def lose_the_race_then_persist(session: Session, *args: Any) -> None:
+        # Another writer changed the job after the cycle read it (as a user's cancel through
+        # the API would): its version moved, so the loop's update of the row it read must fail.
+        bump = update(Job).where(Job.id == job_id).values(version=Job.version + 1)
+        session.execute(bump.execution_options(synchronize_session=False))
+        original(session, *args)
+
+    loop._persist = lose_the_race_then_persist  # type: ignore[method-assign,assignment]
+    report = loop.run_once()
+    assert report.conflict
+    assert admitted_count() == before
+    assert platform.job(job_id).status == "queued"
+    assert platform.pods(job_id) == []
 
 
 def test_failing_worker_fails_the_job_with_its_exit_code(platform: Platform) -> None:

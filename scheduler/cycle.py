@@ -1,0 +1,421 @@
+"""One scheduling cycle: a pure function from a snapshot and a policy to decisions.
+
+The cycle walks the queue in policy order (:mod:`scheduler.ordering`) and, for each job:
+
+1. holds it back if its requeue backoff has not passed;
+2. checks its whole gang against the tenant's quota (nominal plus permitted borrowing,
+   :mod:`quotas.tree`), then against a reservation made for an earlier job (EASY backfill,
+   :mod:`scheduler.backfill`), then places all its workers on free nodes of its flavor
+   (:mod:`scheduler.placement`); if everything fits it is admitted and charged at once, so later
+   jobs see the reduced quota and capacity;
+3. otherwise may plan a preemption (:mod:`scheduler.preemption`). The preemptor is not admitted in
+   the same cycle: the victims' pods must go first. For the rest of the cycle the victims count as
+   gone and the preemptor as running, and the nodes involved are closed; the next cycle serves it
+   before anyone else (the loop passes it back in ``Snapshot.preempting``), so nobody else takes
+   the capacity its victims freed;
+4. otherwise records why it waits and where it stands.
+
+Running jobs past their time limit fail with ``DeadlineExceeded``; they keep their resources until
+their pods are gone and are never chosen as victims.
+
+Everything works on a :class:`scheduler.state.SchedulingState`; :func:`run_cycle` builds one from
+the snapshot and discards it, the simulator keeps one alive across cycles (:func:`schedule`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from quotas.tree import FlavorResource
+from scheduler import explain
+from scheduler.backfill import Reservation, reserve
+from scheduler.model import (
+    Admit,
+    CycleResult,
+    Fail,
+    JobState,
+    Pending,
+    Preempt,
+    Snapshot,
+    UsageState,
+)
+from scheduler.ordering import Factors, FairOrdering, FifoOrdering
+from scheduler.policy import Policy
+from scheduler.preemption import PreemptionPlan, plan_preemption
+from scheduler.state import Request, SchedulingState
+
+BACKOFF = "Backoff"
+QUOTA_EXCEEDED = "QuotaExceeded"
+INSUFFICIENT_CAPACITY = "InsufficientCapacity"
+WAITING_FOR_RESERVATION = "WaitingForReservation"
+PREEMPTING = "Preempting"
+UNKNOWN_TENANT = "UnknownTenant"
+DEADLINE_EXCEEDED = "DeadlineExceeded"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    """A queued job's place in the order and the factors that put it there (like ``sprio``)."""
+
+    job_id: str
+    position: int
+    tenant_position: int
+    factors: Mapping[str, float]
+
+
+@dataclass(slots=True)
+class CycleOutcome:
+    result: CycleResult
+    queue: list[QueueEntry] = field(default_factory=list)
+    tenants: dict[str, str] = field(default_factory=dict)
+
+
+def run_cycle(snapshot: Snapshot, policy: Policy) -> CycleResult:
+    """Decide admissions, preemptions and failures for one snapshot."""
+    return _outcome(snapshot, policy).result
+
+
+def explain_queue(snapshot: Snapshot, policy: Policy, tenant: str | None) -> list[QueueEntry]:
+    """The queue in cycle order with each job's ordering factors, optionally for one tenant."""
+    outcome = _outcome(snapshot, policy, collect_queue=True)
+    return [e for e in outcome.queue if tenant is None or outcome.tenants[e.job_id] == tenant]
+
+
+def _outcome(snapshot: Snapshot, policy: Policy, collect_queue: bool = False) -> CycleOutcome:
+    state = SchedulingState(
+        snapshot.tenants,
+        snapshot.cohorts,
+        snapshot.nodes,
+        snapshot.running,
+        policy.topology_label,
+    )
+    return schedule(
+        state,
+        snapshot.queued,
+        snapshot.now,
+        policy,
+        snapshot.usage,
+        snapshot.preempting,
+        collect_queue=collect_queue,
+    )
+
+
+def schedule(
+    state: SchedulingState,
+    queued: Sequence[JobState],
+    now: float,
+    policy: Policy,
+    usage: UsageState,
+    preempting: Collection[str] = frozenset(),
+    explain_all: bool = True,
+    collect_queue: bool = False,
+) -> CycleOutcome:
+    """Run the cycle on a live state; admissions are applied to ``state``.
+
+    With ``explain_all=False`` (the simulator) no pending reasons or queue entries are built and
+    the walk stops as soon as nothing more can start. ``collect_queue`` records each job's
+    ordering factors (:func:`explain_queue`).
+    """
+    cycle = _Cycle(state, now, policy, explain_all, collect_queue)
+    failed = cycle.fail_overdue()
+    known = [j for j in queued if state.tree.has_tenant(j.tenant)]
+    first = sorted((j for j in known if j.id in preempting), key=lambda j: (j.submitted_at, j.id))
+    starving = _starving(known, preempting, now, policy)
+    first += starving
+    served_first = {j.id for j in first}
+    rest = [j for j in known if j.id not in served_first]
+    ordering: FifoOrdering | FairOrdering
+    if policy.kind == "fifo":
+        ordering = FifoOrdering(rest, now)
+    else:
+        ordering = FairOrdering(
+            rest, state.tree, state.entitlement(), usage, policy, now, collect_queue
+        )
+    for job in first:
+        factors = {"preempting": 1.0} if job.id in preempting else {"starving": 1.0}
+        ordering_age = {"age_seconds": now - job.submitted_at}
+        cycle.consider(job, factors | ordering_age)
+    while not cycle.saturated():
+        step = ordering.next()
+        if step is None:
+            break
+        job, factors = step
+        ordering.charged(job, cycle.consider(job, factors))
+    if explain_all:
+        cycle.pend_unknown(j for j in queued if not state.tree.has_tenant(j.tenant))
+    cycle.release_holds()
+    result = CycleResult(
+        admitted=tuple(cycle.admitted),
+        preempted=tuple(cycle.preempted),
+        failed=tuple(failed),
+        pending=tuple(cycle.pending),
+    )
+    return CycleOutcome(result, cycle.queue, {j.id: j.tenant for j in queued})
+
+
+Shape = tuple[str, int, int, int, int]
+"""(flavor, workers, GPUs, millicores, bytes per worker): plain ints hash fast."""
+
+
+def shape_of(job: JobState) -> Shape:
+    demand = job.demand
+    return (job.flavor, job.workers, demand.gpu, demand.cpu_milli, demand.memory_bytes)
+
+
+def _starving(
+    queued: Sequence[JobState], preempting: Collection[str], now: float, policy: Policy
+) -> list[JobState]:
+    """Jobs waiting longer than the policy's starvation limit, oldest first.
+
+    Fair ordering alone lets small jobs of tenants within their quota overtake a wide gang
+    forever; serving long waiters first (and, with backfill, reserving for them) bounds the wait.
+    """
+    limit = policy.starvation_seconds
+    if limit is None:
+        return []
+    return sorted(
+        (
+            j
+            for j in queued
+            if now - j.submitted_at >= limit
+            and j.id not in preempting
+            and (j.not_before is None or j.not_before <= now)
+        ),
+        key=lambda j: (j.submitted_at, j.id),
+    )
+
+
+_QuotaMemo = tuple[Request, tuple[FlavorResource, str] | None, dict[Shape, str]]
+"""The smallest request found too big, the quota situation then, and messages by job shape."""
+
+
+def _at_least(request: Request, other: Request) -> bool:
+    """Whether ``request`` asks for at least as much as ``other`` of everything."""
+    if len(other) == 1:
+        for fr, amount in other.items():
+            return request.get(fr, 0) >= amount
+    return all(request.get(fr, 0) >= amount for fr, amount in other.items())
+
+
+class _Cycle:
+    def __init__(
+        self, state: SchedulingState, now: float, policy: Policy, explain: bool, collect: bool
+    ) -> None:
+        self.state = state
+        self.collect = collect
+        self.now = now
+        self.policy = policy
+        self.explain = explain
+        self.admitted: list[Admit] = []
+        self.preempted: list[Preempt] = []
+        self.pending: list[Pending] = []
+        self.queue: list[QueueEntry] = []
+        self.protected: set[str] = set()
+        self.reservations: dict[str, Reservation] = {}
+        self.unplaceable: set[Shape] = set()
+        self.capacity_messages: dict[tuple[object, ...], str] = {}
+        self.quota_blocked: dict[tuple[str, str], _QuotaMemo] = {}
+        self.unpreemptable: set[tuple[str, Shape, int]] = set()
+        self.closed_nodes: list[str] = []
+        self.holds: list[tuple[JobState, Request, PreemptionPlan]] = []
+        self.preemption_attempts = policy.max_preemption_attempts if policy.preempts else 0
+        self.position = 0
+        self.tenant_positions: dict[str, int] = {}
+
+    # -- bookkeeping -----------------------------------------------------------------------
+
+    def fail_overdue(self) -> list[Fail]:
+        failed = []
+        for job in self.state.overdue(self.now):
+            self.protected.add(job.id)
+            message = f"ran longer than its limit of {job.max_runtime_seconds} s"
+            failed.append(Fail(job.id, DEADLINE_EXCEEDED, message))
+        return failed
+
+    def saturated(self) -> bool:
+        """In simulation, stop once no flavor has a free GPU and no preemption is left to try."""
+        if self.explain or self.preemption_attempts > 0:
+            return False
+        cluster = self.state.cluster
+        return all(cluster.free_gpus(f) == 0 for f in self.state.running_by_flavor) and bool(
+            self.state.running_by_flavor
+        )
+
+    def release_holds(self) -> None:
+        """Undo the cycle-local accounting of preemptions (matters to a long-lived state)."""
+        state = self.state
+        for job, request, plan in reversed(self.holds):
+            state.cluster.release(plan.placement, job.demand)
+            state.tree.remove(job.tenant, request)
+            for victim, _ in plan.victims:
+                state.restore_charges(victim)
+        for name in self.closed_nodes:
+            state.cluster.reopen(name)
+
+    def pend_unknown(self, jobs: Iterable[JobState]) -> None:
+        for job in jobs:
+            self.position += 1
+            message = f"tenant {job.tenant!r} is not configured"
+            self.pending.append(Pending(job.id, self.position, 0, UNKNOWN_TENANT, message))
+
+    # -- one job ---------------------------------------------------------------------------
+
+    def consider(self, job: JobState, factors: Factors) -> bool:
+        """Admit ``job`` if possible; otherwise record why not. Returns whether it started."""
+        self.position += 1
+        tenant_position = self.tenant_positions.get(job.tenant, 0) + 1
+        self.tenant_positions[job.tenant] = tenant_position
+        if self.collect:
+            self.queue.append(QueueEntry(job.id, self.position, tenant_position, factors))
+        if job.not_before is not None and job.not_before > self.now:
+            if self.explain:
+                message = (
+                    f"requeued after {job.attempts} eviction(s); "
+                    f"eligible again at {explain.instant(job.not_before)}"
+                )
+                self._pend(job, tenant_position, BACKOFF, message)
+            return False
+        waiting = self._try_start(job)
+        if waiting is None:
+            return True
+        if self.explain:
+            reason, message = waiting
+            message = f"{message}; {explain.ordinal(tenant_position)} in tenant queue"
+            self._pend(job, tenant_position, reason, message)
+        return False
+
+    def _pend(self, job: JobState, tenant_position: int, reason: str, message: str) -> None:
+        self.pending.append(Pending(job.id, self.position, tenant_position, reason, message))
+
+    def _try_start(self, job: JobState) -> tuple[str, str] | None:
+        state = self.state
+        shape = shape_of(job)
+        request = state.quota_request(job, shape)
+        reservation = self.reservations.get(job.flavor)
+        if not self._fits_quota(job, request):
+            reason = QUOTA_EXCEEDED
+        elif reservation is not None and not reservation.permits(job, self.now):
+            reason = WAITING_FOR_RESERVATION
+        else:
+            placement = None
+            if shape not in self.unplaceable:
+                placement = state.cluster.place(job.flavor, job.workers, job.demand)
+            if placement is not None:
+                self._admit(job, request, placement, reservation)
+                return None
+            self.unplaceable.add(shape)
+            reason = INSUFFICIENT_CAPACITY
+        if reason != WAITING_FOR_RESERVATION and self.preemption_attempts > 0:
+            plan = self._plan_preemption(job, request, shape)
+            if plan is not None:
+                return PREEMPTING, self._preempt(job, request, plan)
+        backfilling = self.policy.backfill and job.flavor not in self.reservations
+        if reason == INSUFFICIENT_CAPACITY and backfilling:
+            free = state.cluster.free_gpus(job.flavor)
+            running = state.running_on(job.flavor)
+            self.reservations[job.flavor] = reserve(job, free, running, self.now)
+        return reason, self._describe(job, request, reason) if self.explain else ""
+
+    def _fits_quota(self, job: JobState, request: Request) -> bool:
+        """Quota check, remembering per tenant and flavor the smallest request found too big.
+
+        Within a cycle usage only grows (preemptions clear the memo), so any request at least as
+        large as a blocked one is blocked too; most of a long queue is decided this way.
+        """
+        key = (job.tenant, job.flavor)
+        blocked = self.quota_blocked.get(key)
+        if blocked is not None and _at_least(request, blocked[0]):
+            return False
+        if self.state.tree.fits(job.tenant, request):
+            return True
+        situation = explain.quota_situation(job, request, self.state.tree) if self.explain else None
+        if blocked is None or _at_least(blocked[0], request):
+            self.quota_blocked[key] = (request, situation, {})
+        return False
+
+    def _describe(self, job: JobState, request: Request, reason: str) -> str:
+        if reason == QUOTA_EXCEEDED:
+            memo = self.quota_blocked.get((job.tenant, job.flavor))
+            if memo is None or memo[1] is None:
+                situation = explain.quota_situation(job, request, self.state.tree)
+                return explain.quota_message(job, request, self.state.tree, situation)
+            shape = shape_of(job)
+            message = memo[2].get(shape)
+            if message is None:
+                message = explain.quota_message(job, request, self.state.tree, memo[1])
+                memo[2][shape] = message
+            return message
+        free = self.state.cluster.free_gpus(job.flavor)
+        reservation = self.reservations.get(job.flavor)
+        key = (job.flavor, job.workers, job.demand, free, reason, reservation is None)
+        message = self.capacity_messages.get(key)
+        if message is None:
+            message = explain.capacity_message(job, free)
+            if reservation is not None and reservation.job_id != job.id:
+                at = explain.instant(reservation.start_at)
+                message = f"{message}; would delay job {reservation.job_id} (reserved for {at})"
+            self.capacity_messages[key] = message
+        if reservation is not None and reservation.job_id == job.id:
+            message = f"{message}; reserved to start by {explain.instant(reservation.start_at)}"
+        return message
+
+    def _admit(
+        self,
+        job: JobState,
+        request: Request,
+        placement: tuple[str, ...],
+        reservation: Reservation | None,
+    ) -> None:
+        borrowing = not self.state.tree.within_nominal(job.tenant, request)
+        self.state.start(replace(job, placement=placement, admitted_at=self.now))
+        if reservation is not None:
+            reservation.commit(job, self.now)
+        self.admitted.append(Admit(job.id, placement, borrowing))
+
+    # -- preemption ------------------------------------------------------------------------
+
+    def _plan_preemption(
+        self, job: JobState, request: Request, shape: Shape
+    ) -> PreemptionPlan | None:
+        if self.preemption_attempts <= 0:
+            return None
+        memo = (job.tenant, shape, int(job.priority))
+        tree = self.state.tree
+        if memo in self.unpreemptable or any(
+            amount > tree.potential(job.tenant, fr)
+            for fr, amount in request.items()
+            if fr in tree.limited
+        ):
+            return None
+        self.preemption_attempts -= 1
+        plan = plan_preemption(job, request, self.state, self.policy, self.now, self.protected)
+        if plan is None:
+            self.unpreemptable.add(memo)
+        return plan
+
+    def _preempt(self, job: JobState, request: Request, plan: PreemptionPlan) -> str:
+        """Record the evictions and, for the rest of the cycle, account for their outcome.
+
+        The victims are released and the preemptor is charged at its planned placement, so that
+        later decisions in this cycle see quotas as they will be. The nodes involved are closed:
+        the victims' pods still hold them until they are gone.
+        """
+        state = self.state
+        self.quota_blocked.clear()
+        for victim, reason in plan.victims:
+            self.protected.add(victim.id)
+            message = f"evicted ({reason.value}) so that job {job.id} of {job.tenant} can start"
+            self.preempted.append(Preempt(victim.id, reason, job.id, message))
+            state.suspend_charges(victim)
+        state.tree.add(job.tenant, request)
+        state.cluster.allocate(plan.placement, job.demand)
+        self.holds.append((job, request, plan))
+        nodes = [*plan.placement, *(n for v, _ in plan.victims for n in v.placement or ())]
+        for name in dict.fromkeys(nodes):
+            if state.cluster.close(name):
+                self.closed_nodes.append(name)
+        return (
+            f"preempting {len(plan.victims)} job(s) to free {job.total().gpu} {job.flavor} GPUs; "
+            "starts once they are gone"
+        )

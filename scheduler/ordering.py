@@ -1,0 +1,204 @@
+"""The order in which the cycle considers queued jobs.
+
+``fifo``: one queue by submission time.
+
+``fair``: a two-level tournament. Across tenants the next tenant served is the one with the
+smallest key
+
+    (borrowing, DRS(tenant with its head job) / 1000 + usage_weight * usage_ratio, head submit)
+
+where ``borrowing`` says whether the head job would take the tenant above its nominal quota (so
+tenants within their quota always come first, as in Kueue), DRS is Kueue's dominant share of what
+is borrowed, and ``usage_ratio`` is the tenant's share of all decayed usage divided by its share of
+the entitlement (weight x nominal GPUs): 1.0 means it used exactly its share lately. Inside a tenant
+the next job is the highest priority, then the user with the least decayed usage, then the oldest
+submission. Every admission charges an entry penalty to the tenant and the user, so a burst of
+submissions interleaves with other tenants instead of jumping the queue.
+
+Only the tenant just served changes its key, so each step is a heap pop and push: O(log tenants).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from operator import attrgetter
+
+from quotas.decay import entry_penalty
+from quotas.tree import QuotaTree
+from scheduler.model import JobState, UsageState
+from scheduler.policy import Policy
+from scheduler.state import job_request
+
+Factors = dict[str, float]
+
+
+class FifoOrdering:
+    def __init__(self, jobs: Iterable[JobState], now: float) -> None:
+        self._jobs = deque(sorted(jobs, key=lambda j: (j.submitted_at, j.id)))
+        self._now = now
+
+    def next(self) -> tuple[JobState, Factors] | None:
+        if not self._jobs:
+            return None
+        job = self._jobs.popleft()
+        return job, {"submitted_at": job.submitted_at, "age_seconds": self._now - job.submitted_at}
+
+    def charged(self, job: JobState, admitted: bool) -> None:
+        """FIFO order does not depend on what was admitted."""
+
+
+def _in_tenant_order(jobs: Iterable[JobState]) -> list[JobState]:
+    """Highest priority first, then oldest, then by id (stable sorts on C-level keys)."""
+    ordered = sorted(jobs, key=attrgetter("id"))
+    ordered.sort(key=attrgetter("submitted_at"))
+    ordered.sort(key=attrgetter("priority"), reverse=True)
+    return ordered
+
+
+@dataclass(slots=True)
+class _TenantQueue:
+    users: dict[str, deque[JobState]]
+    heap: list[tuple[int, float, float, str]]
+    penalty: float = 0.0
+
+
+class FairOrdering:
+    def __init__(
+        self,
+        jobs: Iterable[JobState],
+        tree: QuotaTree,
+        entitlement: Mapping[str, float],
+        usage: UsageState,
+        policy: Policy,
+        now: float,
+        record_factors: bool = True,
+    ) -> None:
+        self._record = record_factors
+        self._tree = tree
+        self._usage = usage
+        self._policy = policy
+        self._now = now
+        self._user_penalty: dict[tuple[str, str], float] = {}
+        self._factor_cache: dict[str, dict[tuple[str, int, int, int, int], Factors]] = {}
+        by_tenant: dict[str, dict[str, deque[JobState]]] = {}
+        for job in _in_tenant_order(jobs):
+            by_tenant.setdefault(job.tenant, {}).setdefault(job.user, deque()).append(job)
+        self._queues: dict[str, _TenantQueue] = {}
+        for tenant, users in by_tenant.items():
+            queue = _TenantQueue(users, [])
+            for user in queue.users:
+                self._push_user(tenant, queue, user)
+            self._queues[tenant] = queue
+        self._entitlement = entitlement
+        self._usage_total = sum(usage.tenants.values())
+        self._heap: list[tuple[bool, float, float, str, Factors]] = []
+        for tenant in self._queues:
+            self._push_tenant(tenant)
+
+    def _user_usage(self, tenant: str, user: str) -> float:
+        key = (tenant, user)
+        return self._usage.users.get(key, 0.0) + self._user_penalty.get(key, 0.0)
+
+    def _push_user(self, tenant: str, queue: _TenantQueue, user: str) -> None:
+        jobs = queue.users[user]
+        if jobs:
+            head = jobs[0]
+            key = (-int(head.priority), self._user_usage(tenant, user), head.submitted_at, user)
+            heapq.heappush(queue.heap, key)
+
+    def _head(self, tenant: str) -> JobState:
+        queue = self._queues[tenant]
+        return queue.users[queue.heap[0][3]][0]
+
+    def usage_ratio(self, tenant: str) -> float:
+        queue = self._queues[tenant]
+        used = self._usage.tenants.get(tenant, 0.0) + queue.penalty
+        return used / max(self._usage_total, 1.0) / self._entitlement.get(tenant, 1e-9)
+
+    def _tenant_factors(self, tenant: str, head: JobState) -> Factors:
+        request = job_request(head)
+        share = self._tree.share(tenant, request)
+        ratio = self.usage_ratio(tenant)
+        borrowing = 0.0 if self._tree.within_nominal(tenant, request) else 1.0
+        return {
+            "tenant_borrowing": borrowing,
+            "tenant_drs": share,
+            "tenant_usage": self._usage.tenants.get(tenant, 0.0),
+            "tenant_usage_ratio": ratio,
+            "entry_penalty": self._queues[tenant].penalty,
+            "tenant_score": share / 1000.0 + self._policy.usage_weight * ratio,
+        }
+
+    def _cached_factors(self, tenant: str, head: JobState) -> Factors:
+        """Tenant factors only change with the tenant's own admissions and its head's shape."""
+        demand = head.demand
+        shape = (head.flavor, head.workers, demand.gpu, demand.cpu_milli, demand.memory_bytes)
+        cache = self._factor_cache.setdefault(tenant, {})
+        factors = cache.get(shape)
+        if factors is None:
+            factors = cache[shape] = self._tenant_factors(tenant, head)
+        return factors
+
+    def _push_tenant(self, tenant: str) -> None:
+        if self._queues[tenant].heap:
+            head = self._head(tenant)
+            factors = self._cached_factors(tenant, head)
+            key = (
+                factors["tenant_borrowing"] > 0,
+                factors["tenant_score"],
+                head.submitted_at,
+                tenant,
+                factors,
+            )
+            heapq.heappush(self._heap, key)
+
+    def next(self) -> tuple[JobState, Factors] | None:
+        if not self._heap:
+            return None
+        # The served tenant and user stay at the top of their heaps until ``charged`` replaces
+        # them with their new keys: one sift instead of a pop and a push.
+        _, _, _, tenant, factors = self._heap[0]
+        queue = self._queues[tenant]
+        user = queue.heap[0][3]
+        job = queue.users[user].popleft()
+        if self._record:
+            factors = dict(factors)
+            factors.update(
+                priority=float(job.priority),
+                user_usage=self._user_usage(tenant, user),
+                age_seconds=self._now - job.submitted_at,
+                submitted_at=job.submitted_at,
+            )
+        return job, factors
+
+    def charged(self, job: JobState, admitted: bool) -> None:
+        """Re-enter the tenant just served, charging the entry penalty if its job started."""
+        tenant, user = job.tenant, job.user
+        queue = self._queues[tenant]
+        if admitted:
+            self._factor_cache.pop(tenant, None)
+            penalty = entry_penalty(
+                job.total().gpu, self._policy.usage_sampling_seconds, self._policy.half_life_seconds
+            )
+            queue.penalty += penalty
+            self._user_penalty[(tenant, user)] = (
+                self._user_penalty.get((tenant, user), 0.0) + penalty
+            )
+        jobs = queue.users[user]
+        if jobs:
+            head = jobs[0]
+            usage = queue.heap[0][1] if not admitted else self._user_usage(tenant, user)
+            heapq.heapreplace(queue.heap, (-head.priority, usage, head.submitted_at, user))
+        else:
+            heapq.heappop(queue.heap)
+        if queue.heap:
+            head = self._head(tenant)
+            factors = self._cached_factors(tenant, head)
+            borrowing = factors["tenant_borrowing"] > 0
+            entry = (borrowing, factors["tenant_score"], head.submitted_at, tenant, factors)
+            heapq.heapreplace(self._heap, entry)
+        else:
+            heapq.heappop(self._heap)

@@ -1,0 +1,162 @@
+"""The cycle's working state: quota accounting, free capacity and the running jobs, together.
+
+:func:`scheduler.cycle.run_cycle` builds one from a snapshot and throws it away afterwards; the
+simulator keeps one alive and updates it incrementally as jobs start and stop, so that a cycle
+costs what it decides rather than the size of the cluster.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Hashable, Iterable, Mapping
+
+from quotas.tree import FlavorResource, NodeSpec, QuotaTree
+from scheduler.model import (
+    CPU,
+    GPU,
+    MEMORY,
+    CohortSpec,
+    Demand,
+    JobState,
+    NodeState,
+    TenantSpec,
+)
+from scheduler.placement import ClusterState
+
+Request = dict[FlavorResource, int]
+
+
+_requests: dict[tuple[str, int, Demand], Request] = {}
+
+
+def job_request(job: JobState) -> Request:
+    """What a job charges to quota: its whole gang, per (flavor, resource).
+
+    Jobs share a handful of shapes, so requests are memoised by shape; callers must not mutate
+    the returned mapping.
+    """
+    key = (job.flavor, job.workers, job.demand)
+    request = _requests.get(key)
+    if request is None:
+        total = job.total()
+        amounts = ((GPU, total.gpu), (CPU, total.cpu_milli), (MEMORY, total.memory_bytes))
+        request = {(job.flavor, r): amount for r, amount in amounts if amount}
+        if len(_requests) < 100_000:
+            _requests[key] = request
+    return request
+
+
+def build_tree(tenants: Mapping[str, TenantSpec], cohorts: Mapping[str, CohortSpec]) -> QuotaTree:
+    return QuotaTree(
+        cohorts=[NodeSpec(c.name, c.parent, c.quotas) for c in cohorts.values()],
+        tenants=[NodeSpec(t.name, t.cohort, t.quotas, t.weight) for t in tenants.values()],
+    )
+
+
+def _deadline(job: JobState) -> float | None:
+    if job.max_runtime_seconds is None or job.admitted_at is None:
+        return None
+    return job.admitted_at + job.max_runtime_seconds
+
+
+class SchedulingState:
+    """Quota tree + cluster capacity + running jobs, kept consistent with each other."""
+
+    def __init__(
+        self,
+        tenants: Mapping[str, TenantSpec],
+        cohorts: Mapping[str, CohortSpec],
+        nodes: Iterable[NodeState],
+        running: Iterable[JobState],
+        block_label: str,
+    ) -> None:
+        self.tenants = tenants
+        self.tree = build_tree(tenants, cohorts)
+        running = list(running)
+        self.cluster = ClusterState(nodes, running, block_label)
+        self.running: dict[str, JobState] = {}
+        self.running_by_flavor: dict[str, dict[str, JobState]] = {}
+        self._by_tenant: dict[tuple[str, str], dict[str, JobState]] = {}
+        self._quota_requests: dict[Hashable, Request] = {}
+        self._deadlines: list[tuple[float, str]] = []
+        self._entitlement: dict[str, float] | None = None
+        for job in running:
+            self._track(job)
+
+    def _track(self, job: JobState) -> None:
+        self.running[job.id] = job
+        deadline = _deadline(job)
+        if deadline is not None:
+            heapq.heappush(self._deadlines, (deadline, job.id))
+        self.running_by_flavor.setdefault(job.flavor, {})[job.id] = job
+        self._by_tenant.setdefault((job.tenant, job.flavor), {})[job.id] = job
+        if self.tree.has_tenant(job.tenant):
+            self.tree.add(job.tenant, job_request(job))
+
+    def start(self, job: JobState) -> None:
+        """Account a job that now holds its placement."""
+        assert job.placement is not None
+        self.cluster.allocate(job.placement, job.demand)
+        self._track(job)
+
+    def stop(self, job_id: str) -> JobState:
+        """Release everything a running job holds and return it."""
+        job = self.running.pop(job_id)
+        del self.running_by_flavor[job.flavor][job_id]
+        del self._by_tenant[(job.tenant, job.flavor)][job_id]
+        self.suspend_charges(job)
+        return job
+
+    def suspend_charges(self, job: JobState) -> None:
+        """Release a running job's quota and capacity without forgetting it (what-if analysis)."""
+        if job.placement:
+            self.cluster.release(job.placement, job.demand)
+        if self.tree.has_tenant(job.tenant):
+            self.tree.remove(job.tenant, job_request(job))
+
+    def restore_charges(self, job: JobState) -> None:
+        if job.placement:
+            self.cluster.allocate(job.placement, job.demand)
+        if self.tree.has_tenant(job.tenant):
+            self.tree.add(job.tenant, job_request(job))
+
+    def quota_request(self, job: JobState, key: Hashable) -> Request:
+        """The part of :func:`job_request` that any quota limits, memoised by ``key``, which
+        must identify the job's flavor, gang size and per-worker demand."""
+        request = self._quota_requests.get(key)
+        if request is None:
+            limited = self.tree.limited
+            request = {fr: n for fr, n in job_request(job).items() if fr in limited}
+            self._quota_requests[key] = request
+        return request
+
+    def overdue(self, now: float) -> list[JobState]:
+        """Running jobs whose time limit has passed, from a heap of deadlines (no full scan)."""
+        due: list[tuple[float, str]] = []
+        while self._deadlines and self._deadlines[0][0] <= now:
+            entry = heapq.heappop(self._deadlines)
+            job = self.running.get(entry[1])
+            if job is not None and _deadline(job) == entry[0]:
+                due.append(entry)
+        for entry in due:
+            heapq.heappush(self._deadlines, entry)
+        return [self.running[job_id] for _, job_id in due]
+
+    def entitlement(self) -> Mapping[str, float]:
+        """Each tenant's weight x nominal GPUs as a fraction of all tenants' (weights if none)."""
+        if self._entitlement is None:
+            tree = self.tree
+            names = tree.tenant_names()
+            gpu_frs = [fr for fr in tree.limited if fr[1] == GPU]
+            raw = {t: tree.weight(t) * sum(tree.nominal(t, fr) for fr in gpu_frs) for t in names}
+            if sum(raw.values()) <= 0:
+                raw = {t: tree.weight(t) for t in names}
+            total = sum(raw.values()) or 1.0
+            self._entitlement = {t: max(raw[t] / total, 1e-9) for t in names}
+        return self._entitlement
+
+    def running_of(self, tenant: str, flavor: str) -> Iterable[JobState]:
+        return self._by_tenant.get((tenant, flavor), {}).values()
+
+    def running_on(self, flavor: str) -> Iterable[JobState]:
+        return self.running_by_flavor.get(flavor, {}).values()
