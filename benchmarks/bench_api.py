@@ -29,7 +29,7 @@ POSTGRES_URL = os.environ.get(
 )
 CONNECTIONS = 32
 DURATION_SECONDS = int(os.environ.get("YUSHAN_BENCH_SECONDS", "30"))
-WORKERS = int(os.environ.get("YUSHAN_BENCH_API_WORKERS", "2"))
+WORKERS = int(os.environ.get("YUSHAN_BENCH_API_WORKERS", "4"))
 ADMIN = "ysh_bench_admin_token_0123456789"
 
 WRK_SCRIPT = """

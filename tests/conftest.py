@@ -45,16 +45,19 @@ def _postgres_schema_url(schema: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def migrated_urls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """One migrated database per backend for this worker."""
+def migrated_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """One migrated database per backend for this worker (the PostgreSQL schema is dropped
+    at the end of the session)."""
     sqlite_path = tmp_path_factory.mktemp("db") / "yushan.db"
-    urls = {
-        "sqlite": f"sqlite:///{sqlite_path}",
-        "postgres": _postgres_schema_url(f"yushan_test_{_worker_id()}_{uuid.uuid4().hex[:6]}"),
-    }
+    schema = f"yushan_test_{_worker_id()}_{uuid.uuid4().hex[:6]}"
+    urls = {"sqlite": f"sqlite:///{sqlite_path}", "postgres": _postgres_schema_url(schema)}
     for url in urls.values():
         upgrade(url)
-    return urls
+    yield urls
+    admin = create_engine(make_url(postgres_base_url()))
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
 
 
 def truncate_all(engine: Engine) -> None:
