@@ -266,7 +266,10 @@ def _scheduler(args: argparse.Namespace) -> int:
         session_factory(engine),
         client,
         policy,
-        settings=LoopSettings(interval_seconds=args.interval or settings.cycle_interval_seconds),
+        settings=LoopSettings(
+            interval_seconds=args.interval or settings.cycle_interval_seconds,
+            finished_pod_ttl_seconds=settings.finished_pod_ttl_seconds,
+        ),
         is_leader=is_leader,
     )
     metrics_server = MetricsServer(

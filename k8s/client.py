@@ -487,21 +487,27 @@ class ClusterClient:
     # -- crash recovery -------------------------------------------------------------------
 
     def reconcile(
-        self, desired: Mapping[str, WorkloadSpec], namespaces: Collection[str] | None = None
+        self,
+        desired: Mapping[str, WorkloadSpec],
+        namespaces: Collection[str] | None = None,
+        *,
+        keep_finished: bool = False,
     ) -> ReconcileReport:
         """Make the cluster match the desired (admitted or running) jobs.
 
         Adopts Yushan pods that belong to a desired job's current attempt, deletes every other
         Yushan pod and Service (orphans and stale attempts), and creates what desired jobs lack.
         A missing pod whose name is still held by a terminating one is reported as waiting.
-        ``namespaces`` limits which existing objects are considered (default: all).
+        ``namespaces`` limits which existing objects are considered (default: all). With
+        ``keep_finished``, pods that already ended and belong to no desired job stay (they hold
+        no resources, and their logs are still wanted).
         """
         services, _ = self.list_objects(f"{CORE}/services", label_selector=mf.MANAGED_SELECTOR)
         pods = self.managed_pods()
         if namespaces is not None:
             pods = [p for p in pods if _namespace(p) in namespaces]
             services = [s for s in services if _namespace(s) in namespaces]
-        adopted, doomed_pods = self._sort_pods(pods, desired)
+        adopted, doomed_pods = self._sort_pods(pods, desired, keep_finished)
         doomed = [("pods", p) for p in doomed_pods]
         doomed += [("services", s) for s in services if not self._service_wanted(s, desired)]
         deleted, errors = self._delete_objects(doomed)
@@ -546,7 +552,7 @@ class ClusterClient:
 
     @staticmethod
     def _sort_pods(
-        pods: Iterable[JsonObject], desired: Mapping[str, WorkloadSpec]
+        pods: Iterable[JsonObject], desired: Mapping[str, WorkloadSpec], keep_finished: bool
     ) -> tuple[set[tuple[str, str]], list[JsonObject]]:
         """Split Yushan pods into adopted keys and pods to delete (terminating ones are left)."""
         adopted: set[tuple[str, str]] = set()
@@ -559,7 +565,9 @@ class ClusterClient:
                 and _attempt(pod) == spec.attempt
             ):
                 adopted.add(_key(pod))
-            elif not _is_terminating(pod):
+            elif _is_terminating(pod) or (keep_finished and spec is None and _has_finished(pod)):
+                continue
+            else:
                 doomed.append(pod)
         return adopted, doomed
 

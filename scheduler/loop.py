@@ -561,7 +561,7 @@ class SchedulerLoop:
 
     def recover(self) -> None:
         """After a restart: adopt our pods, recreate missing ones, delete orphans."""
-        report = self.cluster.reconcile(self._expected_workloads())
+        report = self.cluster.reconcile(self._expected_workloads(), keep_finished=True)
         log.info(
             "recovered: adopted %d, created %d, deleted %d pods",
             len(report.adopted),

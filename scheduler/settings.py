@@ -28,6 +28,7 @@ class SchedulerSettings(BaseSettings):
     min_runtime_seconds: int = Field(default=300, ge=0)
     retry_limit: int = Field(default=6, ge=0)
     cycle_interval_seconds: float = Field(default=1.0, gt=0)
+    finished_pod_ttl_seconds: float = Field(default=86400.0, ge=0)
     create_tenant_namespaces: bool = True
     metrics_host: str = "0.0.0.0"
     metrics_port: int = Field(default=9090, ge=0, le=65535)

@@ -172,6 +172,8 @@ def test_failing_worker_fails_the_job_with_its_exit_code(platform: Platform) -> 
     for _ in range(3):
         loop.run_once()
     assert [p["status"]["phase"] for p in platform.pods(job_id)] == ["Failed"]  # kept for logs
+    platform.loop().recover()  # a restarted scheduler keeps it too
+    assert [p["status"]["phase"] for p in platform.pods(job_id)] == ["Failed"]
 
 
 def test_finished_pods_are_removed_after_their_ttl(platform: Platform) -> None:
