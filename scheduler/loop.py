@@ -53,6 +53,7 @@ from scheduler.snapshots import build_snapshot
 from store import cluster as cluster_store
 from store import jobs as job_store
 from store import tenants as tenant_store
+from store.common import as_utc
 from store.db import SessionFactory, transaction
 from store.errors import InvalidTransition
 from store.jobstates import ACTIVE_STATES, FINAL_STATES, JobStatus
@@ -311,7 +312,7 @@ class SchedulerLoop:
     ) -> None:
         run_seconds = 0.0
         if job.started_at is not None:
-            run_seconds = max(0.0, (at - _aware(job.started_at)).total_seconds())
+            run_seconds = max(0.0, (at - as_utc(job.started_at)).total_seconds())
         job_store.transition(session, job, status, reason, message, at=at)
         report.finished[job.id] = status.value
         report.log_job(
@@ -378,7 +379,7 @@ class SchedulerLoop:
                 message += " (borrowing idle quota)"
             job_store.transition(session, job, JobStatus.ADMITTED, "Admitted", message, at=at)
             report.log_job(logging.INFO, job.tenant, job.id, "admitted: %s", message)
-            wait = now - _aware(job.created_at).timestamp()
+            wait = now - as_utc(job.created_at).timestamp()
             report.after_commit.append(
                 partial(metrics.METRICS.job_admitted, job.tenant, job.flavor, max(0.0, wait))
             )
@@ -422,25 +423,19 @@ class SchedulerLoop:
     ) -> None:
         """Create missing pods of admitted jobs; delete pods of jobs that should not run."""
         with self.sessions() as session:
-            active = list(job_store.active_jobs(session))
-            flavors = {f.name: f for f in tenant_store.list_flavors(session)}
-            namespaces = {t.name: t.namespace for t in tenant_store.list_tenants(session)}
             stale = [
                 job
                 for job in _jobs(session, observations)
                 if JobStatus(job.status) not in ACTIVE_STATES
             ]
         to_dispatch = [
-            job
-            for job in active
-            if job.placement
-            and (
-                job.id not in observations
-                or observations[job.id].phase in ("missing", "partial")
-                or observations[job.id].attempt != job.attempts
-            )
+            spec
+            for job_id, spec in self._expected_workloads().items()
+            if job_id not in observations
+            or observations[job_id].phase in ("missing", "partial")
+            or observations[job_id].attempt != spec.attempt
         ]
-        self._dispatch(to_dispatch, flavors, namespaces, report)
+        self._dispatch(to_dispatch, report)
         for job in stale:
             self._clean_up(job, observations[job.id], report)
 
@@ -457,7 +452,7 @@ class SchedulerLoop:
         keep_finished = False
         if status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
             expired = job.finished_at is not None and (
-                self.clock() - _aware(job.finished_at).timestamp()
+                self.clock() - as_utc(job.finished_at).timestamp()
                 > self.settings.finished_pod_ttl_seconds
             )
             still_running = any(p.phase not in ("Succeeded", "Failed") for p in live)
@@ -473,16 +468,9 @@ class SchedulerLoop:
         except ClusterError as error:
             _log_job(logging.WARNING, job.tenant, job.id, "deleting pods failed: %s", error)
 
-    def _dispatch(
-        self,
-        jobs: Sequence[Job],
-        flavors: Mapping[str, Flavor],
-        namespaces: Mapping[str, str],
-        report: IterationReport,
-    ) -> None:
-        if not jobs:
+    def _dispatch(self, specs: Sequence[WorkloadSpec], report: IterationReport) -> None:
+        if not specs:
             return
-        specs = [_workload(job, flavors, namespaces) for job in jobs]
         started = time.perf_counter()
         errors = self.cluster.dispatch_many(specs)
         elapsed = time.perf_counter() - started
@@ -615,10 +603,6 @@ def _jobs(session: Session, ids: Iterable[str]) -> list[Job]:
     if not wanted:
         return []
     return list(session.scalars(select(Job).where(Job.id.in_(wanted))).all())
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _running(job: Job) -> str:
