@@ -106,6 +106,11 @@ class JobState:
     placement: tuple[str, ...] | None = None
     attempts: int = 0
     not_before: float | None = None
+    checkpoint_interval_seconds: int | None = None
+    """The job saves its progress this often; evicted, it loses only the work since the last
+    checkpoint (``None``: it does not checkpoint and restarts from zero)."""
+    evicted_at: tuple[float, ...] = ()
+    """When the job was evicted in the last 24 hours (for the per-day eviction cap)."""
 
     def total(self) -> Demand:
         return Demand(
@@ -113,6 +118,23 @@ class JobState:
             self.demand.cpu_milli * self.workers,
             self.demand.memory_bytes * self.workers,
         )
+
+
+def unsaved_seconds(job: JobState, now: float) -> float:
+    """Run time an eviction at ``now`` would throw away: since the last checkpoint, or since the
+    start for a job that does not checkpoint."""
+    if job.admitted_at is None:
+        return 0.0
+    ran = max(0.0, now - job.admitted_at)
+    interval = job.checkpoint_interval_seconds
+    if interval is None or interval <= 0:
+        return ran
+    return ran % interval
+
+
+def lost_gpu_seconds(job: JobState, now: float) -> float:
+    """GPU-seconds of work an eviction at ``now`` would throw away."""
+    return unsaved_seconds(job, now) * job.demand.gpu * job.workers
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 PolicyKind = Literal["fifo", "fair"]
+PreemptionMode = Literal["Never", "LowerPriority", "Any"]
+PREEMPTION_MODES: tuple[str, ...] = ("Never", "LowerPriority", "Any")
 POLICY_NAMES: tuple[str, ...] = ("fifo", "fair", "fair+backfill")
 DEFAULT_HALF_LIFE_SECONDS = 7 * 86400.0
 DEFAULT_TOPOLOGY_LABEL = "topology.yushan.io/block"
+DEFAULT_STARVATION_SECONDS = 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +38,20 @@ class Policy:
     max_preemption_attempts: int = 8
     """Preemption searches per cycle; bounds the cycle's cost when many jobs are blocked."""
     topology_label: str = DEFAULT_TOPOLOGY_LABEL
-    starvation_seconds: float | None = None
-    """Jobs waiting longer than this are served first, oldest first (``None``: never)."""
+    starvation_seconds: float | None = DEFAULT_STARVATION_SECONDS
+    """Jobs waiting longer than this are served first, oldest first, with a reservation that
+    backfill respects (``None``: never)."""
+    max_evictions_per_day: int = 3
+    """A job evicted this many times in the last 24 hours is not evicted again that day."""
+    within_tenant: PreemptionMode = "LowerPriority"
+    """Kueue's ``withinClusterQueue``: which jobs of its own tenant a job may evict."""
+    reclaim_within_cohort: PreemptionMode = "Any"
+    """Kueue's ``reclaimWithinCohort``: which borrowers' jobs a tenant within its nominal quota
+    may evict to get that quota back."""
+    preemption_cost_factor: float = 1.0
+    """Evict only when the work thrown away (GPU-seconds since the victims' last checkpoints) is
+    at most this factor times what waiting would cost the preemptor (its GPUs x the time until
+    capacity frees up by itself, projected from running jobs' time limits)."""
 
     def __post_init__(self) -> None:
         if self.kind not in ("fifo", "fair"):
@@ -52,6 +67,13 @@ class Policy:
             raise ValueError("starvation_seconds must be positive or None")
         if self.max_preemption_attempts < 0:
             raise ValueError("max_preemption_attempts must be >= 0")
+        if self.max_evictions_per_day < 1:
+            raise ValueError("max_evictions_per_day must be >= 1")
+        for name in ("within_tenant", "reclaim_within_cohort"):
+            if getattr(self, name) not in PREEMPTION_MODES:
+                raise ValueError(f"{name} must be one of {', '.join(PREEMPTION_MODES)}")
+        if not self.preemption_cost_factor >= 0:
+            raise ValueError("preemption_cost_factor must be >= 0")
 
     @property
     def preempts(self) -> bool:
