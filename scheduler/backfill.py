@@ -42,14 +42,13 @@ class Reservation:
             self.spare_gpus -= job.total().gpu
 
 
-def reserve(job: JobState, free_gpus: int, running: Iterable[JobState], now: float) -> Reservation:
-    """The earliest instant at which ``job``'s GPUs are free, given the running jobs' limits."""
+def reserve(
+    job: JobState, free_gpus: int, releases: Iterable[tuple[float, int]], now: float
+) -> Reservation:
+    """The earliest instant at which ``job``'s GPUs are free, given ``releases``: (end, GPUs) of
+    the running jobs with a time limit, soonest first
+    (:meth:`scheduler.state.SchedulingState.releases`)."""
     needed = job.total().gpu
-    releases = sorted(
-        (r.admitted_at + r.max_runtime_seconds, r.demand.gpu * r.workers)
-        for r in running
-        if r.admitted_at is not None and r.max_runtime_seconds is not None
-    )
     available = free_gpus
     start_at = math.inf
     for end, gpus in releases:

@@ -42,7 +42,7 @@ from scheduler.model import (
 )
 from scheduler.ordering import Factors, FairOrdering, FifoOrdering
 from scheduler.policy import Policy
-from scheduler.preemption import PreemptionPlan, plan_preemption
+from scheduler.preemption import PreemptionPlan, plan_preemption, preemption_budget
 from scheduler.state import Request, SchedulingState
 
 BACKOFF = "Backoff"
@@ -121,7 +121,7 @@ def schedule(
     failed = cycle.fail_overdue()
     known = [j for j in queued if state.tree.has_tenant(j.tenant)]
     first = sorted((j for j in known if j.id in preempting), key=lambda j: (j.submitted_at, j.id))
-    starving = _starving(known, preempting, now, policy)
+    starving = _starving(known, preempting, state, now, policy)
     first += starving
     served_first = {j.id for j in first}
     rest = [j for j in known if j.id not in served_first]
@@ -164,26 +164,39 @@ def shape_of(job: JobState) -> Shape:
 
 
 def _starving(
-    queued: Sequence[JobState], preempting: Collection[str], now: float, policy: Policy
+    queued: Sequence[JobState],
+    preempting: Collection[str],
+    state: SchedulingState,
+    now: float,
+    policy: Policy,
 ) -> list[JobState]:
-    """Jobs waiting longer than the policy's starvation limit, oldest first.
+    """Per flavor, the oldest job waiting longer than the starvation limit whose tenant has the
+    quota for it: it is served first (and, with backfill, gets the flavor's reservation).
 
-    Fair ordering alone lets small jobs of tenants within their quota overtake a wide gang
-    forever; serving long waiters first (and, with backfill, reserving for them) bounds the wait.
+    Fair ordering alone lets small jobs overtake a wide gang forever: they take every GPU that
+    frees up. A job that waits because its tenant is over its share is not starving; more than
+    one per flavor would turn the queue into FIFO.
     """
     limit = policy.starvation_seconds
     if limit is None:
         return []
-    return sorted(
-        (
-            j
-            for j in queued
-            if now - j.submitted_at >= limit
-            and j.id not in preempting
-            and (j.not_before is None or j.not_before <= now)
-        ),
-        key=lambda j: (j.submitted_at, j.id),
-    )
+    oldest: dict[str, JobState] = {}
+    for job in queued:
+        if (
+            now - job.submitted_at < limit
+            or job.id in preempting
+            or (job.not_before is not None and job.not_before > now)
+        ):
+            continue
+        current = oldest.get(job.flavor)
+        if current is not None and (current.submitted_at, current.id) <= (
+            job.submitted_at,
+            job.id,
+        ):
+            continue
+        if state.tree.fits(job.tenant, state.quota_request(job, shape_of(job))):
+            oldest[job.flavor] = job
+    return sorted(oldest.values(), key=lambda j: (j.submitted_at, j.id))
 
 
 _QuotaMemo = tuple[Request, tuple[FlavorResource, str] | None, dict[Shape, str]]
@@ -216,7 +229,12 @@ class _Cycle:
         self.unplaceable: set[Shape] = set()
         self.capacity_messages: dict[tuple[object, ...], str] = {}
         self.quota_blocked: dict[tuple[str, str], _QuotaMemo] = {}
-        self.unpreemptable: set[tuple[str, Shape, int]] = set()
+        self.preemption_tried: set[tuple[str, str]] = set()
+        """(tenant, flavor) whose first blocked job this cycle has had its preemption search:
+        as in Kueue, only a tenant's head may preempt, so its later jobs never jump it."""
+        self.waiting_for_capacity: dict[str, int] = {}
+        """GPUs per flavor that jobs considered so far this cycle wait for (blocked by capacity,
+        or within their nominal quota but lent out): a later job's wait starts after theirs."""
         self.closed_nodes: list[str] = []
         self.holds: list[tuple[JobState, Request, PreemptionPlan]] = []
         self.preemption_attempts = policy.max_preemption_attempts if policy.preempts else 0
@@ -245,6 +263,8 @@ class _Cycle:
     def release_holds(self) -> None:
         """Undo the cycle-local accounting of preemptions (matters to a long-lived state)."""
         state = self.state
+        if self.holds:
+            state.touch()
         for job, request, plan in reversed(self.holds):
             state.cluster.release(plan.placement, job.demand)
             state.tree.remove(job.tenant, request)
@@ -310,11 +330,14 @@ class _Cycle:
             plan = self._plan_preemption(job, request, shape)
             if plan is not None:
                 return PREEMPTING, self._preempt(job, request, plan)
+        if reason == INSUFFICIENT_CAPACITY or state.tree.within_nominal(job.tenant, request):
+            waiting = self.waiting_for_capacity
+            waiting[job.flavor] = waiting.get(job.flavor, 0) + job.total().gpu
         backfilling = self.policy.backfill and job.flavor not in self.reservations
         if reason == INSUFFICIENT_CAPACITY and backfilling:
             free = state.cluster.free_gpus(job.flavor)
-            running = state.running_on(job.flavor)
-            self.reservations[job.flavor] = reserve(job, free, running, self.now)
+            releases = state.releases(job.flavor)
+            self.reservations[job.flavor] = reserve(job, free, releases, self.now)
         return reason, self._describe(job, request, reason) if self.explain else ""
 
     def _fits_quota(self, job: JobState, request: Request) -> bool:
@@ -380,19 +403,24 @@ class _Cycle:
     ) -> PreemptionPlan | None:
         if self.preemption_attempts <= 0:
             return None
-        memo = (job.tenant, shape, int(job.priority))
-        tree = self.state.tree
-        if memo in self.unpreemptable or any(
+        head = (job.tenant, job.flavor)
+        if head in self.preemption_tried:
+            return None
+        self.preemption_tried.add(head)
+        state = self.state
+        tree = state.tree
+        if any(
             amount > tree.potential(job.tenant, fr)
             for fr, amount in request.items()
             if fr in tree.limited
         ):
             return None
+        wait = state.natural_wait(job, self.now, self.waiting_for_capacity.get(job.flavor, 0))
+        budget = preemption_budget(job, self.policy, wait)
+        if state.preemption_known_to_fail(job, self.now, budget):
+            return None
         self.preemption_attempts -= 1
-        plan = plan_preemption(job, request, self.state, self.policy, self.now, self.protected)
-        if plan is None:
-            self.unpreemptable.add(memo)
-        return plan
+        return plan_preemption(job, request, state, self.policy, self.now, self.protected, wait)
 
     def _preempt(self, job: JobState, request: Request, plan: PreemptionPlan) -> str:
         """Record the evictions and, for the rest of the cycle, account for their outcome.
@@ -402,6 +430,7 @@ class _Cycle:
         the victims' pods still hold them until they are gone.
         """
         state = self.state
+        state.touch()
         self.quota_blocked.clear()
         for victim, reason in plan.victims:
             self.protected.add(victim.id)

@@ -1,46 +1,62 @@
-"""Choosing victims so that a blocked job can start.
+"""Choosing victims so that a blocked job can start, and whether it is worth it.
 
-Three cases, as in Kueue:
+Three cases, as in Kueue, each with a configurable mode (``Never`` / ``LowerPriority`` /
+``Any``, see :class:`scheduler.policy.Policy`):
 
-* **within the tenant** — a job may evict lower-priority jobs of its own tenant;
-* **reclaim** — a tenant that stays within its nominal quota with the new job may evict jobs of
-  tenants that borrow (in the same cohort tree), whatever their priority;
-* **fair sharing** — a tenant that would borrow may evict other borrowers' jobs only when
-  Kueue's rules hold: first *LessThanOrEqualToFinalShare* (DRS(X with W) <= DRS(Y without U)),
-  and if that frees too little, *LessThanInitialShare* (DRS(X with W) < DRS(Y with U)). Victim
-  tenants are taken from the highest DRS down. Either rule rules out eviction cycles.
+* **within the tenant** (Kueue's ``withinClusterQueue``) — a job may evict lower-priority jobs of
+  its own tenant (``Any`` also allows equal-priority jobs submitted later);
+* **reclaim** (``reclaimWithinCohort``) — a tenant that stays within its nominal quota with the
+  new job may take it back from tenants that borrow in the same cohort tree. Victims come from
+  the borrower with the highest share (DRS) first, and only while that tenant still borrows;
+* **fair sharing** — a tenant that would borrow may evict other borrowers' jobs only when one of
+  Kueue's rules holds *for that candidate job*: first *LessThanOrEqualToFinalShare*
+  (``DRS(X with W) <= DRS(Y without U)``), and if no set of victims suffices,
+  *LessThanInitialShare* (``DRS(X with W) < DRS(Y with U)``). Candidates come from the tenant
+  with the highest DRS first; a candidate that fails the rule is skipped, not its whole tenant
+  (so a 1-GPU job of a tenant may go where its 8-GPU job may not). Either rule rules out eviction
+  cycles.
 
-Jobs that started less than ``min_runtime_seconds`` ago are protected (twice as long for each
-earlier eviction of the job). Candidates are tried
-cheapest first (lowest priority, most recently started: least work lost, fewest earlier
-evictions); once enough is freed
-the victims are revisited in reverse and every one whose eviction turns out unnecessary is kept,
-which leaves the fewest victims. If even all candidates together do not free enough, nothing is
-preempted. The search gives up after trying victims holding twice the job's GPUs plus one node's
-worth (a bound on the cycle's cost; scattered small victims rarely make room for a gang). The
-search works on the live state and always restores it before returning.
+**Cost.** Eviction throws work away: the GPU-seconds each victim ran since its last checkpoint
+(since it started, for a job that does not checkpoint, :func:`scheduler.model.lost_gpu_seconds`).
+Candidates are tried cheapest first (lowest priority, least work lost, fewest earlier evictions);
+once enough is freed, victims turn out unnecessary are kept, leaving the fewest. The plan is
+dropped when the work it throws away exceeds ``preemption_cost_factor`` x what waiting would
+cost the preemptor: its GPUs x the time until enough capacity frees up by itself, projected from
+running jobs' time limits (unknown limits: waiting is taken to be endless).
+
+**Protection.** A job that started less than ``min_runtime_seconds`` ago is not a candidate
+(twice as long for every earlier eviction), nor is a job already evicted
+``max_evictions_per_day`` times in the last 24 hours.
+
+**Cost of the search.** It gives up after trying victims holding twice the job's GPUs plus one
+node's worth. A search that failed is remembered in the long-lived state
+(:attr:`scheduler.state.SchedulingState.failed_preemptions`) until something it depended on can
+have changed: a job started or stopped, a protected candidate became eligible, or a
+checkpointing candidate saved its work. The search works on the live state and always restores
+it before returning.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import math
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 from quotas.drf import PreemptionRule, may_preempt
-from scheduler.model import JobState, PreemptionReason
-from scheduler.policy import Policy
+from scheduler.model import JobState, PreemptionReason, lost_gpu_seconds
+from scheduler.policy import Policy, PreemptionMode
 from scheduler.state import Request, SchedulingState
+
+EVICTION_WINDOW_SECONDS = 86400.0
+VICTIM_GPU_BUDGET_FACTOR = 2
+VICTIM_GPU_BUDGET_SLACK = 8
 
 
 @dataclass(frozen=True, slots=True)
 class PreemptionPlan:
     victims: tuple[tuple[JobState, PreemptionReason], ...]
     placement: tuple[str, ...]
-
-
-def _cheapest_first(job: JobState) -> tuple[int, float, int, str]:
-    """Lowest priority, then least run time lost, then fewest evictions so far."""
-    return (int(job.priority), -(job.admitted_at or 0.0), job.attempts, job.id)
+    lost_gpu_seconds: float = 0.0
 
 
 def protected_until(job: JobState, policy: Policy) -> float:
@@ -49,20 +65,61 @@ def protected_until(job: JobState, policy: Policy) -> float:
     return (job.admitted_at or 0.0) + policy.min_runtime_seconds * 2.0 ** min(job.attempts, 20)
 
 
-VICTIM_GPU_BUDGET_FACTOR = 2
-VICTIM_GPU_BUDGET_SLACK = 8
+def recent_evictions(job: JobState, now: float) -> int:
+    return sum(1 for at in job.evicted_at if now - at < EVICTION_WINDOW_SECONDS)
+
+
+def evictable_from(job: JobState, policy: Policy, now: float) -> float:
+    """The earliest instant at which ``job`` may be evicted (``now`` or earlier: it may)."""
+    at = protected_until(job, policy)
+    recent = sorted(t for t in job.evicted_at if now - t < EVICTION_WINDOW_SECONDS)
+    if len(recent) >= policy.max_evictions_per_day:
+        over = len(recent) - policy.max_evictions_per_day
+        at = max(at, recent[over] + EVICTION_WINDOW_SECONDS)
+    return at
+
+
+def _next_checkpoint(job: JobState, now: float) -> float:
+    interval = job.checkpoint_interval_seconds
+    if not interval or job.admitted_at is None:
+        return math.inf
+    ran = max(0.0, now - job.admitted_at)
+    return job.admitted_at + (ran // interval + 1) * interval
+
+
+def _cost_key(now: float) -> Callable[[JobState], tuple[int, float, int, str]]:
+    def key(job: JobState) -> tuple[int, float, int, str]:
+        return (int(job.priority), lost_gpu_seconds(job, now), job.attempts, job.id)
+
+    return key
+
+
+def _mode_allows(mode: PreemptionMode, victim: JobState, preemptor: JobState) -> bool:
+    if mode == "Never":
+        return False
+    if victim.priority < preemptor.priority:
+        return True
+    return mode == "Any"
+
+
+def _within_tenant_allows(mode: PreemptionMode, victim: JobState, preemptor: JobState) -> bool:
+    """Kueue's ``LowerOrNewerEqualPriority`` for ``Any``: never an older job of equal priority."""
+    if not _mode_allows(mode, victim, preemptor):
+        return False
+    if victim.priority < preemptor.priority:
+        return True
+    return (victim.submitted_at, victim.id) > (preemptor.submitted_at, preemptor.id)
 
 
 class _Search:
-    def __init__(self, job: JobState, request: Request, state: SchedulingState) -> None:
+    def __init__(self, job: JobState, request: Request, state: SchedulingState, now: float):
         self.job = job
         self.request = request
         self.state = state
+        self.now = now
         self.removed: list[tuple[JobState, PreemptionReason]] = []
         needed = job.demand.gpu * job.workers
         self.budget = VICTIM_GPU_BUDGET_FACTOR * needed + VICTIM_GPU_BUDGET_SLACK
-        """GPUs of victims tried before giving up: victims scattered over many nodes rarely
-        make room for a gang, and an unbounded search would dominate the cycle."""
 
     def exhausted(self) -> bool:
         return self.budget <= 0
@@ -85,7 +142,7 @@ class _Search:
         self.budget += victim.demand.gpu * victim.workers
 
     def finish(self) -> PreemptionPlan | None:
-        """Drop unnecessary victims, then restore the state; a plan only if the job fits."""
+        """Keep every victim that turns out unnecessary, then restore the state."""
         if not self.removed or not self.fits():
             self.rollback()
             return None
@@ -98,13 +155,83 @@ class _Search:
                 self.state.suspend_charges(victim)
         placement = self._placement()
         assert placement is not None
-        plan = PreemptionPlan(tuple(self.removed), placement)
+        lost = sum(lost_gpu_seconds(v, self.now) for v, _ in self.removed)
+        plan = PreemptionPlan(tuple(self.removed), placement, lost)
         self.rollback()
         return plan
 
     def rollback(self) -> None:
         while self.removed:
             self.undo_last()
+
+
+@dataclass(slots=True)
+class _Candidates:
+    own: list[JobState]
+    others: dict[str, list[JobState]]
+    revisit_at: float
+    """When a protected candidate becomes eligible or a checkpointing one saves its work."""
+
+
+def _candidates(
+    job: JobState,
+    request: Request,
+    state: SchedulingState,
+    policy: Policy,
+    now: float,
+    protected: Collection[str],
+    within_nominal: bool,
+) -> _Candidates:
+    tree = state.tree
+    revisit_at = math.inf
+
+    def eligible(running: JobState) -> bool:
+        nonlocal revisit_at
+        if running.id in protected:
+            return False
+        from_ = evictable_from(running, policy, now)
+        if from_ > now:
+            revisit_at = min(revisit_at, from_)
+            return False
+        revisit_at = min(revisit_at, _next_checkpoint(running, now))
+        return True
+
+    own = [
+        running
+        for running in state.running_of(job.tenant, job.flavor)
+        if _within_tenant_allows(policy.within_tenant, running, job) and eligible(running)
+    ]
+    others: dict[str, list[JobState]] = {}
+    if within_nominal and policy.reclaim_within_cohort == "Never":
+        return _Candidates(own, others, revisit_at)
+    root = tree.root_of(job.tenant)
+    for tenant in sorted(tree.borrowers(job.flavor)):
+        if tenant == job.tenant or tree.root_of(tenant) != root:
+            continue
+        jobs = [
+            running
+            for running in state.running_of(tenant, job.flavor)
+            if (not within_nominal or _mode_allows(policy.reclaim_within_cohort, running, job))
+            and eligible(running)
+        ]
+        if jobs:
+            others[tenant] = jobs
+    return _Candidates(own, others, revisit_at)
+
+
+def _cheapest_possible(
+    candidates: Sequence[JobState], gpus_short: int, now: float
+) -> tuple[float, int]:
+    """A lower bound on the work lost to free ``gpus_short`` GPUs, and how many can be freed."""
+    costs = sorted((lost_gpu_seconds(v, now), v.demand.gpu * v.workers) for v in candidates)
+    lost = 0.0
+    freed = 0
+    for cost, gpus in costs:
+        if freed >= gpus_short:
+            break
+        lost += cost
+        freed += gpus
+    return lost, freed
 
 
 def plan_preemption(
@@ -114,113 +241,123 @@ def plan_preemption(
     policy: Policy,
     now: float,
     protected: Collection[str],
+    wait_seconds: float = math.inf,
 ) -> PreemptionPlan | None:
-    """Victims whose eviction lets ``job`` start, or ``None`` if no permitted set suffices."""
+    """Victims whose eviction lets ``job`` start, or ``None`` if no permitted, affordable set
+    suffices. ``wait_seconds``: how long ``job`` would wait without preempting."""
     tree = state.tree
     within_nominal = tree.within_nominal(job.tenant, request)
-    borrowers = _borrowers(job, request, state, within_nominal)
-
-    def eligible(running: JobState) -> bool:
-        return running.id not in protected and protected_until(running, policy) <= now
-
-    own = [
-        running
-        for running in state.running_of(job.tenant, job.flavor)
-        if running.priority < job.priority and eligible(running)
-    ]
-    others = [
-        running
-        for tenant in sorted(borrowers)
-        for running in state.running_of(tenant, job.flavor)
-        if eligible(running)
-    ]
-    freeable = sum(v.total().gpu for v in own) + sum(v.total().gpu for v in others)
-    if freeable + state.cluster.free_gpus(job.flavor) < job.total().gpu:
+    found = _candidates(job, request, state, policy, now, protected, within_nominal)
+    everyone = found.own + [v for vs in found.others.values() for v in vs]
+    needed = job.total().gpu
+    short = max(1, needed - state.cluster.free_gpus(job.flavor))
+    cheapest, freeable = _cheapest_possible(everyone, short, now)
+    budget = preemption_budget(job, policy, wait_seconds)
+    if freeable < short:
+        state.remember_failed_preemption(job, found.revisit_at, math.inf)
         return None
-    own.sort(key=_cheapest_first)
-    others.sort(key=_cheapest_first)
+    if cheapest > budget:
+        state.remember_failed_preemption(job, found.revisit_at, cheapest)
+        return None
+    key = _cost_key(now)
+    found.own.sort(key=key)
+    for victims in found.others.values():
+        victims.sort(key=key)
+    plan: PreemptionPlan | None
     if within_nominal:
-        return _greedy(job, request, state, others, own)
-    plan = _greedy(job, request, state, [], own) if own else None
-    if plan is None and others:
-        for rule in PreemptionRule:
-            plan = _fair_share(job, request, state, own, others, rule)
-            if plan is not None:
-                break
+        plan = _reclaim(job, request, state, found, now)
+    else:
+        plan = _search(job, request, state, found.own, now, None) if found.own else None
+        if plan is None and found.others:
+            for rule in PreemptionRule:
+                plan = _search(job, request, state, found.own, now, _fair_share(found, rule))
+                if plan is not None:
+                    break
+    if plan is None or plan.lost_gpu_seconds > budget:
+        cost = math.inf if plan is None else plan.lost_gpu_seconds
+        state.remember_failed_preemption(job, found.revisit_at, cost)
+        return None
     return plan
 
 
-def _borrowers(
-    job: JobState, request: Request, state: SchedulingState, within_nominal: bool
-) -> set[str]:
-    """Tenants whose jobs may be victims: borrowers of the job's flavor in the same tree.
-
-    For fair-sharing preemption only borrowers above the preemptor's share with its job can
-    qualify under either rule, so the others are left out from the start.
-    """
-    tree = state.tree
-    root = tree.root_of(job.tenant)
-    preemptor_share = 0.0 if within_nominal else tree.share(job.tenant, request)
-    return {
-        tenant
-        for tenant in tree.borrowers(job.flavor)
-        if tenant != job.tenant
-        and tree.root_of(tenant) == root
-        and (within_nominal or tree.share(tenant) > preemptor_share)
-    }
+def preemption_budget(job: JobState, policy: Policy, wait_seconds: float) -> float:
+    """The most work (GPU-seconds) evicting others for ``job`` may throw away: what waiting
+    ``wait_seconds`` would cost it, times the policy's factor."""
+    if wait_seconds <= 0:
+        return 0.0
+    return policy.preemption_cost_factor * job.total().gpu * wait_seconds
 
 
-def _greedy(
+Picker = Callable[["_Search"], Iterator[None]]
+"""Evicts candidates one step at a time (yielding after each) until the search stops it."""
+
+
+def _search(
     job: JobState,
     request: Request,
     state: SchedulingState,
-    borrowers: Sequence[JobState],
     own: Sequence[JobState],
+    now: float,
+    picker: Picker | None,
 ) -> PreemptionPlan | None:
-    search = _Search(job, request, state)
-    candidates = [(v, PreemptionReason.RECLAIM_NOMINAL) for v in borrowers]
-    candidates += [(v, PreemptionReason.IN_TENANT_PRIORITY) for v in own]
-    for victim, reason in candidates:
+    """Evict ``own`` candidates first, then what ``picker`` proposes, until ``job`` fits."""
+    search = _Search(job, request, state, now)
+    for victim in own:
         if search.fits() or search.exhausted():
             break
-        still_borrowing = reason is PreemptionReason.IN_TENANT_PRIORITY or state.tree.is_borrowing(
-            victim.tenant, job.flavor
-        )
-        if still_borrowing:
-            search.evict(victim, reason)
+        search.evict(victim, PreemptionReason.IN_TENANT_PRIORITY)
+    if picker is not None and not search.fits():
+        for _ in picker(search):
+            if search.fits() or search.exhausted():
+                break
     return search.finish()
 
 
-def _fair_share(
+def _highest_share(
+    state: SchedulingState, pools: dict[str, list[JobState]], flavor: str
+) -> str | None:
+    tree = state.tree
+    live = [t for t, vs in pools.items() if vs and tree.is_borrowing(t, flavor)]
+    if not live:
+        return None
+    return max(live, key=lambda t: (tree.share(t), t))
+
+
+def _reclaim(
     job: JobState,
     request: Request,
     state: SchedulingState,
-    own: Sequence[JobState],
-    others: Sequence[JobState],
-    rule: PreemptionRule,
+    found: _Candidates,
+    now: float,
 ) -> PreemptionPlan | None:
-    tree = state.tree
-    search = _Search(job, request, state)
-    for victim in own:
-        search.evict(victim, PreemptionReason.IN_TENANT_PRIORITY)
-    by_tenant: dict[str, list[JobState]] = {}
-    for victim in others:
-        by_tenant.setdefault(victim.tenant, []).append(victim)
-    preemptor_share = tree.share(job.tenant, request)
-    # A tenant's DRS depends only on its own usage: keep each one current as its jobs go.
-    shares = {tenant: tree.share(tenant) for tenant in by_tenant}
-    while not search.exhausted() and not search.fits():
-        borrowers = [t for t, vs in by_tenant.items() if vs and tree.is_borrowing(t, job.flavor)]
-        if not borrowers:
+    """Take nominal quota back from borrowers, highest share first, before the own tenant's."""
+    pools = {t: list(vs) for t, vs in found.others.items()}
+    search = _Search(job, request, state, now)
+    while not search.fits() and not search.exhausted():
+        tenant = _highest_share(state, pools, job.flavor)
+        if tenant is None:
             break
-        tenant = max(borrowers, key=lambda t: (shares[t], t))
-        victim = by_tenant[tenant][0]
-        search.evict(victim, PreemptionReason.FAIR_SHARE)
-        after = tree.share(tenant)
-        if may_preempt(rule, preemptor_share, shares[tenant], after):
-            by_tenant[tenant].pop(0)
-            shares[tenant] = after
-        else:
-            search.undo_last()
-            del by_tenant[tenant]
+        search.evict(pools[tenant].pop(0), PreemptionReason.RECLAIM_NOMINAL)
+    for victim in found.own:
+        if search.fits() or search.exhausted():
+            break
+        search.evict(victim, PreemptionReason.IN_TENANT_PRIORITY)
     return search.finish()
+
+
+def _fair_share(found: _Candidates, rule: PreemptionRule) -> Picker:
+    """Victims from the highest-share borrower first, each judged by ``rule`` on its own."""
+
+    def pick(search: _Search) -> Iterator[None]:
+        tree = search.state.tree
+        preemptor_share = tree.share(search.job.tenant, search.request)
+        pools = {t: list(vs) for t, vs in found.others.items()}
+        while (tenant := _highest_share(search.state, pools, search.job.flavor)) is not None:
+            victim = pools[tenant].pop(0)
+            before = tree.share(tenant)
+            search.evict(victim, PreemptionReason.FAIR_SHARE)
+            if not may_preempt(rule, preemptor_share, before, tree.share(tenant)):
+                search.undo_last()
+            yield None
+
+    return pick

@@ -7,7 +7,10 @@ costs what it decides rather than the size of the cluster.
 
 from __future__ import annotations
 
+import bisect
 import heapq
+import itertools
+import math
 from collections.abc import Hashable, Iterable, Mapping
 
 from quotas.tree import FlavorResource, NodeSpec, QuotaTree
@@ -80,10 +83,22 @@ class SchedulingState:
         self._quota_requests: dict[Hashable, Request] = {}
         self._deadlines: list[tuple[float, str]] = []
         self._entitlement: dict[str, float] | None = None
+        self.version = 0
+        """Bumped whenever a job starts or stops or a cycle plans evictions: anything cached
+        about what running jobs hold is stale once it moves."""
+        self._releases: dict[str, tuple[int, list[tuple[float, int]], list[int]]] = {}
+        self.failed_preemptions: dict[Hashable, tuple[int, float, float]] = {}
+        """Preemption searches that failed, by (tenant, shape, priority): the version they saw,
+        the instant until which their answer holds and the least work an eviction would have
+        thrown away (``inf``: no permitted set of victims sufficed)."""
         for job in running:
             self._track(job)
 
+    def touch(self) -> None:
+        self.version += 1
+
     def _track(self, job: JobState) -> None:
+        self.version += 1
         self.running[job.id] = job
         deadline = _deadline(job)
         if deadline is not None:
@@ -102,6 +117,7 @@ class SchedulingState:
     def stop(self, job_id: str) -> JobState:
         """Release everything a running job holds and return it."""
         job = self.running.pop(job_id)
+        self.version += 1
         del self.running_by_flavor[job.flavor][job_id]
         del self._by_tenant[(job.tenant, job.flavor)][job_id]
         self.suspend_charges(job)
@@ -154,6 +170,48 @@ class SchedulingState:
             total = sum(raw.values()) or 1.0
             self._entitlement = {t: max(raw[t] / total, 1e-9) for t in names}
         return self._entitlement
+
+    def releases(self, flavor: str) -> list[tuple[float, int]]:
+        """(end, GPUs) of the flavor's running jobs with a time limit, soonest first; sorted once
+        per :attr:`version`."""
+        return self._release_table(flavor)[1]
+
+    def _release_table(self, flavor: str) -> tuple[int, list[tuple[float, int]], list[int]]:
+        cached = self._releases.get(flavor)
+        if cached is not None and cached[0] == self.version:
+            return cached
+        ends = sorted(
+            (job.admitted_at + job.max_runtime_seconds, job.demand.gpu * job.workers)
+            for job in self.running_on(flavor)
+            if job.admitted_at is not None and job.max_runtime_seconds is not None
+        )
+        freed = list(itertools.accumulate(gpus for _, gpus in ends))
+        table = self._releases[flavor] = (self.version, ends, freed)
+        return table
+
+    def natural_wait(self, job: JobState, now: float, ahead: int = 0) -> float:
+        """How long until enough GPUs of the job's flavor free up by themselves for it and for
+        the ``ahead`` GPUs that jobs before it in the queue wait for (``inf`` when running jobs
+        without a time limit would have to end)."""
+        short = max(1, ahead + job.total().gpu - self.cluster.free_gpus(job.flavor))
+        _, ends, freed = self._release_table(job.flavor)
+        index = bisect.bisect_left(freed, short)
+        return max(0.0, ends[index][0] - now) if index < len(ends) else math.inf
+
+    def _preemption_key(self, job: JobState) -> Hashable:
+        return (job.tenant, job.flavor, job.workers, job.demand, job.priority)
+
+    def remember_failed_preemption(self, job: JobState, until: float, cost: float) -> None:
+        self.failed_preemptions[self._preemption_key(job)] = (self.version, until, cost)
+
+    def preemption_known_to_fail(self, job: JobState, now: float, budget: float) -> bool:
+        """Whether a search for a job of this tenant, shape and priority failed since anything
+        it depended on changed, and ``budget`` (GPU-seconds the job may cost others) is no
+        larger than what it would have taken."""
+        entry = self.failed_preemptions.get(self._preemption_key(job))
+        return (
+            entry is not None and entry[0] == self.version and now < entry[1] and budget < entry[2]
+        )
 
     def running_of(self, tenant: str, flavor: str) -> Iterable[JobState]:
         return self._by_tenant.get((tenant, flavor), {}).values()
