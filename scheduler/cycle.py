@@ -136,7 +136,8 @@ def schedule(
         factors = {"preempting": 1.0} if job.id in preempting else {"starving": 1.0}
         ordering_age = {"age_seconds": now - job.submitted_at}
         cycle.consider(job, factors | ordering_age)
-    while not cycle.saturated():
+    heads = set() if explain_all else {(j.tenant, j.flavor) for j in rest}
+    while not cycle.saturated(heads):
         step = ordering.next()
         if step is None:
             break
@@ -251,14 +252,18 @@ class _Cycle:
             failed.append(Fail(job.id, DEADLINE_EXCEEDED, message))
         return failed
 
-    def saturated(self) -> bool:
-        """In simulation, stop once no flavor has a free GPU and no preemption is left to try."""
-        if self.explain or self.preemption_attempts > 0:
+    def saturated(self, heads: Collection[tuple[str, str]]) -> bool:
+        """In simulation, stop once no flavor has a free GPU and every tenant's head has had its
+        chance to preempt (``heads``: the queue's (tenant, flavor) pairs)."""
+        if self.explain:
             return False
         cluster = self.state.cluster
-        return all(cluster.free_gpus(f) == 0 for f in self.state.running_by_flavor) and bool(
+        full = all(cluster.free_gpus(f) == 0 for f in self.state.running_by_flavor) and bool(
             self.state.running_by_flavor
         )
+        if not full:
+            return False
+        return self.preemption_attempts <= 0 or len(self.preemption_tried) >= len(heads)
 
     def release_holds(self) -> None:
         """Undo the cycle-local accounting of preemptions (matters to a long-lived state)."""
@@ -333,6 +338,7 @@ class _Cycle:
         if reason == INSUFFICIENT_CAPACITY or state.tree.within_nominal(job.tenant, request):
             waiting = self.waiting_for_capacity
             waiting[job.flavor] = waiting.get(job.flavor, 0) + job.total().gpu
+        self.preemption_tried.add((job.tenant, job.flavor))
         backfilling = self.policy.backfill and job.flavor not in self.reservations
         if reason == INSUFFICIENT_CAPACITY and backfilling:
             free = state.cluster.free_gpus(job.flavor)
