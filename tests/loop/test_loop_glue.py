@@ -52,7 +52,9 @@ class World:
         client = ClusterClient.from_kubeconfig(str(self.kubeconfig))
         return SchedulerLoop(self.sessions, client, policy, clock=self.clock)
 
-    def submit(self, tenant: str, user: str, *, gpus: int, workers: int = 1) -> str:
+    def submit(
+        self, tenant: str, user: str, *, gpus: int, workers: int = 1, checkpoint: int | None = None
+    ) -> str:
         request = jobs.JobRequest(
             tenant=tenant,
             name="train",
@@ -61,6 +63,7 @@ class World:
             gpus=gpus,
             workers=workers,
             annotations={"sim.yushan.io/duration-seconds": "100000"},
+            checkpoint_interval_seconds=checkpoint,
         )
         with transaction(self.sessions) as session:
             return jobs.submit(session, request, user=user, job_id=new_job_id()).job.id
@@ -103,6 +106,31 @@ def run_until(
             return reports
         time.sleep(0.05)
     raise AssertionError(f"condition not reached in {timeout}s; last report {reports[-1]}")
+
+
+# -- the job spec reaches the pods ----------------------------------------------------------
+
+
+def test_the_checkpoint_interval_reaches_every_pod_of_the_gang(world: World) -> None:
+    loop = world.loop(Policy.named("fair"))
+    checkpointing = world.submit("lab-a", "alice", gpus=4, workers=2, checkpoint=1800)
+    plain = world.submit("lab-a", "alice", gpus=1)
+    run_until(loop, lambda: world.status(checkpointing) == world.status(plain) == "running")
+
+    def env(job_id: str) -> list[dict[str, str]]:
+        pods = [
+            p for p in world.cluster.pods() if p["metadata"]["labels"]["yushan.io/job"] == job_id
+        ]
+        assert pods
+        return [
+            {e["name"]: e.get("value", "") for e in p["spec"]["containers"][0]["env"]} for p in pods
+        ]
+
+    assert [e.get("YUSHAN_CHECKPOINT_INTERVAL_SECONDS") for e in env(checkpointing)] == [
+        "1800",
+        "1800",
+    ]
+    assert all("YUSHAN_CHECKPOINT_INTERVAL_SECONDS" not in e for e in env(plain))
 
 
 # -- usage decay ----------------------------------------------------------------------------
