@@ -21,6 +21,7 @@ from api.problems import install_problem_handlers
 from api.routers import audit, cluster, cohorts, flavors, health, jobs, queue, tenants, users
 from api.settings import ApiSettings
 from k8s.client import ClusterClient
+from scheduler.settings import SchedulerSettings
 from store import users as user_store
 from store.db import create_db_engine, session_factory, transaction
 from store.migrate import upgrade
@@ -40,6 +41,9 @@ def create_app(settings: ApiSettings | None = None, engine: Engine | None = None
         summary="Fair-share GPU job scheduler for shared Kubernetes GPU clouds",
     )
     app.state.settings = settings
+    # The queue is explained with the policy the scheduler runs (every YUSHAN_* scheduler
+    # setting, the preset from YUSHAN_POLICY), so its order is the order the loop uses.
+    app.state.policy = SchedulerSettings().scheduling_policy(settings.policy)
     app.state.engine = engine
     app.state.session_factory = session_factory(engine)
     app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)

@@ -34,6 +34,7 @@ _JOB_COLUMNS = (
     "workers",
     "priority",
     "max_runtime_seconds",
+    "checkpoint_interval_seconds",
     "annotations",
     "status",
     "reason",

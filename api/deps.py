@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from api.authcache import PrincipalCache
 from api.problems import ApiProblem
 from api.settings import ApiSettings
+from scheduler.policy import Policy
 from store.db import SessionFactory
 from store.users import Principal, authenticate, hash_token
 
@@ -29,6 +30,12 @@ def get_settings(request: Request) -> ApiSettings:
     return settings
 
 
+def get_policy(request: Request) -> Policy:
+    """The scheduler's policy, built from the same ``YUSHAN_*`` settings as the loop's."""
+    policy: Policy = request.app.state.policy
+    return policy
+
+
 def get_session(request: Request) -> Iterator[Session]:
     factory: SessionFactory = request.app.state.session_factory
     with factory() as session, session.begin():
@@ -38,6 +45,7 @@ def get_session(request: Request) -> Iterator[Session]:
 # scope="function": commit before the response is sent, so a 2xx always means "stored".
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+PolicyDep = Annotated[Policy, Depends(get_policy)]
 
 
 def get_principal(request: Request, session: SessionDep) -> Principal:

@@ -23,6 +23,8 @@ ANNOTATION_KEY = re.compile(
     r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 )
 MAX_RUNTIME_SECONDS = 90 * 86400
+MIN_CHECKPOINT_INTERVAL_SECONDS = 60
+MAX_CHECKPOINT_INTERVAL_SECONDS = 7 * 86400
 
 
 def _dns_label(value: str) -> str:
@@ -259,6 +261,11 @@ class JobCreate(Request):
     memory: MemoryQuantity | None = None
     priority: Priority = "normal"
     max_runtime_seconds: int | None = Field(default=None, ge=1, le=MAX_RUNTIME_SECONDS)
+    checkpoint_interval_seconds: int | None = Field(
+        default=None, ge=MIN_CHECKPOINT_INTERVAL_SECONDS, le=MAX_CHECKPOINT_INTERVAL_SECONDS
+    )
+    """The job saves its progress at least this often; preemption then weighs only the work
+    since the last checkpoint. Passed to the pods as ``YUSHAN_CHECKPOINT_INTERVAL_SECONDS``."""
     annotations: dict[AnnotationKey, Annotated[str, Field(max_length=4096)]] = Field(
         default_factory=dict, max_length=64
     )
@@ -280,6 +287,7 @@ class JobOut(Response):
     memory: str
     priority: str
     max_runtime_seconds: int | None
+    checkpoint_interval_seconds: int | None
     annotations: dict[str, str]
     status: str
     reason: str

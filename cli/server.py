@@ -10,13 +10,13 @@ the token in ``var/admin-token`` (mode 0600) and prints how to use it.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import secrets
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +34,9 @@ from scheduler import simulate
 from scheduler.logs import configure_logging
 from scheduler.loop import LoopSettings, SchedulerLoop
 from scheduler.metrics import METRICS, MetricsServer
-from scheduler.policy import POLICY_NAMES, Policy
+from scheduler.policy import POLICY_NAMES
 from scheduler.settings import SchedulerSettings
-from store.db import create_db_engine, session_factory
+from store.db import SessionFactory, create_db_engine, session_factory
 from store.migrate import upgrade
 from store.settings import DatabaseSettings
 
@@ -104,11 +104,14 @@ def _policy_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policy",
         choices=POLICY_NAMES,
-        default=os.environ.get("YUSHAN_POLICY", "fair+backfill"),
-        help="scheduling policy (default fair+backfill, or YUSHAN_POLICY)",
+        default=None,
+        help="scheduling policy (default YUSHAN_POLICY, else fair+backfill)",
     )
     parser.add_argument(
-        "--interval", type=float, default=1.0, help="seconds between scheduling cycles"
+        "--interval",
+        type=float,
+        default=None,
+        help="seconds between scheduling cycles (default YUSHAN_CYCLE_INTERVAL_SECONDS, else 1)",
     )
 
 
@@ -120,6 +123,30 @@ def _cluster_client(args: argparse.Namespace, *, create_namespaces: bool = True)
     if args.in_cluster or running_in_a_pod:
         return ClusterClient.in_cluster(options)
     return ClusterClient.from_kubeconfig(args.kubeconfig, args.context, options)
+
+
+def scheduler_loop(
+    settings: SchedulerSettings,
+    sessions: SessionFactory,
+    client: ClusterClient,
+    *,
+    policy: str | None = None,
+    interval: float | None = None,
+    is_leader: Callable[[], bool] = lambda: True,
+) -> SchedulerLoop:
+    """The loop ``serve`` and ``scheduler`` both run: the policy and loop settings built from
+    every ``YUSHAN_*`` scheduler setting, with the command's ``--policy`` and ``--interval`` as
+    the only overrides."""
+    return SchedulerLoop(
+        sessions,
+        client,
+        settings.scheduling_policy(policy),
+        settings=LoopSettings(
+            interval_seconds=interval or settings.cycle_interval_seconds,
+            finished_pod_ttl_seconds=settings.finished_pod_ttl_seconds,
+        ),
+        is_leader=is_leader,
+    )
 
 
 def _api_settings(args: argparse.Namespace) -> ApiSettings:
@@ -136,7 +163,10 @@ def _api_settings(args: argparse.Namespace) -> ApiSettings:
 
 def _serve(args: argparse.Namespace) -> int:
     configure_logging(os.environ.get("YUSHAN_LOG_LEVEL", "INFO"), json=False)
+    scheduler_settings = SchedulerSettings()
     settings = _api_settings(args)
+    if args.policy:  # the API explains the queue with the policy the loop runs
+        settings = settings.model_copy(update={"policy": args.policy})
     STATE_DIR.mkdir(exist_ok=True)
     token = _bootstrap_token(settings)
     settings = settings.model_copy(update={"bootstrap_token": token})
@@ -154,11 +184,12 @@ def _serve(args: argparse.Namespace) -> int:
         kubeconfig = str(cluster.write_kubeconfig(STATE_DIR / "kubeconfig").resolve())
     client = ClusterClient.from_kubeconfig(kubeconfig, args.context)
     stop = threading.Event()
-    loop = SchedulerLoop(
+    loop = scheduler_loop(
+        scheduler_settings,
         session_factory(engine),
         client,
-        Policy.named(args.policy),
-        settings=LoopSettings(interval_seconds=args.interval),
+        policy=args.policy,
+        interval=args.interval,
     )
     METRICS.set_leader(True)  # one process, no election: it always leads
     _recover(loop)
@@ -254,22 +285,15 @@ def _scheduler(args: argparse.Namespace) -> int:
     engine: Engine = create_db_engine(settings.database_url)
     upgrade(settings.database_url)
     client = _cluster_client(args, create_namespaces=settings.create_tenant_namespaces)
-    policy = settings.scheduling_policy()
-    if args.policy_override:
-        policy = dataclasses.replace(
-            Policy.named(args.policy_override), half_life_seconds=policy.half_life_seconds
-        )
     stop = threading.Event()
     elector = _elector(settings, client) if settings.leader_election else None
     is_leader = elector.is_leader if elector else (lambda: True)
-    loop = SchedulerLoop(
+    loop = scheduler_loop(
+        settings,
         session_factory(engine),
         client,
-        policy,
-        settings=LoopSettings(
-            interval_seconds=args.interval or settings.cycle_interval_seconds,
-            finished_pod_ttl_seconds=settings.finished_pod_ttl_seconds,
-        ),
+        policy=args.policy_override,
+        interval=args.interval,
         is_leader=is_leader,
     )
     metrics_server = MetricsServer(

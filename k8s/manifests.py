@@ -45,6 +45,10 @@ DISTRIBUTED_ENV = frozenset(
     {"MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_WORLD_SIZE", "PET_NNODES"}
     | {"PET_NODE_RANK", "PET_NPROC_PER_NODE", "PET_MASTER_ADDR", "PET_MASTER_PORT"}
 )
+"""torch.distributed rendezvous variables (see :func:`distributed_env`)."""
+CHECKPOINT_INTERVAL_ENV = "YUSHAN_CHECKPOINT_INTERVAL_SECONDS"
+"""Set when the job declared ``checkpoint_interval_seconds``: how often it should checkpoint."""
+RESERVED_ENV = DISTRIBUTED_ENV | {CHECKPOINT_INTERVAL_ENV}
 """Variables Yushan sets itself; a job's own ``env`` cannot override them."""
 
 
@@ -185,8 +189,10 @@ def distributed_env(spec: WorkloadSpec, worker: int) -> dict[str, str]:
 
 
 def _env_list(spec: WorkloadSpec, worker: int) -> list[dict[str, str]]:
-    own = {k: v for k, v in sorted(spec.env.items()) if k not in DISTRIBUTED_ENV}
+    own = {k: v for k, v in sorted(spec.env.items()) if k not in RESERVED_ENV}
     merged = own | distributed_env(spec, worker)
+    if spec.checkpoint_interval_seconds is not None:
+        merged[CHECKPOINT_INTERVAL_ENV] = str(spec.checkpoint_interval_seconds)
     return [{"name": name, "value": value} for name, value in merged.items()]
 
 

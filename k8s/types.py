@@ -70,6 +70,8 @@ class WorkloadSpec:
     max_runtime_seconds: int | None = None
     annotations: Mapping[str, str] = field(default_factory=dict)
     attempt: int = 0
+    checkpoint_interval_seconds: int | None = None
+    """How often the job checkpoints; the pods get it as ``YUSHAN_CHECKPOINT_INTERVAL_SECONDS``."""
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -90,6 +92,8 @@ class WorkloadSpec:
             problems.append("resources and attempt must not be negative")
         if self.max_runtime_seconds is not None and self.max_runtime_seconds < 1:
             problems.append("max_runtime_seconds must be positive")
+        if self.checkpoint_interval_seconds is not None and self.checkpoint_interval_seconds < 1:
+            problems.append("checkpoint_interval_seconds must be positive")
         if not self.image:
             problems.append("image is required")
         return problems

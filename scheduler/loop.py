@@ -581,6 +581,7 @@ def _workload(
         max_runtime_seconds=job.max_runtime_seconds,
         annotations=dict(job.annotations),
         attempt=job.attempts,
+        checkpoint_interval_seconds=job.checkpoint_interval_seconds,
     )
 
 

@@ -1,18 +1,27 @@
 """Scheduler process settings, from ``YUSHAN_*`` environment variables (the Helm chart's
-ConfigMap sets them; see ``charts/yushan/values.yaml``)."""
+ConfigMap sets them; see ``charts/yushan/values.yaml``).
+
+:meth:`SchedulerSettings.scheduling_policy` is the one place that turns them into the
+:class:`~scheduler.policy.Policy` the loop runs with; ``yushan serve`` and ``yushan scheduler``
+both call it (with their ``--policy`` flag as the only override), so no setting is dropped by
+one entry point and honoured by the other.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 import socket
-from typing import Literal
+from typing import Any, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from scheduler.policy import DEFAULT_HALF_LIFE_SECONDS, Policy
+from scheduler.policy import POLICY_NAMES, Policy, PreemptionMode
 from store.settings import DEFAULT_DATABASE_URL
+
+_DEFAULTS = Policy(kind="fair", backfill=True)
+"""The policy dataclass's own defaults, so that settings and policy cannot drift apart."""
 
 
 def _default_identity() -> str:
@@ -24,9 +33,18 @@ class SchedulerSettings(BaseSettings):
 
     database_url: str = DEFAULT_DATABASE_URL
     policy: Literal["fifo", "fair", "fair+backfill"] = "fair+backfill"
-    usage_half_life_seconds: float = Field(default=DEFAULT_HALF_LIFE_SECONDS, gt=0)
-    min_runtime_seconds: int = Field(default=300, ge=0)
-    retry_limit: int = Field(default=6, ge=0)
+    usage_half_life_seconds: float = Field(default=_DEFAULTS.half_life_seconds, gt=0)
+    usage_weight: float = Field(default=_DEFAULTS.usage_weight, ge=0)
+    min_runtime_seconds: int = Field(default=_DEFAULTS.min_runtime_seconds, ge=0)
+    retry_limit: int = Field(default=_DEFAULTS.retry_limit, ge=0)
+    backoff_base_seconds: float = Field(default=_DEFAULTS.backoff_base_seconds, gt=0)
+    backoff_max_seconds: float = Field(default=_DEFAULTS.backoff_max_seconds, gt=0)
+    starvation_seconds: float | None = Field(default=_DEFAULTS.starvation_seconds, gt=0)
+    """``0`` or empty turns the starvation guard off."""
+    max_evictions_per_day: int = Field(default=_DEFAULTS.max_evictions_per_day, ge=1)
+    within_tenant: PreemptionMode = _DEFAULTS.within_tenant
+    reclaim_within_cohort: PreemptionMode = _DEFAULTS.reclaim_within_cohort
+    preemption_cost_factor: float = Field(default=_DEFAULTS.preemption_cost_factor, ge=0)
     cycle_interval_seconds: float = Field(default=1.0, gt=0)
     finished_pod_ttl_seconds: float = Field(default=86400.0, ge=0)
     create_tenant_namespaces: bool = True
@@ -42,10 +60,40 @@ class SchedulerSettings(BaseSettings):
     leader_election_renew_deadline_seconds: float = Field(default=10.0, gt=0)
     leader_election_retry_period_seconds: float = Field(default=2.0, gt=0)
 
-    def scheduling_policy(self) -> Policy:
+    @field_validator("starvation_seconds", mode="before")
+    @classmethod
+    def _zero_or_empty_is_off(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        try:
+            return None if float(value) == 0 else value
+        except (TypeError, ValueError):
+            return value  # let the field's own validation name the problem
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        # Cross-field rules (e.g. backoff max >= base) live in Policy; fail at start-up with a
+        # settings error rather than in the first cycle.
+        self.scheduling_policy()
+        return self
+
+    def scheduling_policy(self, policy: str | None = None) -> Policy:
+        """The policy the loop runs with: the preset ``policy`` (default ``YUSHAN_POLICY``) with
+        every tunable taken from these settings."""
+        name = policy or self.policy
+        if name not in POLICY_NAMES:
+            raise ValueError(f"unknown policy {name!r}; expected one of {', '.join(POLICY_NAMES)}")
         return dataclasses.replace(
-            Policy.named(self.policy),
+            Policy.named(name),
             half_life_seconds=self.usage_half_life_seconds,
+            usage_weight=self.usage_weight,
             min_runtime_seconds=self.min_runtime_seconds,
             retry_limit=self.retry_limit,
+            backoff_base_seconds=self.backoff_base_seconds,
+            backoff_max_seconds=self.backoff_max_seconds,
+            starvation_seconds=self.starvation_seconds,
+            max_evictions_per_day=self.max_evictions_per_day,
+            within_tenant=self.within_tenant,
+            reclaim_within_cohort=self.reclaim_within_cohort,
+            preemption_cost_factor=self.preemption_cost_factor,
         )

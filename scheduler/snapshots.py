@@ -2,7 +2,8 @@
 
 This is the only place that knows both the database rows and the cycle's value types. It reads
 everything the cycle needs in one transaction so the snapshot is consistent: quotas, tenants,
-cohorts, queued and active jobs, decayed usage.
+cohorts, queued and active jobs (with their checkpoint interval and the evictions of the last
+24 hours, both read from the job rows themselves), decayed usage.
 """
 
 from __future__ import annotations
@@ -38,9 +39,16 @@ def _timestamp(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
-def job_state(job: Job) -> JobState:
+def job_state(job: Job, now: float | None = None) -> JobState:
+    """The cycle's view of a job row; ``evicted_at`` keeps the evictions of the 24 hours before
+    ``now`` (all those stored when ``now`` is ``None``)."""
     submitted = _timestamp(job.created_at)
     assert submitted is not None
+    evicted = (
+        jobs.recent_evictions(job, now)
+        if now is not None
+        else sorted(float(t) for t in job.evicted_at or ())
+    )
     return JobState(
         id=job.id,
         tenant=job.tenant,
@@ -55,6 +63,8 @@ def job_state(job: Job) -> JobState:
         placement=tuple(job.placement) if job.placement else None,
         attempts=job.attempts,
         not_before=_timestamp(job.not_before),
+        checkpoint_interval_seconds=job.checkpoint_interval_seconds,
+        evicted_at=tuple(evicted),
     )
 
 
@@ -110,8 +120,8 @@ def build_snapshot(
         nodes=tuple(nodes),
         tenants=tenant_specs,
         cohorts=cohort_specs,
-        queued=tuple(job_state(j) for j in queued_rows),
-        running=tuple(job_state(j) for j in active_rows if j.placement),
+        queued=tuple(job_state(j, now) for j in queued_rows),
+        running=tuple(job_state(j, now) for j in active_rows if j.placement),
         usage=load_usage(session),
         preempting=frozenset(j.id for j in queued_rows if j.reason == PREEMPTING),
     )

@@ -25,6 +25,8 @@ from store.models import Flavor, Job, JobEvent, Node, QuotaEntry, Tenant
 from store.tenants import COHORT, TENANT
 
 PRIORITIES = ("low", "normal", "high")
+EVICTION_WINDOW_SECONDS = 86400.0
+"""How far back a job's evictions are kept in :attr:`Job.evicted_at`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +47,15 @@ class JobRequest:
     priority: str = "normal"
     max_runtime_seconds: int | None = None
     annotations: dict[str, str] = field(default_factory=dict)
+    checkpoint_interval_seconds: int | None = None
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+        fields = asdict(self)
+        if fields["checkpoint_interval_seconds"] is None:
+            # Absent, the field leaves the fingerprint as it was before the field existed, so
+            # a retried submission keeps matching its idempotency key across an upgrade.
+            del fields["checkpoint_interval_seconds"]
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +102,7 @@ def submit(
         memory_bytes=request.memory_bytes or request.gpus * memory_per_gpu,
         priority=request.priority,
         max_runtime_seconds=request.max_runtime_seconds,
+        checkpoint_interval_seconds=request.checkpoint_interval_seconds,
         annotations=dict(request.annotations),
         status=JobStatus.QUEUED.value,
         reason="Submitted",
@@ -288,6 +297,8 @@ def transition(
         job.queue_position = None
     if target is not JobStatus.QUEUED:
         job.queue_position = None
+    if target is JobStatus.PREEMPTED:
+        job.evicted_at = [*recent_evictions(job, now.timestamp()), now.timestamp()]
     session.add(
         JobEvent(
             job_id=job.id,
@@ -298,6 +309,14 @@ def transition(
             message=message,
         )
     )
+
+
+def recent_evictions(job: Job, now: float) -> list[float]:
+    """Epoch seconds of the job's evictions in the :data:`EVICTION_WINDOW_SECONDS` before
+    ``now``, oldest first (stored instants are microsecond-rounded, so one may lie a hair after
+    a ``now`` taken from the same clock; it counts)."""
+    since = now - EVICTION_WINDOW_SECONDS
+    return sorted(float(t) for t in job.evicted_at or () if float(t) > since)
 
 
 def cancel(session: Session, job: Job, *, by: str) -> Job:

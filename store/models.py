@@ -148,6 +148,7 @@ class Job(Base):
     memory_bytes: Mapped[int] = mapped_column(BigInteger)
     priority: Mapped[str] = mapped_column(String(8))
     max_runtime_seconds: Mapped[int | None] = mapped_column(Integer)
+    checkpoint_interval_seconds: Mapped[int | None] = mapped_column(Integer)
     annotations: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(64), default="")
@@ -156,6 +157,9 @@ class Job(Base):
     placement: Mapped[list[Any] | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime | None]
+    evicted_at: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
+    """Epoch seconds of the job's evictions (transitions into ``preempted``) in the 24 hours
+    before the latest one, kept by :func:`store.jobs.transition`; read by every cycle."""
     exit_code: Mapped[int | None] = mapped_column(Integer)
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str | None] = mapped_column(String(64))

@@ -60,6 +60,7 @@ def submit_job(
         priority=body.priority,
         max_runtime_seconds=body.max_runtime_seconds,
         annotations=body.annotations,
+        checkpoint_interval_seconds=body.checkpoint_interval_seconds,
     )
     submitted = jobs.submit(
         session,

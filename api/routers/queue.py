@@ -11,9 +11,9 @@ from pydantic import BaseModel
 from api.deps import (
     READ_ROLES,
     AdminDep,
+    PolicyDep,
     PrincipalDep,
     SessionDep,
-    SettingsDep,
     require_tenant_role,
 )
 from scheduler.cycle import explain_queue
@@ -39,10 +39,10 @@ class QueueEntryOut(BaseModel):
     factors: dict[str, float]
 
 
-def _queue(session: SessionDep, policy_name: str, tenant: str | None) -> list[QueueEntryOut]:
+def _queue(session: SessionDep, policy: Policy, tenant: str | None) -> list[QueueEntryOut]:
     queued = {job.id: job for job in jobs.queued_jobs(session)}
     snapshot = build_snapshot(session, stored_nodes(session), time.time(), queued=queued.values())
-    entries = explain_queue(snapshot, Policy.named(policy_name), tenant)
+    entries = explain_queue(snapshot, policy, tenant)
     out = []
     for entry in entries:
         job = queued[entry.job_id]
@@ -67,13 +67,13 @@ def _queue(session: SessionDep, policy_name: str, tenant: str | None) -> list[Qu
 
 @router.get("/v1/tenants/{name}/queue")
 def tenant_queue(
-    name: str, session: SessionDep, principal: PrincipalDep, settings: SettingsDep
+    name: str, session: SessionDep, principal: PrincipalDep, policy: PolicyDep
 ) -> list[QueueEntryOut]:
     require_tenant_role(principal, name, READ_ROLES)
     tenants.get_tenant(session, name)
-    return _queue(session, settings.policy, name)
+    return _queue(session, policy, name)
 
 
 @router.get("/v1/queue")
-def global_queue(session: SessionDep, _: AdminDep, settings: SettingsDep) -> list[QueueEntryOut]:
-    return _queue(session, settings.policy, None)
+def global_queue(session: SessionDep, _: AdminDep, policy: PolicyDep) -> list[QueueEntryOut]:
+    return _queue(session, policy, None)

@@ -151,6 +151,13 @@ def gpu_summary(job: dict[str, Any]) -> str:
     return f"{job['gpus']} per worker x {workers} workers = {int(job['gpus']) * workers}"
 
 
+def checkpoint_summary(job: dict[str, Any]) -> str:
+    interval = job.get("checkpoint_interval_seconds")
+    if interval is None:
+        return "none (an evicted job restarts from the beginning)"
+    return f"every {interval} s (an evicted job loses at most that much work)"
+
+
 def jobs_table(jobs: list[dict[str, Any]], out: Output) -> str:
     if not jobs:
         return "no jobs"
@@ -190,6 +197,7 @@ def job_details(job: dict[str, Any], out: Output) -> str:
             ("CPU / memory", f"{job.get('cpu')} / {job.get('memory')} per worker"),
             ("Priority", job.get("priority")),
             ("Max runtime", job.get("max_runtime_seconds")),
+            ("Checkpoints", checkpoint_summary(job)),
             ("Image", job["image"]),
             ("Command", command),
             ("Attempts", job.get("attempts")),

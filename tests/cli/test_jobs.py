@@ -181,3 +181,21 @@ def test_logs_stream_the_worker_with_follow(capsys: pytest.CaptureFixture[str]) 
     assert [(u.path, dict(u.params)) for u in seen] == [
         ("/v1/jobs/j-1/logs", {"worker": "1", "follow": "true"})
     ] * 2
+
+
+def test_checkpoint_interval_from_the_job_file_shows_in_jobs_get(
+    alice: CliDriver, tmp_path: Path
+) -> None:
+    checkpointing = submit_spec(alice, tmp_path, JOB_YAML + "checkpoint_interval_seconds: 1800\n")
+    plain = submit(alice, tmp_path)
+
+    shown = alice.ok("jobs", "get", checkpointing).stdout
+    assert "Checkpoints:" in shown
+    assert "every 1800 s" in shown
+    assert "restarts from the beginning" in alice.ok("jobs", "get", plain).stdout
+    as_json = alice.ok("jobs", "get", checkpointing, "-o", "json").json()
+    assert as_json["checkpoint_interval_seconds"] == 1800
+
+
+def submit_spec(cli: CliDriver, tmp_path: Path, text: str) -> str:
+    return cli.ok("submit", write_spec(tmp_path, text)).stdout.strip()

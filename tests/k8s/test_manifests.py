@@ -22,6 +22,10 @@ SPECS: dict[str, WorkloadSpec] = {
     .build(),
     "reserved env is ignored": a_workload("jenv000001").workers(2).with_(env={"RANK": "7"}).build(),
     "requeued attempt": a_workload("jretry0001").attempt(3).lasting(10).build(),
+    "checkpointing gang": a_workload("jckpt00001")
+    .workers(2)
+    .with_(checkpoint_interval_seconds=1800, env={"YUSHAN_CHECKPOINT_INTERVAL_SECONDS": "5"})
+    .build(),
 }
 
 
@@ -211,3 +215,20 @@ def test_invalid_specs_are_rejected(changes: dict[str, Any], problem: str) -> No
 def test_worker_index_out_of_range() -> None:
     with pytest.raises(IndexError):
         mf.pod_manifest(SPECS["cpu only"], 1)
+
+
+def test_checkpoint_interval_reaches_every_worker_and_wins_over_the_jobs_env() -> None:
+    pods = mf.gang_manifests(SPECS["checkpointing gang"])[1:]
+
+    assert [env_of(pod)[mf.CHECKPOINT_INTERVAL_ENV] for pod in pods] == ["1800", "1800"]
+
+
+def test_no_checkpoint_interval_means_no_variable() -> None:
+    spec = a_workload("jnockpt001").with_(env={"YUSHAN_CHECKPOINT_INTERVAL_SECONDS": "5"}).build()
+
+    assert mf.CHECKPOINT_INTERVAL_ENV not in env_of(mf.pod_manifest(spec, 0))
+
+
+def test_a_non_positive_checkpoint_interval_is_refused() -> None:
+    with pytest.raises(InvalidWorkloadError, match="checkpoint_interval_seconds"):
+        a_workload("jbadckpt01").with_(checkpoint_interval_seconds=0).build()
