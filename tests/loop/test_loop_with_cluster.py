@@ -139,10 +139,11 @@ def admitted_count() -> float:
     return value or 0.0
 
 
-def test_decisions_rolled_back_by_a_concurrent_change_are_not_counted(
+def test_a_job_changed_during_the_cycle_loses_only_its_own_decision(
     platform: Platform,
 ) -> None:
     job_id = platform.submit()
+    others = [platform.submit() for _ in range(2)]
     before = admitted_count()
     loop = platform.loop()
     original = loop._persist
@@ -156,10 +157,15 @@ def test_decisions_rolled_back_by_a_concurrent_change_are_not_counted(
 
     loop._persist = lose_the_race_then_persist  # type: ignore[method-assign,assignment]
     report = loop.run_once()
-    assert report.conflict
-    assert admitted_count() == before
+    assert not report.conflict
+    assert report.skipped == [job_id]
+    assert sorted(report.admitted) == sorted(others)
+    assert admitted_count() == before + 2  # the dropped decision is not counted
     assert platform.job(job_id).status == "queued"
     assert platform.pods(job_id) == []
+    assert {platform.job(j).status for j in others} == {"admitted"}
+    assert all(len(platform.pods(j)) == 1 for j in others)
+    assert loop.wake.is_set()  # the skipped job is decided again at once
 
 
 def test_failing_worker_fails_the_job_with_its_exit_code(platform: Platform) -> None:
