@@ -30,12 +30,14 @@ from k8s.doctor import run_doctor
 from k8s.errors import ClusterError
 from k8s.leader import LeaderElector
 from k8s.sim.cluster import EmbeddedCluster
+from k8s.watcher import ClusterWatcher
 from scheduler import simulate
 from scheduler.logs import configure_logging
 from scheduler.loop import LoopSettings, SchedulerLoop
 from scheduler.metrics import METRICS, MetricsServer
 from scheduler.policy import POLICY_NAMES, Policy
 from scheduler.settings import SchedulerSettings
+from scheduler.wakeup import JobChangeListener
 from store.db import create_db_engine, session_factory
 from store.migrate import upgrade
 from store.settings import DatabaseSettings
@@ -108,7 +110,11 @@ def _policy_arguments(parser: argparse.ArgumentParser) -> None:
         help="scheduling policy (default fair+backfill, or YUSHAN_POLICY)",
     )
     parser.add_argument(
-        "--interval", type=float, default=1.0, help="seconds between scheduling cycles"
+        "--interval",
+        type=float,
+        default=None,
+        help="longest pause between scheduling cycles when no event wakes the scheduler "
+        "(default YUSHAN_CYCLE_INTERVAL_SECONDS)",
     )
 
 
@@ -154,19 +160,24 @@ def _serve(args: argparse.Namespace) -> int:
         kubeconfig = str(cluster.write_kubeconfig(STATE_DIR / "kubeconfig").resolve())
     client = ClusterClient.from_kubeconfig(kubeconfig, args.context)
     stop = threading.Event()
+    scheduler_settings = SchedulerSettings()
+    watcher = _watcher(client, scheduler_settings)
     loop = SchedulerLoop(
         session_factory(engine),
         client,
         Policy.named(args.policy),
-        settings=LoopSettings(interval_seconds=args.interval),
+        settings=_loop_settings(scheduler_settings, args.interval),
+        view=watcher,
     )
+    watcher.add_listener(loop.notify)
     METRICS.set_leader(True)  # one process, no election: it always leads
     _recover(loop)
+    _wait_synced(watcher)
     scheduler_thread = threading.Thread(
         target=loop.run_forever, args=(stop,), name="scheduler", daemon=True
     )
     scheduler_thread.start()
-    app = create_app(settings, engine)
+    app = create_app(settings, engine, on_job_change=loop.notify)
     app.state.cluster_client = client
     _print_welcome(settings, token, kubeconfig if embedded else None)
     try:
@@ -174,10 +185,29 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         stop.set()
         scheduler_thread.join(timeout=10)
+        watcher.stop()
         client.close()
         if cluster is not None:
             cluster.stop()
     return 0
+
+
+def _watcher(client: ClusterClient, settings: SchedulerSettings) -> ClusterWatcher:
+    """The loop's view of the cluster: one LIST per resource, then WATCH (see k8s.watcher)."""
+    return ClusterWatcher(client, resync_seconds=settings.resync_interval_seconds).start()
+
+
+def _loop_settings(settings: SchedulerSettings, interval: float | None) -> LoopSettings:
+    return LoopSettings(
+        interval_seconds=interval or settings.cycle_interval_seconds,
+        debounce_seconds=settings.wake_debounce_seconds,
+        finished_pod_ttl_seconds=settings.finished_pod_ttl_seconds,
+    )
+
+
+def _wait_synced(watcher: ClusterWatcher, timeout: float = 30.0) -> None:
+    if not watcher.wait_synced(timeout):
+        log.warning("the cluster cache is not synced after %.0f s; the loop waits for it", timeout)
 
 
 def _recover(loop: SchedulerLoop) -> None:
@@ -262,16 +292,19 @@ def _scheduler(args: argparse.Namespace) -> int:
     stop = threading.Event()
     elector = _elector(settings, client) if settings.leader_election else None
     is_leader = elector.is_leader if elector else (lambda: True)
+    watcher = _watcher(client, settings)
     loop = SchedulerLoop(
         session_factory(engine),
         client,
         policy,
-        settings=LoopSettings(
-            interval_seconds=args.interval or settings.cycle_interval_seconds,
-            finished_pod_ttl_seconds=settings.finished_pod_ttl_seconds,
-        ),
+        settings=_loop_settings(settings, args.interval),
         is_leader=is_leader,
+        view=watcher,
     )
+    watcher.add_listener(loop.notify)
+    listener: JobChangeListener | None = None
+    if engine.dialect.name == "postgresql" and settings.listen_for_job_changes:
+        listener = JobChangeListener(settings.database_url, loop.notify).start()
     metrics_server = MetricsServer(
         METRICS, settings.metrics_host, settings.metrics_port, healthy=lambda: not stop.is_set()
     )
@@ -286,18 +319,23 @@ def _scheduler(args: argparse.Namespace) -> int:
             log.info("became the leader (%s)", settings.pod_name)
             METRICS.set_leader(True)
             _recover(loop)
+            loop.notify()
 
         def stopped_leading() -> None:
             log.warning("lost leadership (%s); not scheduling", settings.pod_name)
             METRICS.set_leader(False)
 
         elector.run(stop, started_leading, stopped_leading)
+    _wait_synced(watcher)
     try:
         loop.run_forever(stop)
     except KeyboardInterrupt:
         stop.set()
     finally:
         metrics_server.stop()
+        if listener is not None:
+            listener.stop()
+        watcher.stop()
         client.close()
     return 0
 
