@@ -194,6 +194,37 @@ def test_a_compacted_resource_version_makes_the_watch_relist(
         assert set(watcher.gangs()) == {first.job_id, second.job_id}
 
 
+def test_the_cache_resyncs_on_schedule_and_tells_its_listeners(
+    embedded: EmbeddedCluster, embedded_client: ClusterClient
+) -> None:
+    calls: list[int] = []
+    spec = gang(workers=1)
+    with ClusterWatcher(embedded_client, watch_timeout_seconds=30, resync_seconds=1) as watcher:
+        watcher.add_listener(lambda: calls.append(1))
+        assert watcher.wait_synced(5)
+        before = len(calls)
+        embedded_client.dispatch(spec)
+        wait_for(lambda: len(calls) > before, "a listener call for the new pod")
+        wait_for(lambda: spec.job_id in watcher.gangs(), "the gang in the cache")
+        # Watches end at the resync time (not their 30 s timeout) and the cache relists.
+        wait_for(
+            lambda: watcher.stats()["pod_relists"] >= 2 and watcher.stats()["node_relists"] >= 2,
+            "a periodic resync",
+        )
+        assert spec.job_id in watcher.gangs()
+
+
+def test_without_resync_a_watch_never_relists(
+    embedded: EmbeddedCluster, embedded_client: ClusterClient
+) -> None:
+    with ClusterWatcher(embedded_client, watch_timeout_seconds=1) as watcher:
+        assert watcher.wait_synced(5)
+        lists = embedded.request_count("list")
+        wait_for(lambda: watcher.stats()["pod_resumes"] >= 2, "two watch timeouts")
+        assert embedded.request_count("list") == lists  # resumed by resourceVersion only
+        assert watcher.stats()["pod_relists"] == 1
+
+
 # -- crashes during dispatch --------------------------------------------------------------
 
 
