@@ -1,0 +1,218 @@
+"""The scheduler loop at scale and under load (issue 8): requests per steady-state iteration,
+submit-to-pods-created latency, and commits under concurrent API traffic.
+
+* ``loop_steady`` — 1,000 nodes x 8 GPUs and 10,000 pods (4,000 single-GPU Yushan jobs running
+  plus 6,000 pods Yushan did not create) on the embedded cluster, PostgreSQL. The loop reads the
+  cluster from its watch cache; after everything runs, ``ITERATIONS`` iterations are timed and
+  the API server's requests counted per verb (its own per-verb counter). Then the loop runs
+  event-driven for ``IDLE_SECONDS`` with nothing happening: how many iterations and requests an
+  idle system costs.
+* ``loop_latency`` — ``yushan serve --embedded`` (API, loop and cluster in one process, SQLite
+  and PostgreSQL) with 1,000 jobs queued that cannot run (their flavor has no free node); then
+  jobs that can run are submitted one at a time through the REST API and the time from the
+  POST to the pod's ADDED watch event (seen by this process) is measured.
+* ``loop_mixed`` — ``yushan api`` (PostgreSQL) and ``yushan scheduler`` as separate processes,
+  the embedded cluster in a third; 32 clients submit, cancel, list and get for ``MIXED_SECONDS``.
+  The scheduler's /metrics is read every 10 s: iterations that committed vs rolled back, jobs
+  admitted per window, and how many job decisions were dropped because the job changed.
+
+All loads target 127.0.0.1 only and are bounded in time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from benchmarks.bench_api import POSTGRES_URL, _schema_url
+from k8s.client import ClusterClient
+from k8s.sim import EmbeddedCluster
+from k8s.watcher import ClusterWatcher
+from scheduler.loop import LoopSettings, SchedulerLoop
+from scheduler.policy import Policy
+from store import jobs, tenants, users
+from store.common import new_job_id
+from store.db import create_db_engine, session_factory, transaction
+from store.migrate import upgrade
+from store.tenants import TENANT, Limits
+
+ADMIN = "ysh_bench_admin_token_0123456789"
+ITERATIONS = int(os.environ.get("YUSHAN_BENCH_ITERATIONS", "20"))
+IDLE_SECONDS = float(os.environ.get("YUSHAN_BENCH_IDLE_SECONDS", "10"))
+MIXED_SECONDS = int(os.environ.get("YUSHAN_BENCH_SECONDS", "60"))
+LATENCY_SAMPLES = int(os.environ.get("YUSHAN_BENCH_SAMPLES", "100"))
+FOREVER = {"sim.yushan.io/duration-seconds": "1000000"}
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _nodes_file(directory: Path, groups: list[dict[str, Any]]) -> Path:
+    path = directory / "nodes.yaml"
+    path.write_text(yaml.safe_dump({"nodes": groups}))
+    return path
+
+
+def _gpu_group(name: str, count: int, flavor: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "count": count,
+        "gpus": 8,
+        "cpu": "128",
+        "memory": "2048Gi",
+        "labels": {"yushan.io/flavor": flavor},
+    }
+
+
+@contextlib.contextmanager
+def _postgres_schema() -> Iterator[str]:
+    schema = f"yushan_bench_{uuid.uuid4().hex[:8]}"
+    url = _schema_url(schema)
+    try:
+        yield url
+    finally:
+        cleanup = create_engine(make_url(POSTGRES_URL))
+        with cleanup.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        cleanup.dispose()
+
+
+def _wait(check: Callable[[], bool], what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+# -- loop_steady ------------------------------------------------------------------------------
+
+
+def _foreign_pod(i: int, node: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"other-{i}", "namespace": "default", "annotations": FOREVER},
+        "spec": {
+            "nodeName": node,
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "busybox",
+                    "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+                }
+            ],
+        },
+    }
+
+
+def steady_main(
+    nodes: int = 1000, yushan_jobs: int = 4000, foreign_pods: int = 6000
+) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp, _postgres_schema() as url:
+        upgrade(url)
+        engine = create_db_engine(url)
+        sessions = session_factory(engine)
+        with transaction(sessions) as session:
+            tenants.create_flavor(session, "h100", {}, 4000, 16 * 2**30)
+            tenants.create_tenant(session, "lab-a", "academic", None, 1.0, "yushan-lab-a")
+            tenants.set_quota(session, TENANT, "lab-a", {"h100": {"gpu": Limits(nodes * 8)}})
+            users.create_user(session, "alice")
+        nodes_file = _nodes_file(Path(tmp), [_gpu_group("gpu", nodes, "h100")])
+        with EmbeddedCluster(nodes_file, startup_delay=0.0) as cluster:
+            client = ClusterClient.from_kubeconfig(cluster.write_kubeconfig(Path(tmp) / "kc"))
+            for start in range(0, foreign_pods, 500):
+                batch = range(start, min(foreign_pods, start + 500))
+                futures = [
+                    client._executor().submit(
+                        client.transport.request,
+                        "POST",
+                        "/api/v1/namespaces/default/pods",
+                        body=_foreign_pod(i, f"gpu-{i % nodes}"),
+                    )
+                    for i in batch
+                ]
+                for future in futures:
+                    future.result()
+            request = jobs.JobRequest(
+                tenant="lab-a", name="steady", image="pytorch", flavor="h100", gpus=1,
+                annotations=FOREVER,
+            )  # fmt: skip
+            with transaction(sessions) as session:
+                for _ in range(yushan_jobs):
+                    jobs.submit(session, request, user="alice", job_id=new_job_id())
+            watcher = ClusterWatcher(client, watch_timeout_seconds=300).start()
+            assert watcher.wait_synced(60)
+            loop = SchedulerLoop(
+                sessions, client, Policy.named("fair"), view=watcher,
+                settings=LoopSettings(interval_seconds=30.0),
+            )  # fmt: skip
+            watcher.add_listener(loop.notify)
+            loop.run_once()  # admits and dispatches everything
+
+            def all_running() -> bool:
+                loop.run_once()
+                with engine.connect() as connection:
+                    running = connection.execute(
+                        text("SELECT count(*) FROM jobs WHERE status = 'running'")
+                    ).scalar_one()
+                return bool(running == yushan_jobs)
+
+            _wait(all_running, "every job to run", 300)
+            pods = len(cluster.pods())
+            verbs = ("list", "watch", "get", "create", "update", "patch", "delete")
+            before = {verb: cluster.request_count(verb) for verb in verbs}
+            durations = []
+            for _ in range(ITERATIONS):
+                started = time.perf_counter()
+                loop.run_once()
+                durations.append(time.perf_counter() - started)
+            after = {verb: cluster.request_count(verb) for verb in verbs}
+            per_iteration = {v: (after[v] - before[v]) / ITERATIONS for v in verbs}
+
+            # Idle: the loop waits for events; nothing happens for IDLE_SECONDS.
+            stop = threading.Event()
+            thread = threading.Thread(target=loop.run_forever, args=(stop,), daemon=True)
+            thread.start()
+            time.sleep(1.0)  # its first iteration (run_forever starts with one)
+            idle_before = loop.iterations
+            requests_before = cluster.request_count() - cluster.request_count("watch")
+            time.sleep(IDLE_SECONDS)
+            idle_iterations = loop.iterations - idle_before
+            idle_requests = cluster.request_count() - cluster.request_count("watch")
+            idle_requests -= requests_before
+            stop.set()
+            thread.join(30)
+            watcher.stop()
+            client.close()
+        engine.dispose()
+    return {
+        "name": "loop_steady",
+        "command": ".venv/bin/python -m benchmarks.run loop_steady",
+        "nodes": nodes,
+        "pods": pods,
+        "yushan_jobs_running": yushan_jobs,
+        "iterations_timed": ITERATIONS,
+        "requests_per_iteration": per_iteration,
+        "iteration_ms_p50": round(1000 * statistics.median(durations), 1),
+        "iteration_ms_max": round(1000 * max(durations), 1),
+        "idle_seconds": IDLE_SECONDS,
+        "idle_iterations": idle_iterations,
+        "idle_requests_other_than_watch": idle_requests,
+        "watch_relists": watcher.stats(),
+    }
