@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -32,11 +35,12 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from benchmarks.bench_api import POSTGRES_URL, _schema_url
+from benchmarks.bench_api import POSTGRES_URL, _free_port, _schema_url, _wait_healthy
 from k8s.client import ClusterClient
 from k8s.sim import EmbeddedCluster
 from k8s.watcher import ClusterWatcher
@@ -215,4 +219,115 @@ def steady_main(
         "idle_iterations": idle_iterations,
         "idle_requests_other_than_watch": idle_requests,
         "watch_relists": watcher.stats(),
+    }
+
+
+# -- loop_latency -----------------------------------------------------------------------------
+
+
+def _setup_tenant(url: str) -> str:
+    """Flavors h100 (free) and a100 (one node), tenant lab-a, member alice; alice's token."""
+    admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30)
+    quota = {"h100": {"gpu": {"nominal": 4000}}, "a100": {"gpu": {"nominal": 8000}}}
+    for path, body in [
+        ("/v1/flavors", {"name": "h100"}),
+        ("/v1/flavors", {"name": "a100"}),
+        ("/v1/tenants", {"name": "lab-a", "kind": "academic", "quota": {"flavors": quota}}),
+        ("/v1/users", {"name": "alice"}),
+        ("/v1/tenants/lab-a/members", {"user": "alice", "role": "member"}),
+    ]:
+        admin.post(path, json=body).raise_for_status()
+    token: str = admin.post("/v1/users/alice/tokens", json={}).raise_for_status().json()["token"]
+    admin.close()
+    return token
+
+
+def _job(flavor: str, gpus: int, seconds: float = 1e6) -> dict[str, Any]:
+    return {
+        "tenant": "lab-a",
+        "name": "bench",
+        "image": "pytorch",
+        "flavor": flavor,
+        "gpus": gpus,
+        "annotations": {"sim.yushan.io/duration-seconds": str(seconds)},
+    }
+
+
+def _latency_round(database_url: str, queued: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        nodes = _nodes_file(directory, [_gpu_group("h", 125, "h100"), _gpu_group("a", 1, "a100")])
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("YUSHAN_")},
+            "YUSHAN_DATABASE_URL": database_url,
+            "YUSHAN_BOOTSTRAP_TOKEN": ADMIN,
+            "YUSHAN_LOG_LEVEL": "WARNING",
+        }
+        yushan = str(Path(sys.executable).with_name("yushan"))
+        command = [yushan, "serve", "--embedded", "--nodes", str(nodes), "--port", str(port)]
+        server = subprocess.Popen(
+            command, cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            _wait_healthy(url)
+            token = _setup_tenant(url)
+            api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+            for _ in range(queued):  # a backlog the cycle reconsiders every time: a100 is full
+                api.post("/v1/jobs", json=_job("a100", 8)).raise_for_status()
+
+            def backlog_settled() -> bool:
+                page = api.get("/v1/jobs", params={"status": "queued", "limit": 1}).json()
+                return bool(page["items"]) and page["items"][0].get("queue_position") is not None
+
+            _wait(backlog_settled, "the backlog to be queued", 120)
+            client = ClusterClient.from_kubeconfig(directory / "var" / "kubeconfig")
+            changed = threading.Event()
+            watcher = ClusterWatcher(client, watch_timeout_seconds=300)
+            watcher.add_listener(changed.set)
+            watcher.start()
+            assert watcher.wait_synced(30)
+            latencies: list[float] = []
+            for _ in range(LATENCY_SAMPLES):
+                time.sleep(random.uniform(0.1, 0.3))
+                changed.clear()
+                started = time.perf_counter()
+                job_id = api.post("/v1/jobs", json=_job("h100", 1)).raise_for_status().json()["id"]
+                deadline = started + 30
+                while job_id not in watcher.gangs():
+                    changed.wait(max(0.0, deadline - time.perf_counter()))
+                    changed.clear()
+                    if time.perf_counter() > deadline:
+                        raise RuntimeError(f"no pod for {job_id} within 30 s")
+                latencies.append(time.perf_counter() - started)
+            watcher.stop()
+            client.close()
+            api.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    return {
+        "samples": len(latencies),
+        "p50_ms": round(1000 * statistics.median(latencies), 1),
+        "p90_ms": round(1000 * _percentile(latencies, 0.90), 1),
+        "p99_ms": round(1000 * _percentile(latencies, 0.99), 1),
+        "max_ms": round(1000 * max(latencies), 1),
+    }
+
+
+def latency_main(queued: int = 1000) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp:
+        sqlite = _latency_round(f"sqlite:///{tmp}/yushan.db", queued)
+    with _postgres_schema() as url:
+        postgres = _latency_round(url, queued)
+    return {
+        "name": "loop_latency",
+        "command": ".venv/bin/python -m benchmarks.run loop_latency",
+        "target": {"p50_ms": 200, "p99_ms": 1000},
+        "setup": f"yushan serve --embedded, 126 nodes x 8 GPUs, {queued} jobs queued",
+        "measured": "POST /v1/jobs to the pod's ADDED watch event, one job at a time",
+        "sqlite": sqlite,
+        "postgresql": postgres,
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }

@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, Callable[[], dict[str, object]]] = {
     "dispatch": bench_dispatch.main,
     "api": bench_api.main,
     "loop_steady": bench_loop.steady_main,
+    "loop_latency": bench_loop.latency_main,
 }
 
 
