@@ -21,9 +21,11 @@ All loads target 127.0.0.1 only and are bounded in time.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -331,3 +333,177 @@ def latency_main(queued: int = 1000) -> dict[str, object]:
         "postgresql": postgres,
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
+
+
+# -- loop_mixed -------------------------------------------------------------------------------
+
+_CYCLES = re.compile(
+    r'^yushan_scheduling_cycle_duration_seconds_count\{result="(success|error)"\} (\S+)$', re.M
+)
+_ADMITTED = re.compile(r"^yushan_jobs_admitted_total\{[^}]*\} (\S+)$", re.M)
+_DROPPED = re.compile(r"(\d+) job\(s\) changed during the cycle")
+
+
+def _scrape(port: int) -> tuple[float, float, float]:
+    """(committed iterations, rolled-back iterations, jobs admitted) from /metrics."""
+    text_ = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    cycles = {result: float(value) for result, value in _CYCLES.findall(text_)}
+    admitted = sum(float(v) for v in _ADMITTED.findall(text_))
+    return cycles.get("success", 0.0), cycles.get("error", 0.0), admitted
+
+
+async def _client_load(url: str, token: str, seconds: float, clients: int) -> dict[str, Any]:
+    """``clients`` concurrent clients mixing submit (40 %), cancel, list and get (20 % each)."""
+    submitted: list[str] = []
+    counts: dict[str, dict[str, int]] = {}
+    deadline = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=30) as http:
+
+        async def one_client(seed: int) -> None:
+            rng = random.Random(seed)
+            while time.monotonic() < deadline:
+                op = rng.choices(("submit", "cancel", "list", "get"), (4, 2, 2, 2))[0]
+                if op == "submit":
+                    body = _job("h100", rng.choice((1, 1, 2, 4)), rng.uniform(5, 15))
+                    response = await http.post("/v1/jobs", json=body)
+                    if response.status_code == 201:
+                        submitted.append(response.json()["id"])
+                elif op == "cancel" and submitted:
+                    job_id = submitted.pop(rng.randrange(len(submitted)))
+                    response = await http.post(f"/v1/jobs/{job_id}/cancel")
+                elif op == "get" and submitted:
+                    response = await http.get(f"/v1/jobs/{rng.choice(submitted)}")
+                else:
+                    op = "list"
+                    response = await http.get("/v1/jobs", params={"limit": 20})
+                by_status = counts.setdefault(op, {})
+                key = str(response.status_code)
+                by_status[key] = by_status.get(key, 0) + 1
+
+        await asyncio.gather(*(one_client(i) for i in range(clients)))
+    return counts
+
+
+def mixed_main(clients: int = 32, nodes: int = 32) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp, _postgres_schema() as database_url:
+        directory = Path(tmp)
+        nodes_file = _nodes_file(directory, [_gpu_group("gpu", nodes, "h100")])
+        kubeconfig = directory / "kubeconfig"
+        api_port, metrics_port = _free_port(), _free_port()
+        url = f"http://127.0.0.1:{api_port}"
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("YUSHAN_")},
+            "YUSHAN_DATABASE_URL": database_url,
+            "YUSHAN_BOOTSTRAP_TOKEN": ADMIN,
+            "YUSHAN_LOG_LEVEL": "WARNING",
+        }
+        bin_dir = Path(sys.executable).parent
+        processes: list[subprocess.Popen[bytes]] = []
+        scheduler_log = directory / "scheduler.log"
+        try:
+            sim = [sys.executable, "-m", "k8s.sim", "--nodes", str(nodes_file)]
+            cluster = subprocess.Popen(
+                [*sim, "--kubeconfig", str(kubeconfig)], stdout=subprocess.PIPE
+            )
+            processes.append(cluster)
+            assert cluster.stdout is not None
+            cluster.stdout.readline()  # serving, kubeconfig written
+            processes.append(
+                subprocess.Popen(
+                    [str(bin_dir / "yushan"), "api", "--port", str(api_port), "--workers", "2"],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            _wait_healthy(url)
+            token = _setup_tenant(url)
+            scheduler_env = env | {
+                "YUSHAN_LEADER_ELECTION": "false",
+                "YUSHAN_METRICS_HOST": "127.0.0.1",
+                "YUSHAN_METRICS_PORT": str(metrics_port),
+                "YUSHAN_LOG_LEVEL": "INFO",
+                "YUSHAN_LOG_FORMAT": "text",
+            }
+            with scheduler_log.open("wb") as log_file:
+                processes.append(
+                    subprocess.Popen(
+                        [str(bin_dir / "yushan"), "scheduler", "--kubeconfig", str(kubeconfig)],
+                        env=scheduler_env,
+                        stdout=log_file,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+            _wait(lambda: _scrape_or_none(metrics_port) is not None, "scheduler metrics", 60)
+            windows: list[dict[str, float]] = []
+            stop = threading.Event()
+
+            def sample() -> None:
+                last = _scrape(metrics_port)
+                while not stop.wait(10.0):
+                    now = _scrape(metrics_port)
+                    windows.append(
+                        {
+                            "committed": now[0] - last[0],
+                            "rolled_back": now[1] - last[1],
+                            "admitted": now[2] - last[2],
+                        }
+                    )
+                    last = now
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            started = time.monotonic()
+            counts = asyncio.run(_client_load(url, token, MIXED_SECONDS, clients))
+            elapsed = time.monotonic() - started
+            stop.set()
+            sampler.join(15)
+            engine = create_engine(database_url)
+            with engine.connect() as connection:
+                statuses = dict(
+                    connection.execute(
+                        text("SELECT status, count(*) FROM jobs GROUP BY status")
+                    ).all()
+                )
+            engine.dispose()
+        finally:
+            for process in reversed(processes):
+                process.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=30)
+        log_text = scheduler_log.read_text(errors="replace")
+    committed = sum(w["committed"] for w in windows)
+    rolled_back = sum(w["rolled_back"] for w in windows)
+    requests = sum(sum(by.values()) for by in counts.values())
+    return {
+        "name": "loop_mixed",
+        "command": ".venv/bin/python -m benchmarks.run loop_mixed",
+        "setup": (
+            f"yushan api --workers 2 + yushan scheduler (separate processes, PostgreSQL), "
+            f"embedded cluster {nodes} x 8 GPUs in a third process; {clients} clients"
+        ),
+        "target": {"commit_ratio": 0.95, "admissions": "in every 10-s window"},
+        "seconds": round(elapsed, 1),
+        "requests": requests,
+        "requests_per_second": round(requests / elapsed, 1),
+        "responses": counts,
+        "iterations_committed": committed,
+        "iterations_rolled_back": rolled_back,
+        "commit_ratio": round(committed / max(1.0, committed + rolled_back), 4),
+        "admissions_per_10s_window": [int(w["admitted"]) for w in windows],
+        "iterations_per_10s_window": [int(w["committed"] + w["rolled_back"]) for w in windows],
+        "job_decisions_dropped_for_concurrent_changes": sum(
+            int(n) for n in _DROPPED.findall(log_text)
+        ),
+        "jobs_by_status_at_end": statuses,
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def _scrape_or_none(port: int) -> tuple[float, float, float] | None:
+    try:
+        return _scrape(port)
+    except httpx.HTTPError:
+        return None

@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, Callable[[], dict[str, object]]] = {
     "api": bench_api.main,
     "loop_steady": bench_loop.steady_main,
     "loop_latency": bench_loop.latency_main,
+    "loop_mixed": bench_loop.mixed_main,
 }
 
 
