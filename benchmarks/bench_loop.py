@@ -462,11 +462,8 @@ def mixed_main(clients: int = 32, nodes: int = 32) -> dict[str, object]:
             sampler.join(15)
             engine = create_engine(database_url)
             with engine.connect() as connection:
-                statuses = dict(
-                    connection.execute(
-                        text("SELECT status, count(*) FROM jobs GROUP BY status")
-                    ).all()
-                )
+                rows = connection.execute(text("SELECT status, count(*) FROM jobs GROUP BY status"))
+                statuses: dict[str, int] = {str(s): int(n) for s, n in rows.all()}
             engine.dispose()
         finally:
             for process in reversed(processes):
