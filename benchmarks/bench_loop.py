@@ -464,6 +464,10 @@ def mixed_main(clients: int = 32, nodes: int = 32) -> dict[str, object]:
             with engine.connect() as connection:
                 rows = connection.execute(text("SELECT status, count(*) FROM jobs GROUP BY status"))
                 statuses: dict[str, int] = {str(s): int(n) for s, n in rows.all()}
+                rows = connection.execute(
+                    text("SELECT reason, count(*) FROM jobs WHERE status = 'failed' GROUP BY 1")
+                )
+                failed: dict[str, int] = {str(s): int(n) for s, n in rows.all()}
             engine.dispose()
         finally:
             for process in reversed(processes):
@@ -495,6 +499,7 @@ def mixed_main(clients: int = 32, nodes: int = 32) -> dict[str, object]:
             int(n) for n in _DROPPED.findall(log_text)
         ),
         "jobs_by_status_at_end": statuses,
+        "failed_jobs_by_reason": failed,
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
 

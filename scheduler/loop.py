@@ -201,7 +201,8 @@ class SchedulerLoop:
         self.iterations = 0
         self._last_usage_update: float | None = None
         self._inventory: list[cluster_store.NodeRecord] | None = None
-        self._creating: dict[str, tuple[int, float]] = {}
+        self._creating: dict[str, tuple[WorkloadSpec, float]] = {}
+        """Jobs whose pods this loop created and the cluster view does not show yet."""
         self._deleting: dict[str, float] = {}
 
     def notify(self) -> None:
@@ -490,6 +491,14 @@ class SchedulerLoop:
         active: Sequence[Job],
     ) -> tuple[tuple[NodeState, ...], list[cluster_store.NodeRecord]]:
         lingering = _lingering_usage(with_pods, gangs)
+        active_ids = {job.id for job in active}
+        for name, demand in self._unseen_usage(gangs, active_ids).items():
+            old = lingering.get(name, Demand(0, 0, 0))
+            lingering[name] = Demand(
+                old.gpu + demand.gpu,
+                old.cpu_milli + demand.cpu_milli,
+                old.memory_bytes + demand.memory_bytes,
+            )
         active_usage: dict[str, int] = {}
         for job in active:
             for node in job.placement or ():
@@ -534,6 +543,31 @@ class SchedulerLoop:
                 )
             )
         return tuple(states), records
+
+    def _unseen_usage(
+        self, gangs: Mapping[str, GangObservation], active_ids: set[str]
+    ) -> dict[str, Demand]:
+        """Resources of pods created by an earlier iteration that the cluster view does not
+        show yet, of jobs that no longer run (cancelled meanwhile): they exist, so they hold
+        their nodes until they are seen and deleted. Active jobs count through placement."""
+        held: dict[str, Demand] = {}
+        for job_id, (spec, _until) in self._creating.items():
+            if job_id in active_ids:
+                continue
+            observation = gangs.get(job_id)
+            seen = set()
+            if observation is not None and observation.attempt == spec.attempt:
+                seen = {w.worker for w in observation.pods}
+            for worker, node in enumerate(spec.placement):
+                if worker in seen:
+                    continue
+                old = held.get(node, Demand(0, 0, 0))
+                held[node] = Demand(
+                    old.gpu + spec.gpus_per_worker,
+                    old.cpu_milli + spec.cpu_milli,
+                    old.memory_bytes + spec.memory_bytes,
+                )
+        return held
 
     # -- 6: decisions ---------------------------------------------------------------------
 
@@ -677,17 +711,15 @@ class SchedulerLoop:
         """Create missing pods of admitted jobs; delete pods of jobs that should not run."""
         deadline = time.monotonic()
         self._creating = {
-            job_id: (attempt, until)
-            for job_id, (attempt, until) in self._creating.items()
-            if until > deadline
-            and job_id in plan.expected
-            and not _shows_pods(gangs.get(job_id), attempt)
+            job_id: (spec, until)
+            for job_id, (spec, until) in self._creating.items()
+            if until > deadline and not _shows_pods(gangs.get(job_id), spec.attempt)
         }
         to_dispatch = [
             spec
             for job_id, spec in plan.expected.items()
             if not _shows_pods(gangs.get(job_id), spec.attempt)
-            and self._creating.get(job_id, (-1, 0.0))[0] != spec.attempt
+            and not (job_id in self._creating and self._creating[job_id][0].attempt == spec.attempt)
         ]
         self._dispatch(to_dispatch, report)
         stale_ids = {stale.job_id for stale in plan.stale}
@@ -744,7 +776,7 @@ class SchedulerLoop:
             metrics.METRICS.dispatch_completed(elapsed, ok=error is None)
             if error is None:
                 report.dispatched.append(spec.job_id)
-                self._creating[spec.job_id] = (spec.attempt, until)
+                self._creating[spec.job_id] = (spec, until)
             else:
                 report.dispatch_errors[spec.job_id] = str(error)
                 _log_job(

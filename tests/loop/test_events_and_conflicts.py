@@ -21,6 +21,7 @@ from k8s.types import GangObservation, NodeInfo
 from k8s.watcher import ClusterWatcher
 from quotas.decay import decay
 from scheduler.loop import LoopSettings, SchedulerLoop
+from scheduler.model import NodeState
 from scheduler.policy import Policy
 from scheduler.wakeup import JobChangeListener
 from store import cluster as cluster_store
@@ -93,11 +94,13 @@ def test_a_cancel_during_the_cycle_drops_only_that_job(platform: Platform) -> No
 def test_a_cancel_of_a_running_job_during_observation_costs_only_that_job(
     platform: Platform,
 ) -> None:
-    finishing = platform.submit(seconds=1)
     running = platform.submit(seconds=3600)
+    finishing = platform.submit(seconds=40)  # 2 s at the cluster's time scale
     loop = platform.loop()
-    run_until(loop, lambda: platform.job(finishing).status == "running")
-    run_until(loop, lambda: platform.job(running).status == "running")
+    run_until(
+        loop,
+        lambda: {platform.job(j).status for j in (running, finishing)} == {"running"},
+    )
     # The pod ends while no iteration runs: the next one would record "succeeded".
     wait_for(lambda: phases(platform, finishing) == ["Succeeded"], "the pod to succeed")
     queued = platform.submit()
@@ -202,6 +205,40 @@ def test_a_dispatch_is_not_repeated_while_the_cache_catches_up(platform: Platfor
         view.frozen = None
         run_until(loop, lambda: platform.job(job_id).status == "running")
     assert platform.cluster.request_count("create", "pods") == 2
+
+
+def test_pods_the_cache_does_not_show_yet_hold_their_node_after_a_cancel(
+    platform: Platform,
+) -> None:
+    client = platform.client()
+    with ClusterWatcher(client, watch_timeout_seconds=30) as watcher:
+        assert watcher.wait_synced(10)
+        view = FrozenView(watcher)
+        loop = platform.loop(client, view=view)
+        job_id = platform.submit(gpus=8, seconds=3600)
+        view.frozen = watcher.snapshot()  # the cache will not show the job's pod
+        assert loop.run_once().dispatched == [job_id]
+        node = (platform.job(job_id).placement or [""])[0]
+        with transaction(platform.sessions) as session:
+            jobs.cancel(session, jobs.get(session, job_id), by="alice")
+        seen: list[tuple[NodeState, ...]] = []
+        original = loop._node_states
+
+        def record(*args: Any) -> tuple[tuple[NodeState, ...], Any]:
+            states, records = original(*args)
+            seen.append(states)
+            return states, records
+
+        loop._node_states = record  # type: ignore[method-assign,assignment]
+        loop.run_once()
+        # The pod exists although the cache does not show it: its GPUs are not free.
+        assert {n.name: n.foreign.gpu for n in seen[-1]}[node] == 8
+        view.frozen = None  # the cache catches up: the pod is seen, deleted, and gone
+
+        def freed() -> bool:
+            return {n.name: n.foreign.gpu for n in seen[-1]}[node] == 0
+
+        run_until(loop, lambda: not platform.pods(job_id) and freed())
 
 
 # -- wake-up --------------------------------------------------------------------------------
