@@ -279,11 +279,14 @@ class SchedulerLoop:
                 )
 
         self._apply_observations(session, active, observations, now, report)
+        # Every row read, whatever its status now: a job that left the active states during
+        # this iteration (finished, requeued, or found cancelled by a concurrent writer) may
+        # still have pods holding their nodes.
+        loaded = {job.id: job for job in (*active, *queued, *others)}
         requeued = [job for job in active if job.status == JobStatus.QUEUED.value]
         active = [job for job in active if JobStatus(job.status) in ACTIVE_STATES]
         queued = sorted(queued + requeued, key=lambda job: job.seq)
-        with_pods = [job for job in (*queued, *others) if job.id in gangs]
-        with_pods += [job for job in requeued if job.id in gangs and job not in with_pods]
+        with_pods = [job for job in loaded.values() if job.id in gangs]
 
         node_states, inventory = self._node_states(nodes, flavors, with_pods, gangs, active)
         if inventory != self._inventory:
@@ -306,7 +309,7 @@ class SchedulerLoop:
                 JobStatus(job.status),
                 None if job.finished_at is None else as_utc(job.finished_at).timestamp(),
             )
-            for job in {j.id: j for j in (*active, *queued, *others)}.values()
+            for job in with_pods
             if job.id in gangs and JobStatus(job.status) not in ACTIVE_STATES
         ]
         return _Plan(snapshot, expected, stale, inventory)

@@ -125,6 +125,41 @@ def test_a_cancel_of_a_running_job_during_observation_costs_only_that_job(
     assert platform.job(running).status == "running"
 
 
+def test_a_job_found_cancelled_during_observation_still_holds_its_node(
+    platform: Platform,
+) -> None:
+    job_id = platform.submit(gpus=8, seconds=3600)
+    loop = platform.loop()
+    assert loop.run_once().dispatched == [job_id]
+    node = (platform.job(job_id).placement or [""])[0]
+    wait_for(lambda: phases(platform, job_id) == ["Running"], "the pod to run")
+    original = loop._apply_observations
+    seen: list[tuple[NodeState, ...]] = []
+    original_states = loop._node_states
+
+    def cancel_then_observe(session: Session, *args: Any) -> None:
+        cancel = (
+            update(Job)
+            .where(Job.id == job_id)
+            .values(status="cancelled", version=Job.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(cancel)
+        original(session, *args)  # admitted -> running is dropped: the row moved on
+
+    def record(*args: Any) -> tuple[tuple[NodeState, ...], Any]:
+        states, records = original_states(*args)
+        seen.append(states)
+        return states, records
+
+    loop._apply_observations = cancel_then_observe  # type: ignore[method-assign,assignment]
+    loop._node_states = record  # type: ignore[method-assign,assignment]
+    report = loop.run_once()
+    assert report.skipped == [job_id]
+    assert {n.name: n.foreign.gpu for n in seen[-1]}[node] == 8  # its pod still runs there
+    assert report.deleted == [job_id]
+
+
 # -- usage ----------------------------------------------------------------------------------
 
 
