@@ -52,8 +52,8 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Protocol, cast
 
-from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Table, bindparam, select, update
+from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.exc import StaleDataError
 
 from k8s.client import ClusterClient
@@ -162,7 +162,8 @@ class _Plan:
     """What the committed iteration asks of the cluster."""
 
     snapshot: Snapshot
-    expected: dict[str, WorkloadSpec]
+    lacking_pods: dict[str, WorkloadSpec]
+    """Admitted or running jobs whose pods the cluster view does not show (all of them)."""
     stale: list[_Stale]
     inventory: list[cluster_store.NodeRecord]
 
@@ -266,10 +267,11 @@ class SchedulerLoop:
     ) -> _Plan:
         flavors = tenant_store.list_flavors(session)
         namespaces = {t.name: t.namespace for t in tenant_store.list_tenants(session)}
-        queued = list(job_store.queued_jobs(session))
-        active = list(job_store.active_jobs(session))
+        queued = _rows(session, Job.status == JobStatus.QUEUED.value)
+        active = _rows(session, Job.status.in_([s.value for s in ACTIVE_STATES]))
         known = {job.id for job in queued} | {job.id for job in active}
-        others = _jobs(session, (job_id for job_id in gangs if job_id not in known))
+        wanted = [job_id for job_id in gangs if job_id not in known]
+        others = _rows(session, Job.id.in_(wanted)) if wanted else []
         observations = dict(gangs)
         for job in active:
             if job.id not in observations and job.placement:
@@ -297,10 +299,16 @@ class SchedulerLoop:
         self._decay_usage(session, snapshot, now)
 
         by_name = {f.name: f for f in flavors}
-        expected = {
-            job.id: _workload(job, by_name, namespaces)
+        lacking = [
+            job
             for job in (*active, *queued)
-            if JobStatus(job.status) in ACTIVE_STATES and job.placement
+            if JobStatus(job.status) in ACTIVE_STATES
+            and job.placement
+            and not _shows_pods(gangs.get(job.id), job.attempts)
+        ]
+        details = _pod_details(session, [job.id for job in lacking])
+        lacking_pods = {
+            job.id: _workload(job, by_name, namespaces, details.get(job.id)) for job in lacking
         }
         stale = [
             _Stale(
@@ -312,7 +320,7 @@ class SchedulerLoop:
             for job in with_pods
             if job.id in gangs and JobStatus(job.status) not in ACTIVE_STATES
         ]
-        return _Plan(snapshot, expected, stale, inventory)
+        return _Plan(snapshot, lacking_pods, stale, inventory)
 
     # -- per-job writes -------------------------------------------------------------------
 
@@ -604,13 +612,13 @@ class SchedulerLoop:
             )
             writes.append((job, seen[job.id], write))
         admitted = {a.job_id: set(a.placement) for a in result.admitted}
-        placements = {job.id: set(job.placement or ()) for job in active}
+        preempted = {p.job_id: set(rows[p.job_id].placement or ()) for p in result.preempted}
         skipped = report.skipped
 
         def relies_on_a_skipped_preemption(job: Job) -> bool:
             """An admission placed on capacity a preemption that did not happen would free."""
             wanted = admitted.get(job.id)
-            return wanted is not None and any(wanted & placements.get(o, set()) for o in skipped)
+            return wanted is not None and any(wanted & preempted.get(o, set()) for o in skipped)
 
         self._write_jobs(session, writes, report, skip=relies_on_a_skipped_preemption)
         self._update_pending(session, queued, result, set(report.skipped))
@@ -720,9 +728,8 @@ class SchedulerLoop:
         }
         to_dispatch = [
             spec
-            for job_id, spec in plan.expected.items()
-            if not _shows_pods(gangs.get(job_id), spec.attempt)
-            and not (job_id in self._creating and self._creating[job_id][0].attempt == spec.attempt)
+            for job_id, spec in plan.lacking_pods.items()
+            if not (job_id in self._creating and self._creating[job_id][0].attempt == spec.attempt)
         ]
         self._dispatch(to_dispatch, report)
         stale_ids = {stale.job_id for stale in plan.stale}
@@ -889,9 +896,22 @@ def _lock_sqlite(session: Session) -> None:
         session.connection().exec_driver_sql("BEGIN IMMEDIATE")
 
 
+@dataclass(frozen=True, slots=True)
+class _Details:
+    command: list[str]
+    args: list[str]
+    env: dict[str, str]
+    annotations: dict[str, str]
+
+
 def _workload(
-    job: Job, flavors: Mapping[str, Flavor], namespaces: Mapping[str, str]
+    job: Job,
+    flavors: Mapping[str, Flavor],
+    namespaces: Mapping[str, str],
+    details: _Details | None = None,
 ) -> WorkloadSpec:
+    if details is None:
+        details = _Details(job.command, job.args, job.env, job.annotations)
     flavor = flavors.get(job.flavor)
     return WorkloadSpec(
         job_id=job.id,
@@ -905,12 +925,12 @@ def _workload(
         cpu_milli=job.cpu_milli,
         memory_bytes=job.memory_bytes,
         placement=tuple(job.placement or ()),
-        command=tuple(job.command),
-        args=tuple(job.args),
-        env=dict(job.env),
+        command=tuple(details.command),
+        args=tuple(details.args),
+        env=dict(details.env),
         node_labels=dict(flavor.node_labels) if flavor else {},
         max_runtime_seconds=job.max_runtime_seconds,
-        annotations=dict(job.annotations),
+        annotations=dict(details.annotations),
         attempt=job.attempts,
     )
 
@@ -921,11 +941,21 @@ def _log_job(level: int, tenant: str, job_id: str, message: str, *args: object) 
         log.log(level, message, *args)
 
 
-def _jobs(session: Session, ids: Iterable[str]) -> list[Job]:
-    wanted = list(ids)
-    if not wanted:
-        return []
-    return list(session.scalars(select(Job).where(Job.id.in_(wanted))).all())
+_POD_DETAILS = (Job.command, Job.args, Job.env, Job.annotations)
+"""Columns only pod manifests need: not loaded with the iteration's rows (JSON decoding of
+thousands of active jobs was a third of an iteration), fetched for the jobs to dispatch."""
+
+
+def _rows(session: Session, *criteria: ColumnElement[bool]) -> list[Job]:
+    statement = select(Job).where(*criteria).order_by(Job.seq)
+    return list(session.scalars(statement.options(*(defer(c) for c in _POD_DETAILS))).all())
+
+
+def _pod_details(session: Session, ids: Sequence[str]) -> dict[str, _Details]:
+    if not ids:
+        return {}
+    rows = session.execute(select(Job.id, *_POD_DETAILS).where(Job.id.in_(ids)))
+    return {row[0]: _Details(*row[1:]) for row in rows}
 
 
 def _running(job: Job) -> str:
