@@ -441,17 +441,21 @@ def mixed_main(clients: int = 32, nodes: int = 32) -> dict[str, object]:
             stop = threading.Event()
 
             def sample() -> None:
-                last = _scrape(metrics_port)
-                while not stop.wait(10.0):
+                last, started = _scrape(metrics_port), time.monotonic()
+                while True:
+                    stopping = stop.wait(max(0.0, started + 10.0 - time.monotonic()))
                     now = _scrape(metrics_port)
                     windows.append(
                         {
+                            "seconds": round(time.monotonic() - started, 1),
                             "committed": now[0] - last[0],
                             "rolled_back": now[1] - last[1],
                             "admitted": now[2] - last[2],
                         }
                     )
-                    last = now
+                    if stopping:
+                        return
+                    last, started = now, time.monotonic()
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
@@ -494,6 +498,7 @@ def mixed_main(clients: int = 32, nodes: int = 32) -> dict[str, object]:
         "iterations_rolled_back": rolled_back,
         "commit_ratio": round(committed / max(1.0, committed + rolled_back), 4),
         "admissions_per_10s_window": [int(w["admitted"]) for w in windows],
+        "window_seconds": [w["seconds"] for w in windows],
         "iterations_per_10s_window": [int(w["committed"] + w["rolled_back"]) for w in windows],
         "job_decisions_dropped_for_concurrent_changes": sum(
             int(n) for n in _DROPPED.findall(log_text)
