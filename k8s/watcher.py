@@ -5,8 +5,9 @@ snapshot and its resourceVersion, then watch from that version, applying ADDED /
 DELETED events to the cache and remembering the newest version seen (bookmarks included). When a
 watch ends (server timeout, dropped connection) it resumes from that version; when the server
 answers 410 Gone (the version was compacted away) it relists. Connection failures back off
-with jitter and leave the last good cache in place, so the loop keeps scheduling on slightly
-stale data rather than none, and :attr:`ClusterWatcher.last_error` says why.
+with jitter and leave the last good cache in place; :attr:`ClusterWatcher.last_error` says why
+until a list or watch succeeds again (the scheduler loop waits meanwhile, as it would for a
+failed LIST). Listeners hear about both transitions.
 
 Every applied change sets :attr:`ClusterWatcher.changed` and calls the listeners registered
 with :meth:`ClusterWatcher.add_listener`, so the scheduler loop wakes on cluster events instead
@@ -192,7 +193,7 @@ class ClusterWatcher:
             except Exception as exc:  # any failure: back off, then resume from the last version
                 if self._stopping.is_set():
                     return
-                self.last_error = translate_error(exc)
+                self._set_error(translate_error(exc))
                 failures += 1
                 log.warning("watch %s failed (%s); retrying", cache.path, self.last_error)
                 delay = random.random() * min(self.backoff_max, 0.05 * 2.0**failures)
@@ -212,6 +213,12 @@ class ClusterWatcher:
         cache.synced.set()
         self.last_error = None
         self._notify()
+
+    def _set_error(self, error: ClusterError | None) -> None:
+        was = self.last_error
+        self.last_error = error
+        if (was is None) != (error is None):
+            self._notify()
 
     def _notify(self) -> None:
         self.changed.set()
@@ -234,6 +241,7 @@ class ClusterWatcher:
             "timeoutSeconds": self._watch_timeout(cache),
         }
         response = self.client.transport.open_stream(cache.path, query=query, retry=NO_RETRY)
+        self._set_error(None)
         with self._lock:
             self._responses.add(response)
         try:

@@ -97,7 +97,8 @@ class LoopSettings:
 
 class ClusterView(Protocol):
     """Where the loop reads the cluster: a :class:`k8s.watcher.ClusterWatcher` in production
-    (no request per iteration), or a :class:`k8s.client.ClusterClient` (two LISTs)."""
+    (no request per iteration), or a :class:`k8s.client.ClusterClient` (two LISTs). A view
+    with a ``last_error`` attribute that is set counts as an unreachable cluster."""
 
     def snapshot(self) -> tuple[list[NodeInfo], dict[str, GangObservation]]: ...
 
@@ -217,6 +218,9 @@ class SchedulerLoop:
         self.iterations += 1
         now = self.clock()
         try:
+            failing: ClusterError | None = getattr(self.view, "last_error", None)
+            if failing is not None:  # the watch cache cannot reach the cluster right now
+                raise failing
             nodes, gangs = self.view.snapshot()
         except ClusterError as error:
             report.cluster_error = str(error)

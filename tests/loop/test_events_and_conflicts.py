@@ -276,6 +276,23 @@ def test_pods_the_cache_does_not_show_yet_hold_their_node_after_a_cancel(
         run_until(loop, lambda: not platform.pods(job_id) and freed())
 
 
+def test_a_cluster_unreachable_behind_the_cache_leaves_jobs_waiting(platform: Platform) -> None:
+    client = platform.client()
+    with ClusterWatcher(client, watch_timeout_seconds=30, backoff_max=0.1) as watcher:
+        assert watcher.wait_synced(10)
+        loop = platform.loop(client, view=watcher)
+        watcher.add_listener(loop.notify)
+        loop.run_once()
+        loop.wake.clear()
+        job_id = platform.submit()
+        platform.cluster.stop()
+        assert loop.wake.wait(10)  # the cache's error wakes the loop
+        wait_for(lambda: loop.run_once().cluster_error is not None, "the loop to see the error")
+    job = platform.job(job_id)
+    assert job.status == "queued"  # not admitted on a cache that cannot be refreshed
+    assert job.reason == "ClusterUnreachable"
+
+
 # -- wake-up --------------------------------------------------------------------------------
 
 
