@@ -473,19 +473,6 @@ class ClusterClient:
         pods, _ = self.list_objects(f"{CORE}/pods", label_selector=mf.MANAGED_SELECTOR)
         return pods
 
-    def observe_jobs(
-        self, expected: Mapping[str, WorkloadSpec] | None = None
-    ) -> dict[str, GangObservation]:
-        """Every Yushan job's observation; jobs of ``expected`` with no pod come back missing."""
-        nodes, pods = self._inventory()
-        observed = gang_observations(pods, {n.name: n for n in nodes})
-        for job_id, spec in (expected or {}).items():
-            if job_id not in observed:
-                observed[job_id] = GangObservation(
-                    job_id, spec.namespace, spec.attempt, spec.workers, "missing"
-                )
-        return observed
-
     def read_logs(
         self,
         namespace: str,
