@@ -25,11 +25,19 @@ from scheduler.settings import SchedulerSettings
 from store import users as user_store
 from store.db import create_db_engine, session_factory, transaction
 from store.migrate import upgrade
+from store.notify import signal_job_changes
 
 API_VERSION = "1.0"
 
 
-def create_app(settings: ApiSettings | None = None, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: ApiSettings | None = None,
+    engine: Engine | None = None,
+    *,
+    on_job_change: Callable[[], None] | None = None,
+) -> FastAPI:
+    """``on_job_change`` runs after every committed submission, cancel or quota change (the
+    in-process scheduler's wake-up); on PostgreSQL such commits also NOTIFY other processes."""
     settings = settings or ApiSettings()
     engine = engine or create_db_engine(
         settings.database_url, pool_size=settings.database_pool_size
@@ -46,6 +54,7 @@ def create_app(settings: ApiSettings | None = None, engine: Engine | None = None
     app.state.policy = SchedulerSettings().scheduling_policy(settings.policy)
     app.state.engine = engine
     app.state.session_factory = session_factory(engine)
+    signal_job_changes(app.state.session_factory, on_job_change)
     app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -1,6 +1,7 @@
 """``make bench``: run every benchmark, print the figures and keep them in var/benchmarks.json.
 
-``python -m benchmarks.run [NAME ...]`` runs only the named ones (cycle, philly, dispatch, api).
+``python -m benchmarks.run [NAME ...]`` runs only the named ones (cycle, philly, dispatch, api,
+loop_steady, loop_latency, loop_mixed).
 The figures, with the machine and the date, are recorded by hand in docs/benchmarks.md.
 """
 
@@ -15,13 +16,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import bench_api, bench_cycle, bench_dispatch, bench_philly
+from benchmarks import bench_api, bench_cycle, bench_dispatch, bench_loop, bench_philly
 
 BENCHMARKS: dict[str, Callable[[], dict[str, object]]] = {
     "cycle": bench_cycle.main,
     "philly": bench_philly.main,
     "dispatch": bench_dispatch.main,
     "api": bench_api.main,
+    "loop_steady": bench_loop.steady_main,
+    "loop_latency": bench_loop.latency_main,
+    "loop_mixed": bench_loop.mixed_main,
 }
 
 

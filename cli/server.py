@@ -30,12 +30,14 @@ from k8s.doctor import run_doctor
 from k8s.errors import ClusterError
 from k8s.leader import LeaderElector
 from k8s.sim.cluster import EmbeddedCluster
+from k8s.watcher import ClusterWatcher
 from scheduler import simulate
 from scheduler.logs import configure_logging
 from scheduler.loop import LoopSettings, SchedulerLoop
 from scheduler.metrics import METRICS, MetricsServer
 from scheduler.policy import POLICY_NAMES
 from scheduler.settings import SchedulerSettings
+from scheduler.wakeup import JobChangeListener
 from store.db import SessionFactory, create_db_engine, session_factory
 from store.migrate import upgrade
 from store.settings import DatabaseSettings
@@ -111,7 +113,8 @@ def _policy_arguments(parser: argparse.ArgumentParser) -> None:
         "--interval",
         type=float,
         default=None,
-        help="seconds between scheduling cycles (default YUSHAN_CYCLE_INTERVAL_SECONDS, else 1)",
+        help="longest pause between scheduling cycles when no event wakes the scheduler "
+        "(default YUSHAN_CYCLE_INTERVAL_SECONDS)",
     )
 
 
@@ -133,6 +136,7 @@ def scheduler_loop(
     policy: str | None = None,
     interval: float | None = None,
     is_leader: Callable[[], bool] = lambda: True,
+    view: ClusterWatcher | None = None,
 ) -> SchedulerLoop:
     """The loop ``serve`` and ``scheduler`` both run: the policy and loop settings built from
     every ``YUSHAN_*`` scheduler setting, with the command's ``--policy`` and ``--interval`` as
@@ -141,11 +145,9 @@ def scheduler_loop(
         sessions,
         client,
         settings.scheduling_policy(policy),
-        settings=LoopSettings(
-            interval_seconds=interval or settings.cycle_interval_seconds,
-            finished_pod_ttl_seconds=settings.finished_pod_ttl_seconds,
-        ),
+        settings=_loop_settings(settings, interval),
         is_leader=is_leader,
+        view=view,
     )
 
 
@@ -184,20 +186,24 @@ def _serve(args: argparse.Namespace) -> int:
         kubeconfig = str(cluster.write_kubeconfig(STATE_DIR / "kubeconfig").resolve())
     client = ClusterClient.from_kubeconfig(kubeconfig, args.context)
     stop = threading.Event()
+    watcher = _watcher(client, scheduler_settings)
     loop = scheduler_loop(
         scheduler_settings,
         session_factory(engine),
         client,
         policy=args.policy,
         interval=args.interval,
+        view=watcher,
     )
+    watcher.add_listener(loop.notify)
     METRICS.set_leader(True)  # one process, no election: it always leads
     _recover(loop)
+    _wait_synced(watcher)
     scheduler_thread = threading.Thread(
         target=loop.run_forever, args=(stop,), name="scheduler", daemon=True
     )
     scheduler_thread.start()
-    app = create_app(settings, engine)
+    app = create_app(settings, engine, on_job_change=loop.notify)
     app.state.cluster_client = client
     _print_welcome(settings, token, kubeconfig if embedded else None)
     try:
@@ -205,10 +211,29 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         stop.set()
         scheduler_thread.join(timeout=10)
+        watcher.stop()
         client.close()
         if cluster is not None:
             cluster.stop()
     return 0
+
+
+def _watcher(client: ClusterClient, settings: SchedulerSettings) -> ClusterWatcher:
+    """The loop's view of the cluster: one LIST per resource, then WATCH (see k8s.watcher)."""
+    return ClusterWatcher(client, resync_seconds=settings.resync_interval_seconds).start()
+
+
+def _loop_settings(settings: SchedulerSettings, interval: float | None) -> LoopSettings:
+    return LoopSettings(
+        interval_seconds=interval or settings.cycle_interval_seconds,
+        debounce_seconds=settings.wake_debounce_seconds,
+        finished_pod_ttl_seconds=settings.finished_pod_ttl_seconds,
+    )
+
+
+def _wait_synced(watcher: ClusterWatcher, timeout: float = 30.0) -> None:
+    if not watcher.wait_synced(timeout):
+        log.warning("the cluster cache is not synced after %.0f s; the loop waits for it", timeout)
 
 
 def _recover(loop: SchedulerLoop) -> None:
@@ -288,6 +313,7 @@ def _scheduler(args: argparse.Namespace) -> int:
     stop = threading.Event()
     elector = _elector(settings, client) if settings.leader_election else None
     is_leader = elector.is_leader if elector else (lambda: True)
+    watcher = _watcher(client, settings)
     loop = scheduler_loop(
         settings,
         session_factory(engine),
@@ -295,7 +321,12 @@ def _scheduler(args: argparse.Namespace) -> int:
         policy=args.policy_override,
         interval=args.interval,
         is_leader=is_leader,
+        view=watcher,
     )
+    watcher.add_listener(loop.notify)
+    listener: JobChangeListener | None = None
+    if engine.dialect.name == "postgresql" and settings.listen_for_job_changes:
+        listener = JobChangeListener(settings.database_url, loop.notify).start()
     metrics_server = MetricsServer(
         METRICS, settings.metrics_host, settings.metrics_port, healthy=lambda: not stop.is_set()
     )
@@ -310,18 +341,23 @@ def _scheduler(args: argparse.Namespace) -> int:
             log.info("became the leader (%s)", settings.pod_name)
             METRICS.set_leader(True)
             _recover(loop)
+            loop.notify()
 
         def stopped_leading() -> None:
             log.warning("lost leadership (%s); not scheduling", settings.pod_name)
             METRICS.set_leader(False)
 
         elector.run(stop, started_leading, stopped_leading)
+    _wait_synced(watcher)
     try:
         loop.run_forever(stop)
     except KeyboardInterrupt:
         stop.set()
     finally:
         metrics_server.stop()
+        if listener is not None:
+            listener.stop()
+        watcher.stop()
         client.close()
     return 0
 

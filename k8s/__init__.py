@@ -9,7 +9,8 @@ Modules of the adapter:
   ``NodeInfo`` and ``GangObservation`` out);
 * :mod:`k8s.manifests` — pure builders of the Namespace, Service and Pod manifests;
 * :mod:`k8s.client` — ``ClusterClient``: connect, dispatch, delete, observe, reconcile, logs;
-* :mod:`k8s.watcher` — ``ClusterWatcher``: list+watch cache of pods and nodes;
+* :mod:`k8s.watcher` — ``ClusterWatcher``: list+watch cache of pods and nodes, the scheduler
+  loop's view of the cluster (no LIST per iteration; its listeners wake the loop);
 * :mod:`k8s.observe` — pure folding of API objects into observations and inventory;
 * :mod:`k8s.errors` — the ``ClusterError`` hierarchy and the bounded retry policy;
 * :mod:`k8s.transport` — JSON requests through the official client's ``ApiClient``;

@@ -47,7 +47,13 @@ from k8s.errors import (
 )
 from k8s.observe import gang_observations, node_infos
 from k8s.transport import JsonObject, Query, Transport, TransportOptions, iter_lines
-from k8s.types import GangObservation, NodeInfo, ReconcileReport, WorkloadSpec
+from k8s.types import (
+    GangObservation,
+    NodeInfo,
+    ReconcileReport,
+    WorkerObservation,
+    WorkloadSpec,
+)
 
 CORE = "/api/v1"
 
@@ -394,21 +400,33 @@ class ClusterClient:
         grace_seconds: int = 30,
         *,
         keep_finished: bool = False,
+        known_pods: Sequence[WorkerObservation] | None = None,
     ) -> int:
         """Delete the job's pods (all attempts) and Service; returns pods asked to go.
 
         With ``keep_finished``, pods that already ended (Succeeded or Failed) stay, so that the
         logs of a failed worker remain readable while the rest of its gang is stopped.
         Deletion is asynchronous: GPUs count as free only once :meth:`job_pods_gone` (or the
-        watcher's observation) shows no pod left.
+        watcher's observation) shows no pod left. ``known_pods`` (the caller's cached view,
+        e.g. a :class:`~k8s.watcher.ClusterWatcher` observation) saves the LIST of the job's
+        pods; a pod it misses is deleted on a later call, once the cache shows it.
         """
-        pods, _ = self.list_objects(
-            _collection("pods", namespace), label_selector=mf.job_selector(job_id)
-        )
-        alive = [
-            p for p in pods if not _is_terminating(p) and not (keep_finished and _has_finished(p))
-        ]
-        paths = [f"{_collection('pods', namespace)}/{quote(_name(p))}" for p in alive]
+        if known_pods is None:
+            pods, _ = self.list_objects(
+                _collection("pods", namespace), label_selector=mf.job_selector(job_id)
+            )
+            alive = [
+                _name(p)
+                for p in pods
+                if not _is_terminating(p) and not (keep_finished and _has_finished(p))
+            ]
+        else:
+            alive = [
+                w.name
+                for w in known_pods
+                if not w.terminating and not (keep_finished and w.phase in ("Succeeded", "Failed"))
+            ]
+        paths = [f"{_collection('pods', namespace)}/{quote(name)}" for name in alive]
         self._run_all([partial(self._delete, path, grace_seconds) for path in paths])
         self._delete(f"{_collection('services', namespace)}/{quote(mf.service_name(job_id))}")
         return len(alive)
@@ -437,6 +455,15 @@ class ClusterClient:
         """All nodes with capacity, readiness and the usage of pods Yushan did not create."""
         return self._inventory()[0]
 
+    def snapshot(self) -> tuple[list[NodeInfo], dict[str, GangObservation]]:
+        """Nodes and every Yushan gang from one LIST of nodes and one of pods.
+
+        The same view :meth:`k8s.watcher.ClusterWatcher.snapshot` keeps up to date without
+        listing; for one-shot callers (tools, tests) that run no watcher.
+        """
+        nodes, pods = self._inventory()
+        return nodes, gang_observations(pods, {n.name: n for n in nodes})
+
     def _inventory(self) -> tuple[list[NodeInfo], list[JsonObject]]:
         nodes, _ = self.list_objects(f"{CORE}/nodes")
         pods, _ = self.list_objects(f"{CORE}/pods")
@@ -445,19 +472,6 @@ class ClusterClient:
     def managed_pods(self) -> list[JsonObject]:
         pods, _ = self.list_objects(f"{CORE}/pods", label_selector=mf.MANAGED_SELECTOR)
         return pods
-
-    def observe_jobs(
-        self, expected: Mapping[str, WorkloadSpec] | None = None
-    ) -> dict[str, GangObservation]:
-        """Every Yushan job's observation; jobs of ``expected`` with no pod come back missing."""
-        nodes, pods = self._inventory()
-        observed = gang_observations(pods, {n.name: n for n in nodes})
-        for job_id, spec in (expected or {}).items():
-            if job_id not in observed:
-                observed[job_id] = GangObservation(
-                    job_id, spec.namespace, spec.attempt, spec.workers, "missing"
-                )
-        return observed
 
     def read_logs(
         self,

@@ -162,8 +162,8 @@ class GangObservation:
     loop can requeue the former and fail the latter), ``terminating`` (pods are being deleted:
     their GPUs are not free yet), ``partial`` (fewer pods than workers and none started, e.g.
     after a crash mid-dispatch; reconcile completes it) and ``missing`` (no pod at all for a job
-    that should have some; only reported for jobs passed as ``expected``). Only pods of the
-    newest attempt present count towards the phase.
+    that should have some; the scheduler loop makes these for its admitted and running jobs).
+    Only pods of the newest attempt present count towards the phase.
     """
 
     job_id: str

@@ -5,12 +5,20 @@ snapshot and its resourceVersion, then watch from that version, applying ADDED /
 DELETED events to the cache and remembering the newest version seen (bookmarks included). When a
 watch ends (server timeout, dropped connection) it resumes from that version; when the server
 answers 410 Gone (the version was compacted away) it relists. Connection failures back off
-with jitter and leave the last good cache in place, so the loop keeps scheduling on slightly
-stale data rather than none, and :attr:`ClusterWatcher.last_error` says why.
+with jitter and leave the last good cache in place; :attr:`ClusterWatcher.last_error` says why
+until a list or watch succeeds again (the scheduler loop waits meanwhile, as it would for a
+failed LIST). Listeners hear about both transitions.
 
-Every applied change sets :attr:`ClusterWatcher.changed`, so the loop can sleep on that event
-instead of polling. All pods are watched, not only Yushan's: the GPUs held by other pods on a
-node (``NodeInfo.foreign``) come from the same cache.
+Every applied change sets :attr:`ClusterWatcher.changed` and calls the listeners registered
+with :meth:`ClusterWatcher.add_listener`, so the scheduler loop wakes on cluster events instead
+of polling; bookmarks move the resourceVersion but wake nobody. All pods are watched, not only
+Yushan's: the GPUs held by other pods on a node (``NodeInfo.foreign``) come from the same cache.
+
+This is the scheduler loop's only view of the cluster in production (an informer, in client-go
+terms): one LIST per resource at start and after 410 Gone, then WATCH. ``resync_seconds``
+(``YUSHAN_RESYNC_INTERVAL_SECONDS``) adds a rare full relist as a safety net against a cache
+that drifted for reasons the protocol cannot see; 0 disables it. The folded view (nodes and
+gang observations) is recomputed only when the cache changed since the last call.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import json
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -49,6 +58,7 @@ class _ResourceCache:
         self.synced = threading.Event()
         self.relists = 0
         self.resumes = 0
+        self.listed_at = 0.0
 
     @staticmethod
     def key(obj: JsonObject) -> tuple[str, str]:
@@ -68,12 +78,17 @@ class ClusterWatcher:
         *,
         watch_timeout_seconds: int = 60,
         backoff_max: float = 2.0,
+        resync_seconds: float = 0.0,
     ) -> None:
         self.client = client
         self.watch_timeout_seconds = watch_timeout_seconds
         self.backoff_max = backoff_max
+        self.resync_seconds = resync_seconds
         self.changed = threading.Event()
         self.last_error: ClusterError | None = None
+        self._listeners: list[Callable[[], None]] = []
+        self._generation = 0
+        self._folded: tuple[int, list[NodeInfo], dict[str, GangObservation]] | None = None
         self._pods = _ResourceCache(f"{CORE}/pods")
         self._nodes = _ResourceCache(f"{CORE}/nodes")
         self._lock = threading.Lock()
@@ -112,6 +127,14 @@ class ClusterWatcher:
         """Whether both pods and nodes were listed at least once within ``timeout`` seconds."""
         return self._pods.synced.wait(timeout) and self._nodes.synced.wait(timeout)
 
+    @property
+    def synced(self) -> bool:
+        return self._pods.synced.is_set() and self._nodes.synced.is_set()
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (from a watch thread; it must be quick) after every change."""
+        self._listeners.append(listener)
+
     # -- the cached view ------------------------------------------------------------------
 
     def nodes(self) -> list[NodeInfo]:
@@ -122,12 +145,25 @@ class ClusterWatcher:
         return self.snapshot()[1]
 
     def snapshot(self) -> tuple[list[NodeInfo], dict[str, GangObservation]]:
-        """Nodes and gangs computed from one consistent copy of the cache."""
+        """Nodes and gangs computed from one consistent copy of the cache.
+
+        Raises :class:`ClusterError` until both resources were listed once. The result is
+        shared between calls while the cache does not change: treat it as read-only.
+        """
+        if not self.synced:
+            raise self.last_error or ClusterError("the cluster cache is not synced yet")
         with self._lock:
+            folded = self._folded
+            if folded is not None and folded[0] == self._generation:
+                return folded[1], folded[2]
+            generation = self._generation
             nodes = list(self._nodes.objects.values())
             pods = list(self._pods.objects.values())
         infos = node_infos(nodes, pods)
-        return infos, gang_observations(pods, {n.name: n for n in infos})
+        gangs = gang_observations(pods, {n.name: n for n in infos})
+        with self._lock:
+            self._folded = (generation, infos, gangs)
+        return infos, gangs
 
     def pods(self) -> list[JsonObject]:
         with self._lock:
@@ -148,7 +184,7 @@ class ClusterWatcher:
         failures = 0
         while not self._stopping.is_set():
             try:
-                if cache.resource_version is None:
+                if cache.resource_version is None or self._resync_due(cache):
                     self._relist(cache)
                 self._watch(cache)
                 failures = 0
@@ -157,11 +193,14 @@ class ClusterWatcher:
             except Exception as exc:  # any failure: back off, then resume from the last version
                 if self._stopping.is_set():
                     return
-                self.last_error = translate_error(exc)
+                self._set_error(translate_error(exc))
                 failures += 1
                 log.warning("watch %s failed (%s); retrying", cache.path, self.last_error)
                 delay = random.random() * min(self.backoff_max, 0.05 * 2.0**failures)
                 self._stopping.wait(delay)
+
+    def _resync_due(self, cache: _ResourceCache) -> bool:
+        return self.resync_seconds > 0 and time.monotonic() - cache.listed_at >= self.resync_seconds
 
     def _relist(self, cache: _ResourceCache) -> None:
         items, version = self.client.list_objects(cache.path, retry=NO_RETRY)
@@ -169,18 +208,40 @@ class ClusterWatcher:
             cache.objects = {cache.key(obj): obj for obj in items}
             cache.resource_version = version
             cache.relists += 1
+            cache.listed_at = time.monotonic()
+            self._generation += 1
         cache.synced.set()
         self.last_error = None
+        self._notify()
+
+    def _set_error(self, error: ClusterError | None) -> None:
+        was = self.last_error
+        self.last_error = error
+        if (was is None) != (error is None):
+            self._notify()
+
+    def _notify(self) -> None:
         self.changed.set()
+        for listener in self._listeners:
+            listener()
+
+    def _watch_timeout(self, cache: _ResourceCache) -> int:
+        """End the watch when the next resync is due (never later than the usual timeout)."""
+        timeout = self.watch_timeout_seconds
+        if self.resync_seconds > 0:
+            left = cache.listed_at + self.resync_seconds - time.monotonic()
+            timeout = min(timeout, max(1, int(left) + 1))
+        return timeout
 
     def _watch(self, cache: _ResourceCache) -> None:
         query = {
             "watch": True,
             "resourceVersion": cache.resource_version,
             "allowWatchBookmarks": True,
-            "timeoutSeconds": self.watch_timeout_seconds,
+            "timeoutSeconds": self._watch_timeout(cache),
         }
         response = self.client.transport.open_stream(cache.path, query=query, retry=NO_RETRY)
+        self._set_error(None)
         with self._lock:
             self._responses.add(response)
         try:
@@ -207,8 +268,10 @@ class ClusterWatcher:
                 cache.objects.pop(cache.key(obj), None)
             if version:
                 cache.resource_version = str(version)
+            if kind != "BOOKMARK":
+                self._generation += 1
         if kind != "BOOKMARK":
-            self.changed.set()
+            self._notify()
 
 
 def _abort(response: urllib3.HTTPResponse) -> None:

@@ -1,28 +1,44 @@
 """The scheduler loop: observe the cluster, run the pure cycle, persist decisions, dispatch.
 
-One iteration (:meth:`SchedulerLoop.run_once`), in order:
+One iteration (:meth:`SchedulerLoop.run_once`), in one database transaction, in order:
 
-1. **Observe** the cluster: nodes (capacity, readiness, usage of foreign pods) and every
-   Yushan-managed gang of pods.
-2. **Record the inventory** in the database (``/v1/cluster`` and submit-time fit checks read it).
+1. **Observe** the cluster through its view (:class:`k8s.watcher.ClusterWatcher` in production:
+   an in-memory list+watch cache, so an iteration sends no LIST to the API server): nodes
+   (capacity, readiness, usage of foreign pods) and every Yushan-managed gang of pods.
+2. **Read the store once**: flavors, tenants, queued jobs, active (admitted or running) jobs,
+   and the rows of jobs that still have pods.
 3. **Apply observations** to admitted and running jobs: all workers running → ``running``; all
    succeeded → ``succeeded``; a worker failed → ``failed`` (the rest of the gang deleted); a
    node lost → requeued with backoff, or ``failed`` past the retry limit.
-4. **Snapshot** the store and run the pure cycle (:func:`scheduler.cycle.run_cycle`).
-5. **Persist decisions** in one transaction *before* touching the cluster: admissions with their
-   placement, preemptions (requeued with backoff), deadline failures, queue positions and
-   reasons. The database is the source of truth: if the process dies after this commit, the
-   next iteration finds admitted jobs without pods and dispatches them again.
-6. **Dispatch**: create the pods of every admitted job that lacks them (idempotent: pod names
-   are deterministic), delete the pods of jobs that were cancelled, preempted or failed.
+4. **Record the inventory** in the database (``/v1/cluster`` and submit-time fit checks read
+   it), only when it changed.
+5. **Snapshot** the rows already read and run the pure cycle (:func:`scheduler.cycle.run_cycle`).
+6. **Persist decisions** *before* touching the cluster: admissions with their placement,
+   preemptions (requeued with backoff), deadline failures, then queue positions and reasons.
+   The database is the source of truth: if the process dies after this commit, the next
+   iteration finds admitted jobs without pods and dispatches them again.
 7. **Decay usage**: fold the GPUs each tenant and user holds into their decayed usage.
+8. After the commit, **dispatch**: create the pods of every admitted job that lacks them
+   (idempotent: pod names are deterministic), delete the pods of jobs that were cancelled,
+   preempted or failed.
+
+**Conflicts cost one job, not the cycle.** Job writes are versioned (``UPDATE ... WHERE id = :id
+AND version = :seen``). The writes of each phase (observations, decisions) are first tried
+together inside one SAVEPOINT; if a job changed concurrently (a user cancelled it while the
+cycle ran), that savepoint is rolled back and the phase is replayed job by job, each in its own
+SAVEPOINT, skipping every job whose version moved since the snapshot (reported in
+:attr:`IterationReport.skipped`). The other decisions commit. Queue positions and waiting
+reasons are advisory and written without a version bump, only while the job is still queued,
+so they never conflict with a cancel. On SQLite the iteration takes the write lock up front
+(``BEGIN IMMEDIATE``), so writers of other threads wait for it rather than conflict.
+
+**Wake-up.** :meth:`SchedulerLoop.run_forever` sleeps until :meth:`SchedulerLoop.notify` is
+called — by a watch event (pods, nodes), by the API after a submission or cancel (in-process),
+or by a PostgreSQL ``NOTIFY`` (:mod:`scheduler.wakeup`) — or until the safety tick
+(``interval_seconds``) passes; events arriving during an iteration coalesce into one more.
 
 Pods that linger after their job stopped (terminating, or not yet deleted) keep counting as
 used capacity on their nodes, so GPUs are free only once the pods are really gone.
-
-A job row changed concurrently (e.g. a user cancelled it while the cycle ran) makes the version
-check fail; the iteration's writes are rolled back and the next iteration starts from the new
-state, so no update is lost.
 """
 
 from __future__ import annotations
@@ -34,9 +50,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Protocol, cast
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Table, bindparam, select, update
+from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.exc import StaleDataError
 
 from k8s.client import ClusterClient
@@ -47,7 +64,7 @@ from scheduler import metrics
 from scheduler.backoff import requeue_delay
 from scheduler.cycle import run_cycle
 from scheduler.logs import log_context
-from scheduler.model import CycleResult, Demand, NodeState, Snapshot
+from scheduler.model import Admit, CycleResult, Demand, NodeState, Preempt, Snapshot
 from scheduler.policy import Policy
 from scheduler.snapshots import build_snapshot
 from store import cluster as cluster_store
@@ -62,13 +79,28 @@ from store.models import Flavor, Job
 log = logging.getLogger(__name__)
 
 FLAVOR_LABEL = "yushan.io/flavor"
+_JOBS = cast(Table, Job.__table__)
 
 
 @dataclass(frozen=True, slots=True)
 class LoopSettings:
-    interval_seconds: float = 1.0
+    interval_seconds: float = 15.0
+    """The safety tick: the longest :meth:`SchedulerLoop.run_forever` sleeps without an event."""
+    debounce_seconds: float = 0.005
+    """After a wake-up, wait this long so that a burst of events makes one iteration."""
     grace_seconds: int = 30
     finished_pod_ttl_seconds: float = 86400.0
+    expectation_seconds: float = 30.0
+    """How long pods just created (or deleted) may take to show in the cluster view before the
+    loop creates (or deletes) them again."""
+
+
+class ClusterView(Protocol):
+    """Where the loop reads the cluster: a :class:`k8s.watcher.ClusterWatcher` in production
+    (no request per iteration), or a :class:`k8s.client.ClusterClient` (two LISTs). A view
+    with a ``last_error`` attribute that is set counts as an unreachable cluster."""
+
+    def snapshot(self) -> tuple[list[NodeInfo], dict[str, GangObservation]]: ...
 
 
 @dataclass(slots=True)
@@ -82,7 +114,11 @@ class IterationReport:
     finished: dict[str, str] = field(default_factory=dict)
     requeued: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """Jobs that changed concurrently (e.g. cancelled) during the iteration: their decision
+    was dropped, the rest of the iteration committed."""
     conflict: bool = False
+    """The whole iteration was rolled back (a conflict outside any single job's writes)."""
     fenced: bool = False
     cluster_error: str | None = None
     after_commit: list[Callable[[], None]] = field(default_factory=list, repr=False)
@@ -92,9 +128,45 @@ class IterationReport:
     def log_job(self, level: int, tenant: str, job_id: str, message: str, *args: object) -> None:
         self.after_commit.append(partial(_log_job, level, tenant, job_id, message, *args))
 
+    def merge(self, other: IterationReport) -> None:
+        """Take over the decisions of ``other`` (the report of one savepoint that committed)."""
+        self.admitted += other.admitted
+        self.preempted += other.preempted
+        self.finished.update(other.finished)
+        self.requeued += other.requeued
+        self.after_commit += other.after_commit
+
 
 class _LostLeadershipError(Exception):
     """The leader lease lapsed while a cycle ran: its writes must not be committed."""
+
+
+class _ChangedConcurrentlyError(Exception):
+    """The job's row is no longer the version the cycle saw."""
+
+
+_JobWrite = Callable[[IterationReport], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Stale:
+    """A job that has pods but should not run (any more): what clean-up needs of its row."""
+
+    job_id: str
+    tenant: str
+    status: JobStatus
+    finished_at: float | None
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What the committed iteration asks of the cluster."""
+
+    snapshot: Snapshot
+    lacking_pods: dict[str, WorkloadSpec]
+    """Admitted or running jobs whose pods the cluster view does not show (all of them)."""
+    stale: list[_Stale]
+    inventory: list[cluster_store.NodeRecord]
 
 
 def flavor_of(labels: Mapping[str, str], flavors: Sequence[Flavor]) -> str | None:
@@ -117,23 +189,39 @@ class SchedulerLoop:
         settings: LoopSettings | None = None,
         clock: Callable[[], float] = time.time,
         is_leader: Callable[[], bool] = lambda: True,
+        view: ClusterView | None = None,
     ) -> None:
         self.sessions = sessions
         self.cluster = cluster
+        self.view: ClusterView = view if view is not None else cluster
         self.policy = policy
         self.settings = settings or LoopSettings()
         self.clock = clock
         self.is_leader = is_leader
+        self.wake = threading.Event()
+        """Set by :meth:`notify`; :meth:`run_forever` iterates once per wake-up."""
+        self.iterations = 0
         self._last_usage_update: float | None = None
+        self._inventory: list[cluster_store.NodeRecord] | None = None
+        self._creating: dict[str, tuple[WorkloadSpec, float]] = {}
+        """Jobs whose pods this loop created and the cluster view does not show yet."""
+        self._deleting: dict[str, float] = {}
+
+    def notify(self) -> None:
+        """Something changed (a job, a pod, a node): iterate soon. Cheap; call from any thread."""
+        self.wake.set()
 
     # -- the iteration --------------------------------------------------------------------
 
     def run_once(self) -> IterationReport:
         report = IterationReport()
+        self.iterations += 1
         now = self.clock()
         try:
-            nodes = self.cluster.list_nodes()
-            observations = self.cluster.observe_jobs(expected=self._expected_workloads())
+            failing: ClusterError | None = getattr(self.view, "last_error", None)
+            if failing is not None:  # the watch cache cannot reach the cluster right now
+                raise failing
+            nodes, gangs = self.view.snapshot()
         except ClusterError as error:
             report.cluster_error = str(error)
             self._mark_cluster_unreachable(str(error))
@@ -141,18 +229,8 @@ class SchedulerLoop:
         started = time.perf_counter()
         try:
             with transaction(self.sessions) as session:
-                flavors = tenant_store.list_flavors(session)
-                node_states = self._record_inventory(session, nodes, flavors, observations)
-                self._apply_observations(session, observations, now, report)
-                session.flush()
-                # Holding the rows keeps them in the session, so the version each decision is
-                # written against is the one the cycle saw.
-                queued = job_store.queued_jobs(session)
-                active = job_store.active_jobs(session)
-                snapshot = build_snapshot(session, node_states, now, queued=queued, active=active)
-                result = run_cycle(snapshot, self.policy)
-                self._persist(session, snapshot, result, now, report)
-                self._decay_usage(session, snapshot, now)
+                _lock_sqlite(session)
+                plan = self._iterate(session, nodes, gangs, now, report)
                 if not self.is_leader():
                     raise _LostLeadershipError
         except _LostLeadershipError:
@@ -161,131 +239,183 @@ class SchedulerLoop:
             return report
         except (StaleDataError, InvalidTransition):
             report.conflict = True
-            log.info("a job changed during the cycle; retrying with fresh state")
+            log.info("a job changed during the cycle outside its own writes; retrying")
+            metrics.METRICS.cycle_completed(time.perf_counter() - started, ok=False)
             return report
+        # Committed: only now may the clock of usage accrual and the inventory cache move on
+        # (a rolled-back iteration must neither lose an interval nor skip a write).
+        self._last_usage_update = now
+        self._inventory = plan.inventory
         for effect in report.after_commit:
             effect()
+        if report.skipped:
+            log.info(
+                "%d job(s) changed during the cycle; their decisions were dropped: %s",
+                len(report.skipped),
+                ", ".join(report.skipped[:10]),
+            )
+            self.notify()  # decide again on their new state
         metrics.METRICS.cycle_completed(time.perf_counter() - started)
-        metrics.METRICS.publish_state(metrics.report_from_snapshot(snapshot))
+        metrics.METRICS.publish_state(metrics.report_from_snapshot(plan.snapshot))
         if self.is_leader():
-            self._reconcile_cluster(observations, report)
+            self._reconcile_cluster(plan, gangs, report)
         return report
 
-    # -- 1-2: inventory -------------------------------------------------------------------
-
-    def _record_inventory(
+    def _iterate(
         self,
         session: Session,
         nodes: Sequence[NodeInfo],
-        flavors: Sequence[Flavor],
-        observations: Mapping[str, GangObservation],
-    ) -> tuple[NodeState, ...]:
-        lingering = self._lingering_usage(session, observations)
-        active_usage = self._active_usage(session)
-        records = []
-        states = []
-        for node in nodes:
-            flavor = flavor_of(node.labels, flavors)
-            extra = lingering.get(node.name, Demand(0, 0, 0))
-            foreign = Demand(
-                node.foreign.gpu + extra.gpu,
-                node.foreign.cpu_milli + extra.cpu_milli,
-                node.foreign.memory_bytes + extra.memory_bytes,
-            )
-            schedulable = node.ready and not node.unschedulable
-            states.append(
-                NodeState(
-                    name=node.name,
-                    flavor=flavor,
-                    allocatable=Demand(
-                        node.allocatable.gpu,
-                        node.allocatable.cpu_milli,
-                        node.allocatable.memory_bytes,
-                    ),
-                    labels=dict(node.labels),
-                    schedulable=schedulable,
-                    foreign=foreign,
+        gangs: Mapping[str, GangObservation],
+        now: float,
+        report: IterationReport,
+    ) -> _Plan:
+        flavors = tenant_store.list_flavors(session)
+        namespaces = {t.name: t.namespace for t in tenant_store.list_tenants(session)}
+        queued = _rows(session, Job.status == JobStatus.QUEUED.value)
+        active = _rows(session, Job.status.in_([s.value for s in ACTIVE_STATES]))
+        known = {job.id for job in queued} | {job.id for job in active}
+        wanted = [job_id for job_id in gangs if job_id not in known]
+        others = _rows(session, Job.id.in_(wanted)) if wanted else []
+        observations = dict(gangs)
+        for job in active:
+            if job.id not in observations and job.placement:
+                namespace = namespaces.get(job.tenant, "")
+                observations[job.id] = GangObservation(
+                    job.id, namespace, job.attempts, job.workers, "missing"
                 )
-            )
-            records.append(
-                cluster_store.NodeRecord(
-                    name=node.name,
-                    flavor=flavor,
-                    labels=dict(node.labels),
-                    gpu_capacity=node.capacity.gpu,
-                    gpu_allocatable=node.allocatable.gpu,
-                    gpu_allocated=foreign.gpu + active_usage.get(node.name, 0),
-                    cpu_milli_allocatable=node.allocatable.cpu_milli,
-                    memory_bytes_allocatable=node.allocatable.memory_bytes,
-                    ready=node.ready,
-                    schedulable=schedulable,
-                )
-            )
-        cluster_store.replace_nodes(session, records)
-        return tuple(states)
 
-    @staticmethod
-    def _active_usage(session: Session) -> dict[str, int]:
-        used: dict[str, int] = {}
-        for job in job_store.active_jobs(session):
-            for node in job.placement or ():
-                used[node] = used.get(node, 0) + job.gpus
-        return used
+        self._apply_observations(session, active, observations, now, report)
+        # Every row read, whatever its status now: a job that left the active states during
+        # this iteration (finished, requeued, or found cancelled by a concurrent writer) may
+        # still have pods holding their nodes.
+        loaded = {job.id: job for job in (*active, *queued, *others)}
+        requeued = [job for job in active if job.status == JobStatus.QUEUED.value]
+        active = [job for job in active if JobStatus(job.status) in ACTIVE_STATES]
+        queued = sorted(queued + requeued, key=lambda job: job.seq)
+        with_pods = [job for job in loaded.values() if job.id in gangs]
 
-    @staticmethod
-    def _lingering_usage(
-        session: Session, observations: Mapping[str, GangObservation]
-    ) -> dict[str, Demand]:
-        """Resources held by pods of jobs that are no longer admitted or running."""
-        held: dict[str, Demand] = {}
-        for job in _jobs(session, observations):
-            if JobStatus(job.status) in ACTIVE_STATES:
-                continue
-            for pod in observations[job.id].pods:
-                if pod.node is None or pod.phase in ("Succeeded", "Failed"):
-                    continue
-                old = held.get(pod.node, Demand(0, 0, 0))
-                held[pod.node] = Demand(
-                    old.gpu + job.gpus,
-                    old.cpu_milli + job.cpu_milli,
-                    old.memory_bytes + job.memory_bytes,
-                )
-        return held
+        node_states, inventory = self._node_states(nodes, flavors, with_pods, gangs, active)
+        if inventory != self._inventory:
+            cluster_store.replace_nodes(session, inventory)
+        snapshot = build_snapshot(session, node_states, now, queued=queued, active=active)
+        result = run_cycle(snapshot, self.policy)
+        self._persist(session, queued, active, snapshot, result, now, report)
+        self._decay_usage(session, snapshot, now)
+
+        by_name = {f.name: f for f in flavors}
+        lacking = [
+            job
+            for job in (*active, *queued)
+            if JobStatus(job.status) in ACTIVE_STATES
+            and job.placement
+            and not _shows_pods(gangs.get(job.id), job.attempts)
+        ]
+        details = _pod_details(session, [job.id for job in lacking])
+        lacking_pods = {
+            job.id: _workload(job, by_name, namespaces, details.get(job.id)) for job in lacking
+        }
+        stale = [
+            _Stale(
+                job.id,
+                job.tenant,
+                JobStatus(job.status),
+                None if job.finished_at is None else as_utc(job.finished_at).timestamp(),
+            )
+            for job in with_pods
+            if job.id in gangs and JobStatus(job.status) not in ACTIVE_STATES
+        ]
+        return _Plan(snapshot, lacking_pods, stale, inventory)
+
+    # -- per-job writes -------------------------------------------------------------------
+
+    def _write_jobs(
+        self,
+        session: Session,
+        writes: Sequence[tuple[Job, int, _JobWrite]],
+        report: IterationReport,
+        *,
+        skip: Callable[[Job], bool] = lambda _job: False,
+    ) -> None:
+        """Apply per-job writes; a job changed concurrently loses only its own write.
+
+        ``writes`` are (row, version the cycle saw, write). All are tried in one SAVEPOINT
+        first; if any job changed, that savepoint rolls back (expiring the rows it touched)
+        and the writes are replayed one SAVEPOINT per job, skipping every job whose row moved
+        on. ``skip`` lets a write be dropped because of an earlier skipped one.
+        """
+        if not writes:
+            return
+        batch = IterationReport()
+        try:
+            with session.begin_nested():
+                for _job, _seen, write in writes:
+                    write(batch)
+        except (StaleDataError, InvalidTransition):
+            pass
+        else:
+            report.merge(batch)
+            return
+        for job, seen, write in writes:
+            single = IterationReport()
+            try:
+                with session.begin_nested():
+                    if job.version != seen or skip(job):
+                        raise _ChangedConcurrentlyError
+                    write(single)
+            except (StaleDataError, InvalidTransition, _ChangedConcurrentlyError):
+                report.skipped.append(job.id)
+            else:
+                report.merge(single)
 
     # -- 3: observations ------------------------------------------------------------------
 
     def _apply_observations(
         self,
         session: Session,
+        active: Sequence[Job],
         observations: Mapping[str, GangObservation],
         now: float,
         report: IterationReport,
     ) -> None:
         at = datetime.fromtimestamp(now, UTC)
-        for job in job_store.active_jobs(session):
+        writes: list[tuple[Job, int, _JobWrite]] = []
+        for job in active:
             observation = observations.get(job.id)
             if observation is None or observation.attempt != job.attempts:
                 continue
-            status = JobStatus(job.status)
-            if observation.phase == "running" and status is JobStatus.ADMITTED:
+            write = self._observation_write(session, job, observation, at)
+            if write is not None:
+                writes.append((job, job.version, write))
+        self._write_jobs(session, writes, report)
+
+    def _observation_write(
+        self, session: Session, job: Job, observation: GangObservation, at: datetime
+    ) -> _JobWrite | None:
+        status = JobStatus(job.status)
+        if observation.phase == "running" and status is JobStatus.ADMITTED:
+
+            def running(_report: IterationReport) -> None:
                 job_store.transition(
                     session, job, JobStatus.RUNNING, "Running", _running(job), at=at
                 )
-            elif observation.phase == "succeeded":
-                self._finish(
-                    session,
-                    job,
-                    JobStatus.SUCCEEDED,
-                    "Succeeded",
-                    "all workers succeeded",
-                    at,
-                    report,
-                )
-            elif observation.phase == "failed" and observation.retryable:
-                self._requeue(
-                    session, job, "NodeLost", observation.message or "node lost", at, report
-                )
-            elif observation.phase == "failed":
+
+            return running
+        if observation.phase == "succeeded":
+            return partial(
+                self._finish,
+                session,
+                job,
+                JobStatus.SUCCEEDED,
+                "Succeeded",
+                "all workers succeeded",
+                at,
+            )
+        if observation.phase == "failed" and observation.retryable:
+            message = observation.message or "node lost"
+            return partial(self._requeue, session, job, "NodeLost", message, at)
+        if observation.phase == "failed":
+
+            def failed(report: IterationReport) -> None:
                 job.exit_code = observation.exit_code
                 reason = observation.reason or "Failed"
                 self._finish(
@@ -297,8 +427,12 @@ class SchedulerLoop:
                     at,
                     report,
                 )
-            elif observation.phase == "missing" and status is JobStatus.RUNNING:
-                self._requeue(session, job, "PodsLost", "the job's pods disappeared", at, report)
+
+            return failed
+        if observation.phase == "missing" and status is JobStatus.RUNNING:
+            message = "the job's pods disappeared"
+            return partial(self._requeue, session, job, "PodsLost", message, at)
+        return None
 
     def _finish(
         self,
@@ -314,6 +448,7 @@ class SchedulerLoop:
         if job.started_at is not None:
             run_seconds = max(0.0, (at - as_utc(job.started_at)).total_seconds())
         job_store.transition(session, job, status, reason, message, at=at)
+        session.flush()
         report.finished[job.id] = status.value
         report.log_job(
             logging.INFO, job.tenant, job.id, "%s (%s): %s", status.value, reason, message
@@ -357,154 +492,210 @@ class SchedulerLoop:
             f"{message}; requeued, eligible again in {int(delay)} s",
             at=at,
         )
+        session.flush()
         report.requeued.append(job.id)
 
-    # -- 5: decisions ---------------------------------------------------------------------
+    # -- 4: inventory ---------------------------------------------------------------------
+
+    def _node_states(
+        self,
+        nodes: Sequence[NodeInfo],
+        flavors: Sequence[Flavor],
+        with_pods: Sequence[Job],
+        gangs: Mapping[str, GangObservation],
+        active: Sequence[Job],
+    ) -> tuple[tuple[NodeState, ...], list[cluster_store.NodeRecord]]:
+        lingering = _lingering_usage(with_pods, gangs)
+        active_ids = {job.id for job in active}
+        for name, demand in self._unseen_usage(gangs, active_ids).items():
+            old = lingering.get(name, Demand(0, 0, 0))
+            lingering[name] = Demand(
+                old.gpu + demand.gpu,
+                old.cpu_milli + demand.cpu_milli,
+                old.memory_bytes + demand.memory_bytes,
+            )
+        active_usage: dict[str, int] = {}
+        for job in active:
+            for node in job.placement or ():
+                active_usage[node] = active_usage.get(node, 0) + job.gpus
+        records = []
+        states = []
+        for node in nodes:
+            flavor = flavor_of(node.labels, flavors)
+            extra = lingering.get(node.name, Demand(0, 0, 0))
+            foreign = Demand(
+                node.foreign.gpu + extra.gpu,
+                node.foreign.cpu_milli + extra.cpu_milli,
+                node.foreign.memory_bytes + extra.memory_bytes,
+            )
+            schedulable = node.ready and not node.unschedulable
+            states.append(
+                NodeState(
+                    name=node.name,
+                    flavor=flavor,
+                    allocatable=Demand(
+                        node.allocatable.gpu,
+                        node.allocatable.cpu_milli,
+                        node.allocatable.memory_bytes,
+                    ),
+                    labels=dict(node.labels),
+                    schedulable=schedulable,
+                    foreign=foreign,
+                )
+            )
+            records.append(
+                cluster_store.NodeRecord(
+                    name=node.name,
+                    flavor=flavor,
+                    labels=dict(node.labels),
+                    gpu_capacity=node.capacity.gpu,
+                    gpu_allocatable=node.allocatable.gpu,
+                    gpu_allocated=foreign.gpu + active_usage.get(node.name, 0),
+                    cpu_milli_allocatable=node.allocatable.cpu_milli,
+                    memory_bytes_allocatable=node.allocatable.memory_bytes,
+                    ready=node.ready,
+                    schedulable=schedulable,
+                )
+            )
+        return tuple(states), records
+
+    def _unseen_usage(
+        self, gangs: Mapping[str, GangObservation], active_ids: set[str]
+    ) -> dict[str, Demand]:
+        """Resources of pods created by an earlier iteration that the cluster view does not
+        show yet, of jobs that no longer run (cancelled meanwhile): they exist, so they hold
+        their nodes until they are seen and deleted. Active jobs count through placement."""
+        held: dict[str, Demand] = {}
+        for job_id, (spec, _until) in self._creating.items():
+            if job_id in active_ids:
+                continue
+            observation = gangs.get(job_id)
+            seen = set()
+            if observation is not None and observation.attempt == spec.attempt:
+                seen = {w.worker for w in observation.pods}
+            for worker, node in enumerate(spec.placement):
+                if worker in seen:
+                    continue
+                old = held.get(node, Demand(0, 0, 0))
+                held[node] = Demand(
+                    old.gpu + spec.gpus_per_worker,
+                    old.cpu_milli + spec.cpu_milli,
+                    old.memory_bytes + spec.memory_bytes,
+                )
+        return held
+
+    # -- 6: decisions ---------------------------------------------------------------------
 
     def _persist(
         self,
         session: Session,
+        queued: Sequence[Job],
+        active: Sequence[Job],
         snapshot: Snapshot,
         result: CycleResult,
         now: float,
         report: IterationReport,
     ) -> None:
         at = datetime.fromtimestamp(now, UTC)
-        by_id = {job.id: job for job in _jobs(session, _decided_ids(result))}
-        for admit in result.admitted:
-            job = by_id[admit.job_id]
-            job.placement = list(admit.placement)
-            message = f"placed on {', '.join(sorted(set(admit.placement)))}"
-            if admit.borrowing:
-                message += " (borrowing idle quota)"
-            job_store.transition(session, job, JobStatus.ADMITTED, "Admitted", message, at=at)
-            report.log_job(logging.INFO, job.tenant, job.id, "admitted: %s", message)
-            wait = now - as_utc(job.created_at).timestamp()
-            report.after_commit.append(
-                partial(metrics.METRICS.job_admitted, job.tenant, job.flavor, max(0.0, wait))
-            )
-            report.admitted.append(job.id)
+        rows = {job.id: job for job in (*queued, *active)}
+        # The versions the snapshot was built from: a decision is written only against them.
+        seen = {job_id: job.version for job_id, job in rows.items()}
+        writes: list[tuple[Job, int, _JobWrite]] = []
         for preempt in result.preempted:
-            job = by_id[preempt.job_id]
-            report.after_commit.append(
-                partial(metrics.METRICS.job_preempted, job.tenant, job.flavor, preempt.reason)
-            )
-            self._requeue(session, job, str(preempt.reason), preempt.message, at, report)
-            report.preempted.append(job.id)
+            job = rows[preempt.job_id]
+            writes.append((job, seen[job.id], partial(self._preempt, session, job, preempt, at)))
+        for admit in result.admitted:
+            job = rows[admit.job_id]
+            writes.append((job, seen[job.id], partial(self._admit, session, job, admit, now)))
         for failure in result.failed:
-            job = by_id[failure.job_id]
+            job = rows[failure.job_id]
             if JobStatus(job.status) in FINAL_STATES:
                 continue
-            self._finish(
-                session, job, JobStatus.FAILED, failure.reason, failure.message, at, report
+            write = partial(
+                self._finish, session, job, JobStatus.FAILED, failure.reason, failure.message, at
             )
-        self._update_pending(session, result)
+            writes.append((job, seen[job.id], write))
+        admitted = {a.job_id: set(a.placement) for a in result.admitted}
+        preempted = {p.job_id: set(rows[p.job_id].placement or ()) for p in result.preempted}
+        skipped = report.skipped
+
+        def relies_on_a_skipped_preemption(job: Job) -> bool:
+            """An admission placed on capacity a preemption that did not happen would free."""
+            wanted = admitted.get(job.id)
+            return wanted is not None and any(wanted & preempted.get(o, set()) for o in skipped)
+
+        self._write_jobs(session, writes, report, skip=relies_on_a_skipped_preemption)
+        self._update_pending(session, queued, result, set(report.skipped))
+
+    def _admit(
+        self, session: Session, job: Job, admit: Admit, now: float, report: IterationReport
+    ) -> None:
+        at = datetime.fromtimestamp(now, UTC)
+        job.placement = list(admit.placement)
+        message = f"placed on {', '.join(sorted(set(admit.placement)))}"
+        if admit.borrowing:
+            message += " (borrowing idle quota)"
+        job_store.transition(session, job, JobStatus.ADMITTED, "Admitted", message, at=at)
+        session.flush()
+        report.log_job(logging.INFO, job.tenant, job.id, "admitted: %s", message)
+        wait = now - as_utc(job.created_at).timestamp()
+        report.after_commit.append(
+            partial(metrics.METRICS.job_admitted, job.tenant, job.flavor, max(0.0, wait))
+        )
+        report.admitted.append(job.id)
+
+    def _preempt(
+        self, session: Session, job: Job, preempt: Preempt, at: datetime, report: IterationReport
+    ) -> None:
+        report.after_commit.append(
+            partial(metrics.METRICS.job_preempted, job.tenant, job.flavor, preempt.reason)
+        )
+        self._requeue(session, job, str(preempt.reason), preempt.message, at, report)
+        report.preempted.append(job.id)
 
     @staticmethod
-    def _update_pending(session: Session, result: CycleResult) -> None:
+    def _update_pending(
+        session: Session, queued: Sequence[Job], result: CycleResult, skipped: set[str]
+    ) -> None:
+        """Queue positions and reasons: advisory, so written without a version bump and only
+        while the job is still queued (a concurrent cancel wins and never conflicts)."""
         pending = {p.job_id: p for p in result.pending}
-        for job in job_store.queued_jobs(session):
+        changes = []
+        for job in queued:
             entry = pending.get(job.id)
-            if entry is None:
+            if entry is None or job.id in skipped:
                 continue
             if (job.queue_position, job.reason, job.message) != (
                 entry.position,
                 entry.reason,
                 entry.message,
             ):
-                job.queue_position = entry.position
-                job.reason = entry.reason
-                job.message = entry.message
-
-    # -- 6: the cluster -------------------------------------------------------------------
-
-    def _reconcile_cluster(
-        self, observations: Mapping[str, GangObservation], report: IterationReport
-    ) -> None:
-        """Create missing pods of admitted jobs; delete pods of jobs that should not run."""
-        with self.sessions() as session:
-            stale = [
-                job
-                for job in _jobs(session, observations)
-                if JobStatus(job.status) not in ACTIVE_STATES
-            ]
-        to_dispatch = [
-            spec
-            for job_id, spec in self._expected_workloads().items()
-            if job_id not in observations
-            or observations[job_id].phase in ("missing", "partial")
-            or observations[job_id].attempt != spec.attempt
-        ]
-        self._dispatch(to_dispatch, report)
-        for job in stale:
-            self._clean_up(job, observations[job.id], report)
-
-    def _clean_up(self, job: Job, observation: GangObservation, report: IterationReport) -> None:
-        """Delete the pods of a job that should not run (any more).
-
-        Pods of a finished job stay for their logs (a failed job loses only the workers still
-        running) until ``finished_pod_ttl_seconds`` after it finished.
-        """
-        live = [p for p in observation.pods if not p.terminating]
-        if not live:
-            return
-        status = JobStatus(job.status)
-        keep_finished = False
-        if status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
-            expired = job.finished_at is not None and (
-                self.clock() - as_utc(job.finished_at).timestamp()
-                > self.settings.finished_pod_ttl_seconds
-            )
-            still_running = any(p.phase not in ("Succeeded", "Failed") for p in live)
-            if not expired and not still_running:
-                return
-            keep_finished = not expired
-        grace = 0 if observation.retryable else self.settings.grace_seconds
-        try:
-            self.cluster.delete_job(
-                job.id, observation.namespace, grace, keep_finished=keep_finished
-            )
-            report.deleted.append(job.id)
-        except ClusterError as error:
-            _log_job(logging.WARNING, job.tenant, job.id, "deleting pods failed: %s", error)
-
-    def _dispatch(self, specs: Sequence[WorkloadSpec], report: IterationReport) -> None:
-        if not specs:
-            return
-        started = time.perf_counter()
-        errors = self.cluster.dispatch_many(specs)
-        elapsed = time.perf_counter() - started
-        for spec in specs:
-            error = errors.get(spec.job_id)
-            metrics.METRICS.dispatch_completed(elapsed, ok=error is None)
-            if error is None:
-                report.dispatched.append(spec.job_id)
-            else:
-                report.dispatch_errors[spec.job_id] = str(error)
-                _log_job(
-                    logging.WARNING,
-                    spec.tenant,
-                    spec.job_id,
-                    "dispatch failed (will retry): %s",
-                    error,
+                changes.append(
+                    {
+                        "job": job.id,
+                        "position": entry.position,
+                        "reason": entry.reason,
+                        "message": entry.message,
+                    }
                 )
-
-    def _mark_cluster_unreachable(self, detail: str) -> None:
-        message = f"waiting for the cluster, which is unreachable: {detail[:200]}"
-        try:
-            with transaction(self.sessions) as session:
-                for job in job_store.queued_jobs(session):
-                    if job.reason != "ClusterUnreachable":
-                        job.reason = "ClusterUnreachable"
-                        job.message = message
-        except StaleDataError:
-            pass
+        if not changes:
+            return
+        statement = (
+            update(_JOBS)
+            .where(_JOBS.c.id == bindparam("job"), _JOBS.c.status == JobStatus.QUEUED.value)
+            .values(
+                queue_position=bindparam("position"),
+                reason=bindparam("reason"),
+                message=bindparam("message"),
+            )
+        )
+        session.connection().execute(statement, changes)
 
     # -- 7: usage -------------------------------------------------------------------------
 
     def _decay_usage(self, session: Session, snapshot: Snapshot, now: float) -> None:
+        """Accrue usage since the last *committed* iteration (advanced only after commit)."""
         last = self._last_usage_update
-        self._last_usage_update = now
         if last is None:
             return
         dt = now - last
@@ -527,17 +718,128 @@ class SchedulerLoop:
             values[key] = decay(old, held_by_user.get(key, 0.0), dt, half_life)
         cluster_store.save_usage(session, values)
 
+    # -- 8: the cluster -------------------------------------------------------------------
+
+    def _reconcile_cluster(
+        self, plan: _Plan, gangs: Mapping[str, GangObservation], report: IterationReport
+    ) -> None:
+        """Create missing pods of admitted jobs; delete pods of jobs that should not run."""
+        deadline = time.monotonic()
+        self._creating = {
+            job_id: (spec, until)
+            for job_id, (spec, until) in self._creating.items()
+            if until > deadline and not _shows_pods(gangs.get(job_id), spec.attempt)
+        }
+        to_dispatch = [
+            spec
+            for job_id, spec in plan.lacking_pods.items()
+            if not (job_id in self._creating and self._creating[job_id][0].attempt == spec.attempt)
+        ]
+        self._dispatch(to_dispatch, report)
+        stale_ids = {stale.job_id for stale in plan.stale}
+        self._deleting = {
+            job_id: until
+            for job_id, until in self._deleting.items()
+            if until > deadline and job_id in stale_ids
+        }
+        for stale in plan.stale:
+            if stale.job_id not in self._deleting:
+                self._clean_up(stale, gangs[stale.job_id], report)
+
+    def _clean_up(self, job: _Stale, observation: GangObservation, report: IterationReport) -> None:
+        """Delete the pods of a job that should not run (any more).
+
+        Pods of a finished job stay for their logs (a failed job loses only the workers still
+        running) until ``finished_pod_ttl_seconds`` after it finished.
+        """
+        live = [p for p in observation.pods if not p.terminating]
+        if not live:
+            return
+        keep_finished = False
+        if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+            expired = job.finished_at is not None and (
+                self.clock() - job.finished_at > self.settings.finished_pod_ttl_seconds
+            )
+            still_running = any(p.phase not in ("Succeeded", "Failed") for p in live)
+            if not expired and not still_running:
+                return
+            keep_finished = not expired
+        grace = 0 if observation.retryable else self.settings.grace_seconds
+        try:
+            self.cluster.delete_job(
+                job.job_id,
+                observation.namespace,
+                grace,
+                keep_finished=keep_finished,
+                known_pods=observation.pods,
+            )
+            report.deleted.append(job.job_id)
+            self._deleting[job.job_id] = time.monotonic() + self.settings.expectation_seconds
+        except ClusterError as error:
+            _log_job(logging.WARNING, job.tenant, job.job_id, "deleting pods failed: %s", error)
+
+    def _dispatch(self, specs: Sequence[WorkloadSpec], report: IterationReport) -> None:
+        if not specs:
+            return
+        started = time.perf_counter()
+        errors = self.cluster.dispatch_many(specs)
+        elapsed = time.perf_counter() - started
+        until = time.monotonic() + self.settings.expectation_seconds
+        for spec in specs:
+            error = errors.get(spec.job_id)
+            metrics.METRICS.dispatch_completed(elapsed, ok=error is None)
+            if error is None:
+                report.dispatched.append(spec.job_id)
+                self._creating[spec.job_id] = (spec, until)
+            else:
+                report.dispatch_errors[spec.job_id] = str(error)
+                _log_job(
+                    logging.WARNING,
+                    spec.tenant,
+                    spec.job_id,
+                    "dispatch failed (will retry): %s",
+                    error,
+                )
+
+    def _mark_cluster_unreachable(self, detail: str) -> None:
+        """Tell waiting jobs why (advisory, no version bump: never conflicts with a cancel)."""
+        message = f"waiting for the cluster, which is unreachable: {detail[:200]}"
+        with transaction(self.sessions) as session:
+            session.execute(
+                update(_JOBS)
+                .where(
+                    _JOBS.c.status == JobStatus.QUEUED.value,
+                    _JOBS.c.reason != "ClusterUnreachable",
+                )
+                .values(reason="ClusterUnreachable", message=message)
+            )
+
     # -- running --------------------------------------------------------------------------
 
     def run_forever(self, stop: threading.Event) -> None:
-        """Iterate until ``stop`` is set; only the leader iterates."""
+        """Iterate on every wake-up (:meth:`notify`) and at least every ``interval_seconds``,
+        until ``stop`` is set; only the leader iterates."""
+
+        def wake_on_stop() -> None:
+            stop.wait()
+            self.wake.set()
+
+        threading.Thread(target=wake_on_stop, name="scheduler-stop", daemon=True).start()
+        self.wake.set()  # the first iteration at once
         while not stop.is_set():
+            self.wake.wait(self.settings.interval_seconds)
+            if stop.is_set():
+                return
+            if self.settings.debounce_seconds > 0:
+                stop.wait(self.settings.debounce_seconds)
+            self.wake.clear()
             if self.is_leader():
                 try:
                     self.run_once()
                 except Exception:
                     log.exception("scheduler iteration failed; retrying")
-            stop.wait(self.settings.interval_seconds)
+                    stop.wait(min(1.0, self.settings.interval_seconds))
+                    self.wake.set()
 
     def _expected_workloads(self) -> dict[str, WorkloadSpec]:
         """The workloads of admitted and running jobs: what the cluster should be running."""
@@ -558,9 +860,62 @@ class SchedulerLoop:
         )
 
 
+def _shows_pods(observation: GangObservation | None, attempt: int) -> bool:
+    """Whether the cluster view holds every pod of this attempt (dispatch not needed)."""
+    return (
+        observation is not None
+        and observation.attempt == attempt
+        and observation.phase not in ("missing", "partial")
+    )
+
+
+def _lingering_usage(
+    jobs: Iterable[Job], gangs: Mapping[str, GangObservation]
+) -> dict[str, Demand]:
+    """Resources held by pods of jobs that are no longer admitted or running."""
+    held: dict[str, Demand] = {}
+    for job in jobs:
+        if JobStatus(job.status) in ACTIVE_STATES:
+            continue
+        for pod in gangs[job.id].pods:
+            if pod.node is None or pod.phase in ("Succeeded", "Failed"):
+                continue
+            old = held.get(pod.node, Demand(0, 0, 0))
+            held[pod.node] = Demand(
+                old.gpu + job.gpus,
+                old.cpu_milli + job.cpu_milli,
+                old.memory_bytes + job.memory_bytes,
+            )
+    return held
+
+
+def _lock_sqlite(session: Session) -> None:
+    """On SQLite, take the write lock for the whole iteration (see the module docstring).
+
+    pysqlite opens a transaction only before DML, so a SAVEPOINT issued first would start (and
+    its RELEASE commit) a transaction of its own; ``BEGIN IMMEDIATE`` makes the iteration one
+    real transaction, so its savepoints nest and its writes commit together.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@dataclass(frozen=True, slots=True)
+class _Details:
+    command: list[str]
+    args: list[str]
+    env: dict[str, str]
+    annotations: dict[str, str]
+
+
 def _workload(
-    job: Job, flavors: Mapping[str, Flavor], namespaces: Mapping[str, str]
+    job: Job,
+    flavors: Mapping[str, Flavor],
+    namespaces: Mapping[str, str],
+    details: _Details | None = None,
 ) -> WorkloadSpec:
+    if details is None:
+        details = _Details(job.command, job.args, job.env, job.annotations)
     flavor = flavors.get(job.flavor)
     return WorkloadSpec(
         job_id=job.id,
@@ -574,12 +929,12 @@ def _workload(
         cpu_milli=job.cpu_milli,
         memory_bytes=job.memory_bytes,
         placement=tuple(job.placement or ()),
-        command=tuple(job.command),
-        args=tuple(job.args),
-        env=dict(job.env),
+        command=tuple(details.command),
+        args=tuple(details.args),
+        env=dict(details.env),
         node_labels=dict(flavor.node_labels) if flavor else {},
         max_runtime_seconds=job.max_runtime_seconds,
-        annotations=dict(job.annotations),
+        annotations=dict(details.annotations),
         attempt=job.attempts,
         checkpoint_interval_seconds=job.checkpoint_interval_seconds,
     )
@@ -591,19 +946,21 @@ def _log_job(level: int, tenant: str, job_id: str, message: str, *args: object) 
         log.log(level, message, *args)
 
 
-def _decided_ids(result: CycleResult) -> list[str]:
-    return (
-        [a.job_id for a in result.admitted]
-        + [p.job_id for p in result.preempted]
-        + [f.job_id for f in result.failed]
-    )
+_POD_DETAILS = (Job.command, Job.args, Job.env, Job.annotations)
+"""Columns only pod manifests need: not loaded with the iteration's rows (JSON decoding of
+thousands of active jobs was a third of an iteration), fetched for the jobs to dispatch."""
 
 
-def _jobs(session: Session, ids: Iterable[str]) -> list[Job]:
-    wanted = list(ids)
-    if not wanted:
-        return []
-    return list(session.scalars(select(Job).where(Job.id.in_(wanted))).all())
+def _rows(session: Session, *criteria: ColumnElement[bool]) -> list[Job]:
+    statement = select(Job).where(*criteria).order_by(Job.seq)
+    return list(session.scalars(statement.options(*(defer(c) for c in _POD_DETAILS))).all())
+
+
+def _pod_details(session: Session, ids: Sequence[str]) -> dict[str, _Details]:
+    if not ids:
+        return {}
+    rows = session.execute(select(Job.id, *_POD_DETAILS).where(Job.id.in_(ids)))
+    return {row[0]: _Details(*row[1:]) for row in rows}
 
 
 def _running(job: Job) -> str:

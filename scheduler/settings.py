@@ -45,7 +45,14 @@ class SchedulerSettings(BaseSettings):
     within_tenant: PreemptionMode = _DEFAULTS.within_tenant
     reclaim_within_cohort: PreemptionMode = _DEFAULTS.reclaim_within_cohort
     preemption_cost_factor: float = Field(default=_DEFAULTS.preemption_cost_factor, ge=0)
-    cycle_interval_seconds: float = Field(default=1.0, gt=0)
+    cycle_interval_seconds: float = Field(default=15.0, gt=0)
+    """The safety tick: the longest the loop sleeps when no event (job, pod, node) woke it."""
+    wake_debounce_seconds: float = Field(default=0.005, ge=0, le=5)
+    """After a wake-up, gather further events this long so that a burst makes one cycle."""
+    resync_interval_seconds: float = Field(default=3600.0, ge=0)
+    """Full relist of the cluster cache (pods, nodes) this often; 0 never (watch only)."""
+    listen_for_job_changes: bool = True
+    """On PostgreSQL, LISTEN for the API's NOTIFY to wake on submissions and cancels."""
     finished_pod_ttl_seconds: float = Field(default=86400.0, ge=0)
     create_tenant_namespaces: bool = True
     metrics_host: str = "0.0.0.0"

@@ -91,6 +91,7 @@ def built(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[SchedulerLoop
             return object()
 
     monkeypatch.setattr(server, "ClusterClient", _Client)
+    monkeypatch.setattr(server, "_watcher", lambda *a, **k: None)
     loops: list[SchedulerLoop] = []
 
     def capture(*args: Any, **kwargs: Any) -> SchedulerLoop:

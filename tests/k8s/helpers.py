@@ -71,8 +71,13 @@ def job(
     )
 
 
+def gangs(client: ClusterClient) -> dict[str, GangObservation]:
+    """Every Yushan gang, from one listing (what the watch cache shows without listing)."""
+    return client.snapshot()[1]
+
+
 def observe(client: ClusterClient, spec: WorkloadSpec) -> GangObservation | None:
-    return client.observe_jobs().get(spec.job_id)
+    return gangs(client).get(spec.job_id)
 
 
 def phase_is(client: ClusterClient, spec: WorkloadSpec, *phases: str) -> GangObservation | None:

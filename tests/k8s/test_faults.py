@@ -22,7 +22,7 @@ from k8s.types import WorkloadSpec
 from k8s.watcher import ClusterWatcher
 from tests.k8s.builders import a_workload
 from tests.k8s.conftest import FAST_RETRY, TEST_OPTIONS
-from tests.k8s.helpers import dead_kubeconfig, wait_for, wait_for_gang
+from tests.k8s.helpers import dead_kubeconfig, gangs, wait_for, wait_for_gang
 
 GANG_NODES = ("h100-0", "h100-1", "h100-2")
 
@@ -194,6 +194,37 @@ def test_a_compacted_resource_version_makes_the_watch_relist(
         assert set(watcher.gangs()) == {first.job_id, second.job_id}
 
 
+def test_the_cache_resyncs_on_schedule_and_tells_its_listeners(
+    embedded: EmbeddedCluster, embedded_client: ClusterClient
+) -> None:
+    calls: list[int] = []
+    spec = gang(workers=1)
+    with ClusterWatcher(embedded_client, watch_timeout_seconds=30, resync_seconds=1) as watcher:
+        watcher.add_listener(lambda: calls.append(1))
+        assert watcher.wait_synced(5)
+        before = len(calls)
+        embedded_client.dispatch(spec)
+        wait_for(lambda: len(calls) > before, "a listener call for the new pod")
+        wait_for(lambda: spec.job_id in watcher.gangs(), "the gang in the cache")
+        # Watches end at the resync time (not their 30 s timeout) and the cache relists.
+        wait_for(
+            lambda: watcher.stats()["pod_relists"] >= 2 and watcher.stats()["node_relists"] >= 2,
+            "a periodic resync",
+        )
+        assert spec.job_id in watcher.gangs()
+
+
+def test_without_resync_a_watch_never_relists(
+    embedded: EmbeddedCluster, embedded_client: ClusterClient
+) -> None:
+    with ClusterWatcher(embedded_client, watch_timeout_seconds=1) as watcher:
+        assert watcher.wait_synced(5)
+        lists = embedded.request_count("list")
+        wait_for(lambda: watcher.stats()["pod_resumes"] >= 2, "two watch timeouts")
+        assert embedded.request_count("list") == lists  # resumed by resourceVersion only
+        assert watcher.stats()["pod_relists"] == 1
+
+
 # -- crashes during dispatch --------------------------------------------------------------
 
 
@@ -270,7 +301,7 @@ def test_a_crash_at_any_step_of_dispatch_is_repaired_by_reconcile(
 
 
 def running(client: ClusterClient, spec: WorkloadSpec) -> None:
-    wait_for_gang(client.observe_jobs, spec.job_id, "running")
+    wait_for_gang(lambda: gangs(client), spec.job_id, "running")
 
 
 def test_a_not_ready_node_fails_its_gang_over_as_retryable(
@@ -280,7 +311,7 @@ def test_a_not_ready_node_fails_its_gang_over_as_retryable(
     embedded_client.dispatch(spec)
     running(embedded_client, spec)
     embedded.set_node_ready(GANG_NODES[1], False)
-    observation = embedded_client.observe_jobs()[spec.job_id]
+    observation = gangs(embedded_client)[spec.job_id]
     assert (observation.phase, observation.reason, observation.retryable) == (
         "failed",
         "NodeLost",
@@ -301,11 +332,11 @@ def test_a_deleted_node_fails_its_gang_over_as_retryable(
         lost = wait_for_gang(watcher.gangs, spec.job_id, "failed")
     assert lost.retryable
     assert lost.reason in ("NodeLost", "PodsLost")
-    polled = wait_for_gang(embedded_client.observe_jobs, spec.job_id, "failed", reason="PodsLost")
+    polled = wait_for_gang(lambda: gangs(embedded_client), spec.job_id, "failed", reason="PodsLost")
     assert (polled.phase, polled.retryable) == ("failed", True)
 
 
-def test_a_single_worker_job_on_a_deleted_node_is_missing(
+def test_a_single_worker_job_on_a_deleted_node_has_no_gang_left(
     embedded: EmbeddedCluster, embedded_client: ClusterClient
 ) -> None:
     spec = gang(workers=1)
@@ -313,4 +344,5 @@ def test_a_single_worker_job_on_a_deleted_node_is_missing(
     running(embedded_client, spec)
     embedded.remove_node(GANG_NODES[0])
     wait_for(lambda: not pods_of(embedded, spec), "the pod to be collected")
-    assert embedded_client.observe_jobs({spec.job_id: spec})[spec.job_id].phase == "missing"
+    # The loop, which knows the job should run, treats the absence as "missing" (PodsLost).
+    assert spec.job_id not in gangs(embedded_client)
