@@ -1,21 +1,24 @@
-"""EASY backfill: reserve the earliest start of the first job blocked by capacity.
+"""Backfill around node-level reservations.
 
-When the first job (in queue order) of a flavor fits its quota but not the free nodes, the cycle
-projects when enough GPUs of that flavor will be free, from the running jobs' time limits, and
-reserves that instant for it. A later job may start now only if it is certain to end before the
-reservation (its ``max_runtime_seconds`` says so) or if it fits in the GPUs that will be left over
-at the reservation anyway. A job without a time limit can only use that leftover, so it never
-delays the reservation; running jobs without a time limit are assumed never to end.
+When a job cannot start for lack of capacity (the first such job of a flavor in queue order, or
+a job past the starvation limit), the cycle projects, from the running jobs' time limits, the
+earliest instant at which enough *nodes* have room for each of its workers, and reserves those
+nodes from then on. A later job may still start now if it is placed elsewhere, or if it is
+certain to end before the reservation (its ``max_runtime_seconds`` says so), or if it only uses
+GPUs of a reserved node that the reserved job will not need. Running jobs without a time limit
+are taken never to end, so a job without one never delays a reservation.
 
-The projection counts GPUs per flavor, not per node: a simplification that ignores fragmentation
-of the reserved capacity.
+Counting nodes rather than GPUs is what lets wide gangs start: with GPUs counted per flavor, the
+projected instant arrives with the free GPUs scattered over many nodes, small jobs take them,
+and the gang waits again. The projection looks at GPUs only (CPU and memory follow them on GPU
+nodes).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from scheduler.model import JobState
 
@@ -25,36 +28,83 @@ class Reservation:
     job_id: str
     flavor: str
     start_at: float
-    spare_gpus: int
+    spare: dict[str, int] = field(default_factory=dict)
+    """Per reserved node, the GPUs that will be free at ``start_at`` beyond what the reserved job
+    takes there; jobs that outlive the reservation may use only these."""
 
-    def permits(self, job: JobState, now: float) -> bool:
-        """Whether starting ``job`` now cannot delay the reserved job."""
-        if job.max_runtime_seconds is not None and now + job.max_runtime_seconds <= self.start_at:
+    def permits(self, job: JobState, placement: Iterable[str], now: float) -> bool:
+        """Whether starting ``job`` on ``placement`` now cannot delay the reserved job."""
+        if self.ends_in_time(job, now):
             return True
-        return job.total().gpu <= self.spare_gpus
+        used = _per_node(placement, job.demand.gpu)
+        return all(gpus <= self.spare[name] for name, gpus in used.items() if name in self.spare)
 
-    def commit(self, job: JobState, now: float) -> None:
-        """Record that ``job`` started under this reservation."""
-        ends_in_time = (
-            job.max_runtime_seconds is not None and now + job.max_runtime_seconds <= self.start_at
-        )
-        if not ends_in_time:
-            self.spare_gpus -= job.total().gpu
+    def ends_in_time(self, job: JobState, now: float) -> bool:
+        limit = job.max_runtime_seconds
+        return limit is not None and now + limit <= self.start_at
+
+    def blocked_nodes(self, job: JobState) -> list[str]:
+        """Reserved nodes where not even one worker of ``job`` may go."""
+        return [name for name, spare in self.spare.items() if spare < job.demand.gpu]
+
+    def commit(self, job: JobState, placement: Iterable[str], now: float) -> None:
+        """Record that ``job`` started on ``placement`` under this reservation."""
+        if self.ends_in_time(job, now):
+            return
+        for name, gpus in _per_node(placement, job.demand.gpu).items():
+            if name in self.spare:
+                self.spare[name] -= gpus
+
+
+def _per_node(placement: Iterable[str], gpus_per_worker: int) -> dict[str, int]:
+    used: dict[str, int] = {}
+    for name in placement:
+        used[name] = used.get(name, 0) + gpus_per_worker
+    return used
 
 
 def reserve(
-    job: JobState, free_gpus: int, releases: Iterable[tuple[float, int]], now: float
+    job: JobState,
+    free_now: Mapping[str, int],
+    releases: Mapping[str, Iterable[tuple[float, int]]],
+    now: float,
 ) -> Reservation:
-    """The earliest instant at which ``job``'s GPUs are free, given ``releases``: (end, GPUs) of
-    the running jobs with a time limit, soonest first
-    (:meth:`scheduler.state.SchedulingState.releases`)."""
-    needed = job.total().gpu
-    available = free_gpus
-    start_at = math.inf
-    for end, gpus in releases:
-        if end > start_at:
+    """Reserve the nodes on which every worker of ``job`` can run soonest.
+
+    ``free_now``: free GPUs of each open node of the job's flavor; ``releases``: per node, the
+    (end, GPUs) of the running jobs with a time limit. A gang that can never fit gets a
+    reservation at infinity on no node (it delays nobody).
+    """
+    per_worker = max(1, job.demand.gpu)
+    workers = job.workers
+    events: list[tuple[float, str, int]] = []
+    for name, gpus in releases.items():
+        if name in free_now:
+            events.extend((end, name, freed) for end, freed in gpus)
+    events.sort()
+    free = dict(free_now)
+    slots = {name: gpus // per_worker for name, gpus in free.items()}
+    total = sum(slots.values())
+    start_at = now
+    index = 0
+    while total < workers and index < len(events):
+        end, name, freed = events[index]
+        index += 1
+        free[name] += freed
+        new_slots = free[name] // per_worker
+        total += new_slots - slots[name]
+        slots[name] = new_slots
+        start_at = end
+    if total < workers:
+        return Reservation(job.id, job.flavor, math.inf)
+    chosen = sorted((s, name) for name, s in slots.items() if s > 0)
+    chosen.reverse()
+    spare: dict[str, int] = {}
+    remaining = workers
+    for count, name in chosen:
+        if remaining <= 0:
             break
-        available += gpus
-        if available >= needed and math.isinf(start_at):
-            start_at = end
-    return Reservation(job.id, job.flavor, max(start_at, now), max(0, available - needed))
+        take = min(count, remaining)
+        remaining -= take
+        spare[name] = free[name] - take * per_worker
+    return Reservation(job.id, job.flavor, max(start_at, now), spare)

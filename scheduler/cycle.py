@@ -122,6 +122,7 @@ def schedule(
     known = [j for j in queued if state.tree.has_tenant(j.tenant)]
     first = sorted((j for j in known if j.id in preempting), key=lambda j: (j.submitted_at, j.id))
     starving = _starving(known, preempting, state, now, policy)
+    cycle.starving.update(j.id for j in starving)
     first += starving
     served_first = {j.id for j in first}
     rest = [j for j in known if j.id not in served_first]
@@ -171,12 +172,11 @@ def _starving(
     now: float,
     policy: Policy,
 ) -> list[JobState]:
-    """Per flavor, the oldest job waiting longer than the starvation limit whose tenant has the
-    quota for it: it is served first (and, with backfill, gets the flavor's reservation).
+    """Per flavor, the oldest job waiting longer than the starvation limit: it is served first
+    and, with backfill, gets the flavor's reservation, so it starts in bounded time.
 
     Fair ordering alone lets small jobs overtake a wide gang forever: they take every GPU that
-    frees up. A job that waits because its tenant is over its share is not starving; more than
-    one per flavor would turn the queue into FIFO.
+    frees up. Only one job per flavor at a time, or the queue would turn into FIFO.
     """
     limit = policy.starvation_seconds
     if limit is None:
@@ -190,12 +190,7 @@ def _starving(
         ):
             continue
         current = oldest.get(job.flavor)
-        if current is not None and (current.submitted_at, current.id) <= (
-            job.submitted_at,
-            job.id,
-        ):
-            continue
-        if state.tree.fits(job.tenant, state.quota_request(job, shape_of(job))):
+        if current is None or (job.submitted_at, job.id) < (current.submitted_at, current.id):
             oldest[job.flavor] = job
     return sorted(oldest.values(), key=lambda j: (j.submitted_at, j.id))
 
@@ -230,6 +225,9 @@ class _Cycle:
         self.unplaceable: set[Shape] = set()
         self.capacity_messages: dict[tuple[object, ...], str] = {}
         self.quota_blocked: dict[tuple[str, str], _QuotaMemo] = {}
+        self.starving: set[str] = set()
+        """Jobs past the starvation limit: they reserve capacity even when their quota, not
+        the free nodes, holds them back (the GPUs that free up bring the cohort's quota)."""
         self.preemption_tried: set[tuple[str, str]] = set()
         """(tenant, flavor) whose first blocked job this cycle has had its preemption search:
         as in Kueue, only a tenant's head may preempt, so its later jobs never jump it."""
@@ -320,17 +318,23 @@ class _Cycle:
         reservation = self.reservations.get(job.flavor)
         if not self._fits_quota(job, request):
             reason = QUOTA_EXCEEDED
-        elif reservation is not None and not reservation.permits(job, self.now):
-            reason = WAITING_FOR_RESERVATION
         else:
             placement = None
             if shape not in self.unplaceable:
                 placement = state.cluster.place(job.flavor, job.workers, job.demand)
+                if placement is None:
+                    self.unplaceable.add(shape)
+            reason = INSUFFICIENT_CAPACITY
+            if (
+                placement is not None
+                and reservation is not None
+                and not reservation.permits(job, placement, self.now)
+            ):
+                placement = self._place_around(job, reservation)
+                reason = WAITING_FOR_RESERVATION
             if placement is not None:
                 self._admit(job, request, placement, reservation)
                 return None
-            self.unplaceable.add(shape)
-            reason = INSUFFICIENT_CAPACITY
         if reason != WAITING_FOR_RESERVATION and self.preemption_attempts > 0:
             plan = self._plan_preemption(job, request, shape)
             if plan is not None:
@@ -340,11 +344,25 @@ class _Cycle:
             waiting[job.flavor] = waiting.get(job.flavor, 0) + job.total().gpu
         self.preemption_tried.add((job.tenant, job.flavor))
         backfilling = self.policy.backfill and job.flavor not in self.reservations
-        if reason == INSUFFICIENT_CAPACITY and backfilling:
-            free = state.cluster.free_gpus(job.flavor)
-            releases = state.releases(job.flavor)
+        starving = job.id in self.starving
+        if backfilling and (reason == INSUFFICIENT_CAPACITY or starving):
+            free = state.cluster.free_gpus_by_node(job.flavor)
+            releases = state.node_releases(job.flavor)
             self.reservations[job.flavor] = reserve(job, free, releases, self.now)
         return reason, self._describe(job, request, reason) if self.explain else ""
+
+    def _place_around(self, job: JobState, reservation: Reservation) -> tuple[str, ...] | None:
+        """A placement that leaves the reserved job its nodes, or ``None``."""
+        cluster = self.state.cluster
+        closed = [name for name in reservation.blocked_nodes(job) if cluster.close(name)]
+        try:
+            placement = cluster.place(job.flavor, job.workers, job.demand)
+        finally:
+            for name in closed:
+                cluster.reopen(name)
+        if placement is None or not reservation.permits(job, placement, self.now):
+            return None
+        return placement
 
     def _fits_quota(self, job: JobState, request: Request) -> bool:
         """Quota check, remembering per tenant and flavor the smallest request found too big.
@@ -399,7 +417,7 @@ class _Cycle:
         borrowing = not self.state.tree.within_nominal(job.tenant, request)
         self.state.start(replace(job, placement=placement, admitted_at=self.now))
         if reservation is not None:
-            reservation.commit(job, self.now)
+            reservation.commit(job, placement, self.now)
         self.admitted.append(Admit(job.id, placement, borrowing))
 
     # -- preemption ------------------------------------------------------------------------

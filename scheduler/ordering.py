@@ -142,18 +142,15 @@ class FairOrdering:
             factors = cache[shape] = self._tenant_factors(tenant, head)
         return factors
 
+    def _tenant_key(self, tenant: str, head: JobState) -> tuple[bool, float, float, str, Factors]:
+        factors = self._cached_factors(tenant, head)
+        borrowing = factors["tenant_borrowing"] > 0
+        return (borrowing, factors["tenant_score"], head.submitted_at, tenant, factors)
+
     def _push_tenant(self, tenant: str) -> None:
         if self._queues[tenant].heap:
             head = self._head(tenant)
-            factors = self._cached_factors(tenant, head)
-            key = (
-                factors["tenant_borrowing"] > 0,
-                factors["tenant_score"],
-                head.submitted_at,
-                tenant,
-                factors,
-            )
-            heapq.heappush(self._heap, key)
+            heapq.heappush(self._heap, self._tenant_key(tenant, head))
 
     def next(self) -> tuple[JobState, Factors] | None:
         if not self._heap:
@@ -195,10 +192,6 @@ class FairOrdering:
         else:
             heapq.heappop(queue.heap)
         if queue.heap:
-            head = self._head(tenant)
-            factors = self._cached_factors(tenant, head)
-            borrowing = factors["tenant_borrowing"] > 0
-            entry = (borrowing, factors["tenant_score"], head.submitted_at, tenant, factors)
-            heapq.heapreplace(self._heap, entry)
+            heapq.heapreplace(self._heap, self._tenant_key(tenant, self._head(tenant)))
         else:
             heapq.heappop(self._heap)

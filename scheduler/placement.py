@@ -104,6 +104,10 @@ class ClusterState:
     def node_names(self, flavor: str) -> list[str]:
         return [f.name for f in self._nodes.values() if f.flavor == flavor and f.open]
 
+    def free_gpus_by_node(self, flavor: str) -> dict[str, int]:
+        """Free GPUs of each open node of ``flavor``."""
+        return {f.name: f.gpu for f in self._nodes.values() if f.flavor == flavor and f.open}
+
     def free_of(self, name: str) -> Demand:
         free = self._nodes[name]
         return Demand(free.gpu, free.cpu, free.memory)

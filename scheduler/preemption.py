@@ -112,7 +112,14 @@ def _within_tenant_allows(mode: PreemptionMode, victim: JobState, preemptor: Job
 
 
 class _Search:
-    def __init__(self, job: JobState, request: Request, state: SchedulingState, now: float):
+    def __init__(
+        self,
+        job: JobState,
+        request: Request,
+        state: SchedulingState,
+        now: float,
+        lost_budget: float,
+    ):
         self.job = job
         self.request = request
         self.state = state
@@ -120,9 +127,13 @@ class _Search:
         self.removed: list[tuple[JobState, PreemptionReason]] = []
         needed = job.demand.gpu * job.workers
         self.budget = VICTIM_GPU_BUDGET_FACTOR * needed + VICTIM_GPU_BUDGET_SLACK
+        self.lost = 0.0
+        self.lost_budget = lost_budget
 
     def exhausted(self) -> bool:
-        return self.budget <= 0
+        """Too many GPUs tried, or already more work thrown away than the job may cost (victims
+        come cheapest first, so the search gives up rather than look for a cheaper set)."""
+        return self.budget <= 0 or self.lost > self.lost_budget
 
     def fits(self) -> bool:
         return self.state.tree.fits(self.job.tenant, self.request) and self._placement() is not None
@@ -135,15 +146,17 @@ class _Search:
         self.state.suspend_charges(victim)
         self.removed.append((victim, reason))
         self.budget -= victim.demand.gpu * victim.workers
+        self.lost += lost_gpu_seconds(victim, self.now)
 
     def undo_last(self) -> None:
         victim, _ = self.removed.pop()
         self.state.restore_charges(victim)
         self.budget += victim.demand.gpu * victim.workers
+        self.lost -= lost_gpu_seconds(victim, self.now)
 
     def finish(self) -> PreemptionPlan | None:
         """Keep every victim that turns out unnecessary, then restore the state."""
-        if not self.removed or not self.fits():
+        if not self.removed or self.lost > self.lost_budget or not self.fits():
             self.rollback()
             return None
         for index in range(len(self.removed) - 1, -1, -1):
@@ -265,12 +278,13 @@ def plan_preemption(
         victims.sort(key=key)
     plan: PreemptionPlan | None
     if within_nominal:
-        plan = _reclaim(job, request, state, found, now)
+        plan = _reclaim(job, request, state, found, now, budget)
     else:
-        plan = _search(job, request, state, found.own, now, None) if found.own else None
+        plan = _search(job, request, state, found.own, now, budget, None) if found.own else None
         if plan is None and found.others:
             for rule in PreemptionRule:
-                plan = _search(job, request, state, found.own, now, _fair_share(found, rule))
+                picker = _fair_share(found, rule)
+                plan = _search(job, request, state, found.own, now, budget, picker)
                 if plan is not None:
                     break
     if plan is None or plan.lost_gpu_seconds > budget:
@@ -298,10 +312,11 @@ def _search(
     state: SchedulingState,
     own: Sequence[JobState],
     now: float,
+    lost_budget: float,
     picker: Picker | None,
 ) -> PreemptionPlan | None:
     """Evict ``own`` candidates first, then what ``picker`` proposes, until ``job`` fits."""
-    search = _Search(job, request, state, now)
+    search = _Search(job, request, state, now, lost_budget)
     for victim in own:
         if search.fits() or search.exhausted():
             break
@@ -329,10 +344,11 @@ def _reclaim(
     state: SchedulingState,
     found: _Candidates,
     now: float,
+    lost_budget: float,
 ) -> PreemptionPlan | None:
     """Take nominal quota back from borrowers, highest share first, before the own tenant's."""
     pools = {t: list(vs) for t, vs in found.others.items()}
-    search = _Search(job, request, state, now)
+    search = _Search(job, request, state, now, lost_budget)
     while not search.fits() and not search.exhausted():
         tenant = _highest_share(state, pools, job.flavor)
         if tenant is None:

@@ -14,6 +14,7 @@ import math
 from collections.abc import Hashable, Iterable, Mapping
 
 from quotas.tree import FlavorResource, NodeSpec, QuotaTree
+from scheduler.backfill import reserve
 from scheduler.model import (
     CPU,
     GPU,
@@ -87,6 +88,7 @@ class SchedulingState:
         """Bumped whenever a job starts or stops or a cycle plans evictions: anything cached
         about what running jobs hold is stale once it moves."""
         self._releases: dict[str, tuple[int, list[tuple[float, int]], list[int]]] = {}
+        self._waits: dict[Hashable, tuple[int, float]] = {}
         self.failed_preemptions: dict[Hashable, tuple[int, float, float]] = {}
         """Preemption searches that failed, by (tenant, shape, priority): the version they saw,
         the instant until which their answer holds and the least work an eviction would have
@@ -189,14 +191,44 @@ class SchedulingState:
         table = self._releases[flavor] = (self.version, ends, freed)
         return table
 
+    def node_releases(self, flavor: str) -> dict[str, list[tuple[float, int]]]:
+        """Per node, (end, GPUs) of the flavor's running jobs with a time limit."""
+        by_node: dict[str, list[tuple[float, int]]] = {}
+        for job in self.running_on(flavor):
+            if job.admitted_at is None or job.max_runtime_seconds is None or not job.placement:
+                continue
+            end = job.admitted_at + job.max_runtime_seconds
+            for name in job.placement:
+                by_node.setdefault(name, []).append((end, job.demand.gpu))
+        return by_node
+
     def natural_wait(self, job: JobState, now: float, ahead: int = 0) -> float:
-        """How long until enough GPUs of the job's flavor free up by themselves for it and for
-        the ``ahead`` GPUs that jobs before it in the queue wait for (``inf`` when running jobs
-        without a time limit would have to end)."""
-        short = max(1, ahead + job.total().gpu - self.cluster.free_gpus(job.flavor))
-        _, ends, freed = self._release_table(job.flavor)
-        index = bisect.bisect_left(freed, short)
-        return max(0.0, ends[index][0] - now) if index < len(ends) else math.inf
+        """How long until the job could start with no eviction, projected from the running jobs'
+        time limits (``inf`` when jobs without a limit would have to end): until its workers can
+        be placed, node by node, and until enough GPUs come back for its quota.
+
+        ``ahead``: GPUs that jobs before it in the queue wait for; it waits at least until enough
+        GPUs free up for them and for it.
+        """
+        key = (job.flavor, job.workers, job.demand.gpu)
+        cached = self._waits.get(key)
+        if cached is None or cached[0] != self.version:
+            flavor = job.flavor
+            free = self.cluster.free_gpus_by_node(flavor)
+            start_at = reserve(job, free, self.node_releases(flavor), now).start_at
+            cached = self._waits[key] = (self.version, start_at)
+        wait = max(0.0, cached[1] - now)
+        gpus = job.total().gpu
+        short = ahead + gpus - self.cluster.free_gpus(job.flavor)
+        fr = (job.flavor, GPU)
+        if self.tree.has_tenant(job.tenant) and fr in self.tree.limited:
+            short = max(short, ahead + gpus - self.tree.available(job.tenant, fr))
+        if short > 0:
+            _, ends, freed = self._release_table(job.flavor)
+            index = bisect.bisect_left(freed, short)
+            by_count = max(0.0, ends[index][0] - now) if index < len(ends) else math.inf
+            wait = max(wait, by_count)
+        return wait
 
     def _preemption_key(self, job: JobState) -> Hashable:
         return (job.tenant, job.flavor, job.workers, job.demand, job.priority)

@@ -421,14 +421,14 @@ def test_preemptor_holds_its_nodes_for_the_rest_of_the_cycle() -> None:
 
 
 def reserved_cluster() -> SnapshotBuilder:
-    """Head needs 12 GPUs; 4 are free and 8 come back in an hour: nothing to spare then."""
+    """Head needs a whole node; the half-free node frees up in an hour: it is reserved then."""
     return (
         SnapshotBuilder()
         .tenant("a", gpu=64)
         .nodes(2)
-        .running("r1", "a", gpus=8, started_ago=0, max_runtime=3600)
-        .running("r2", "a", gpus=4, started_ago=0, max_runtime=7200)
-        .queued("head", "a", gpus=6, workers=2, submitted_at=1.0)
+        .running("r1", "a", gpus=4, started_ago=0, max_runtime=3600)
+        .running("r2", "a", gpus=8, started_ago=0, max_runtime=7200)
+        .queued("head", "a", gpus=8, submitted_at=1.0)
     )
 
 
