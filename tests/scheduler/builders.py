@@ -105,6 +105,9 @@ class SnapshotBuilder:
         max_runtime: int | None = None,
         not_before: float | None = None,
         flavor: str = FLAVOR,
+        checkpoint: int | None = None,
+        evicted_at: tuple[float, ...] = (),
+        attempts: int = 0,
     ) -> JobState:
         if submitted_at is None:
             self._clock += 1.0
@@ -120,6 +123,9 @@ class SnapshotBuilder:
             submitted_at,
             max_runtime_seconds=max_runtime,
             not_before=not_before,
+            checkpoint_interval_seconds=checkpoint,
+            evicted_at=evicted_at,
+            attempts=attempts,
         )
 
     def queued(self, job_id: str, tenant: str, **kwargs: object) -> SnapshotBuilder:
