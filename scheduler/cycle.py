@@ -31,6 +31,7 @@ from quotas.tree import FlavorResource
 from scheduler import explain
 from scheduler.backfill import Reservation, reserve
 from scheduler.model import (
+    GPU,
     Admit,
     CycleResult,
     Fail,
@@ -52,6 +53,11 @@ WAITING_FOR_RESERVATION = "WaitingForReservation"
 PREEMPTING = "Preempting"
 UNKNOWN_TENANT = "UnknownTenant"
 DEADLINE_EXCEEDED = "DeadlineExceeded"
+BEHIND = "WaitingBehindTenantQueue"
+EXPLAINED_PER_TENANT = 10
+"""Jobs of each tenant explained one by one per cycle; the rest of a tenant's queue, once
+nothing more of it can start, gets its position and a shared reason (``GET /v1/jobs/{id}``
+shows them; the queue view lists them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +149,16 @@ def schedule(
         if step is None:
             break
         job, factors = step
-        ordering.charged(job, cycle.consider(job, factors))
+        started = cycle.consider(job, factors)
+        if (
+            not started
+            and isinstance(ordering, FairOrdering)
+            and cycle.nothing_more_for(job.tenant, ordering.smallest(job.tenant))
+        ):
+            cycle.defer(job.tenant, ordering.retire(job))
+        else:
+            ordering.charged(job, started)
+    cycle.pend_deferred()
     if explain_all:
         cycle.pend_unknown(j for j in queued if not state.tree.has_tenant(j.tenant))
     cycle.release_holds()
@@ -225,6 +240,7 @@ class _Cycle:
         self.unplaceable: set[Shape] = set()
         self.capacity_messages: dict[tuple[object, ...], str] = {}
         self.quota_blocked: dict[tuple[str, str], _QuotaMemo] = {}
+        self.deferred: list[tuple[str, list[JobState]]] = []
         self.starving: set[str] = set()
         """Jobs past the starvation limit: they reserve capacity even when their quota, not
         the free nodes, holds them back (the GPUs that free up bring the cohort's quota)."""
@@ -275,6 +291,52 @@ class _Cycle:
                 state.restore_charges(victim)
         for name in self.closed_nodes:
             state.cluster.reopen(name)
+
+    def nothing_more_for(self, tenant: str, smallest: Mapping[str, int]) -> bool:
+        """Whether none of the tenant's further jobs can start this cycle, once its first
+        :data:`EXPLAINED_PER_TENANT` jobs have been explained: in every flavor it has jobs of,
+        its head had its chance to preempt and neither the free GPUs nor its quota cover even
+        its smallest job. Its remaining jobs are then listed without a look at each."""
+        if not self.explain or self.tenant_positions.get(tenant, 0) < EXPLAINED_PER_TENANT:
+            return False
+        state = self.state
+        tree = state.tree
+        for flavor, gpus in smallest.items():
+            if self.preemption_attempts > 0 and (tenant, flavor) not in self.preemption_tried:
+                return False
+            if state.cluster.free_gpus(flavor) < gpus:
+                continue
+            fr = (flavor, GPU)
+            if fr not in tree.limited or tree.available(tenant, fr) >= gpus:
+                return False
+        return True
+
+    def defer(self, tenant: str, jobs: list[JobState]) -> None:
+        self.deferred.append((tenant, jobs))
+
+    def pend_deferred(self) -> None:
+        """Positions and a shared reason for the jobs of tenants that can start nothing more."""
+        for tenant, jobs in self.deferred:
+            message = (
+                f"waiting behind earlier jobs of {tenant}, which cannot start now "
+                "(no free GPUs or quota left for even its smallest job)"
+            )
+            position = self.position
+            tenant_position = self.tenant_positions.get(tenant, 0)
+            add = self.pending.append
+            new = tuple.__new__
+            for job in jobs:
+                position += 1
+                tenant_position += 1
+                add(new(Pending, (job.id, position, tenant_position, BEHIND, message)))
+            if self.collect:
+                start = self.position
+                for offset, job in enumerate(jobs, 1):
+                    self.queue.append(
+                        QueueEntry(job.id, start + offset, tenant_position - len(jobs) + offset, {})
+                    )
+            self.position = position
+            self.tenant_positions[tenant] = tenant_position
 
     def pend_unknown(self, jobs: Iterable[JobState]) -> None:
         for job in jobs:

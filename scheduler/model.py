@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 GPU = "gpu"
 CPU = "cpu"
@@ -192,9 +193,9 @@ class Fail:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """Why a queued job did not start this cycle and where it stands."""
+class Pending(NamedTuple):
+    """Why a queued job did not start this cycle and where it stands (a tuple: a cycle makes
+    one for every queued job, so it must be cheap to build)."""
 
     job_id: str
     position: int

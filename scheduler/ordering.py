@@ -84,8 +84,14 @@ class FairOrdering:
         self._user_penalty: dict[tuple[str, str], float] = {}
         self._factor_cache: dict[str, dict[tuple[str, int, int, int, int], Factors]] = {}
         by_tenant: dict[str, dict[str, deque[JobState]]] = {}
+        lanes: dict[tuple[str, str], deque[JobState]] = {}
         for job in _in_tenant_order(jobs):
-            by_tenant.setdefault(job.tenant, {}).setdefault(job.user, deque()).append(job)
+            lane = lanes.get((job.tenant, job.user))
+            if lane is None:
+                lane = lanes[(job.tenant, job.user)] = deque()
+                by_tenant.setdefault(job.tenant, {})[job.user] = lane
+            lane.append(job)
+        self._smallest: dict[str, dict[str, int]] = {}
         self._queues: dict[str, _TenantQueue] = {}
         for tenant, users in by_tenant.items():
             queue = _TenantQueue(users, [])
@@ -170,6 +176,46 @@ class FairOrdering:
                 submitted_at=job.submitted_at,
             )
         return job, factors
+
+    def smallest(self, tenant: str) -> dict[str, int]:
+        """Per flavor, the fewest GPUs any queued job of the tenant asks for."""
+        found = self._smallest.get(tenant)
+        if found is None:
+            found = self._smallest[tenant] = {}
+            for jobs in self._queues[tenant].users.values():
+                for job in jobs:
+                    gpus = job.demand.gpu * job.workers
+                    if gpus < found.get(job.flavor, gpus + 1):
+                        found[job.flavor] = gpus
+        return found
+
+    def retire(self, job: JobState) -> list[JobState]:
+        """Take the tenant just served (``job`` did not start) out of the tournament; returns its
+        remaining jobs in the order it would have served them."""
+        queue = self._queues[job.tenant]
+        heapq.heappop(self._heap)
+        heap = queue.heap
+        user = heap[0][3]
+        remaining = queue.users[user]
+        if remaining:
+            head = remaining[0]
+            heapq.heapreplace(heap, (-head.priority, heap[0][1], head.submitted_at, user))
+        else:
+            heapq.heappop(heap)
+        rest: list[JobState] = []
+        if len(heap) == 1:
+            rest.extend(queue.users[heap[0][3]])
+            return rest
+        while heap:
+            _, usage, _, user = heap[0]
+            jobs = queue.users[user]
+            rest.append(jobs.popleft())
+            if jobs:
+                head = jobs[0]
+                heapq.heapreplace(heap, (-head.priority, usage, head.submitted_at, user))
+            else:
+                heapq.heappop(heap)
+        return rest
 
     def charged(self, job: JobState, admitted: bool) -> None:
         """Re-enter the tenant just served, charging the entry penalty if its job started."""

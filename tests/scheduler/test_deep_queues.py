@@ -1,0 +1,39 @@
+"""Deep queues: past the first jobs of a tenant that can start nothing more, the cycle lists the
+rest with their positions and a shared reason instead of examining each one."""
+
+from __future__ import annotations
+
+from scheduler.cycle import BEHIND, EXPLAINED_PER_TENANT, run_cycle
+from scheduler.policy import Policy
+from tests.scheduler.builders import SnapshotBuilder
+
+FAIR = Policy.named("fair")
+
+
+def test_a_blocked_tenants_deep_queue_keeps_its_order_and_positions() -> None:
+    depth = EXPLAINED_PER_TENANT + 25
+    builder = SnapshotBuilder().tenant("a", gpu=8).tenant("b", gpu=8).nodes(2)
+    builder.running("a-run", "a", gpus=8).running("b-run", "b", gpus=8)
+    for index in range(depth):
+        builder.queued(f"a{index:03d}", "a", gpus=1, submitted_at=float(index))
+    result = run_cycle(builder.build(), FAIR)
+    mine = [p for p in result.pending if p.job_id.startswith("a")]
+    assert [p.job_id for p in mine] == [f"a{i:03d}" for i in range(depth)]
+    assert [p.tenant_position for p in mine] == list(range(1, depth + 1))
+    assert [p.position for p in mine] == sorted(p.position for p in mine)
+    explained = mine[:EXPLAINED_PER_TENANT]
+    assert all(p.reason != BEHIND for p in explained)
+    assert {p.reason for p in mine[EXPLAINED_PER_TENANT:]} == {BEHIND}
+
+
+def test_a_smaller_job_deep_in_the_queue_still_starts() -> None:
+    """Free GPUs cover the small job at the back: the tenant is not written off."""
+    depth = EXPLAINED_PER_TENANT + 5
+    builder = SnapshotBuilder().tenant("a", gpu=16).nodes(2).running("r", "a", gpus=8)
+    builder.running("r2", "a", gpus=4)
+    for index in range(depth):
+        builder.queued(f"big{index:03d}", "a", gpus=8, submitted_at=float(index))
+    builder.queued("small", "a", gpus=2, submitted_at=float(depth))
+    result = run_cycle(builder.build(), FAIR)
+    assert [a.job_id for a in result.admitted] == ["small"]
+    assert BEHIND not in {p.reason for p in result.pending}
