@@ -294,7 +294,8 @@ class _Cycle:
 
     def nothing_more_for(self, tenant: str, smallest: Mapping[str, int]) -> bool:
         """Whether none of the tenant's further jobs can start this cycle, once its first
-        :data:`EXPLAINED_PER_TENANT` jobs have been explained: in every flavor it has jobs of,
+        :data:`EXPLAINED_PER_TENANT` jobs have been explained (never in simulation, where
+        the queue is a short window anyway): in every flavor it has jobs of,
         its head had its chance to preempt and neither the free GPUs nor its quota cover even
         its smallest job. Its remaining jobs are then listed without a look at each."""
         if not self.explain or self.tenant_positions.get(tenant, 0) < EXPLAINED_PER_TENANT:
@@ -408,7 +409,7 @@ class _Cycle:
         backfilling = self.policy.backfill and job.flavor not in self.reservations
         starving = job.id in self.starving
         if backfilling and (reason == INSUFFICIENT_CAPACITY or starving):
-            free = state.cluster.free_gpus_by_node(job.flavor)
+            free = state.free_gpus_by_node(job.flavor)
             releases = state.node_releases(job.flavor)
             self.reservations[job.flavor] = reserve(job, free, releases, self.now)
         return reason, self._describe(job, request, reason) if self.explain else ""

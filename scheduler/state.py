@@ -89,6 +89,8 @@ class SchedulingState:
         about what running jobs hold is stale once it moves."""
         self._releases: dict[str, tuple[int, list[tuple[float, int]], list[int]]] = {}
         self._waits: dict[Hashable, tuple[int, float]] = {}
+        self._free_by_node: dict[str, tuple[int, dict[str, int]]] = {}
+        self._node_releases: dict[str, tuple[int, dict[str, list[tuple[float, int]]]]] = {}
         self.failed_preemptions: dict[Hashable, tuple[int, float, float]] = {}
         """Preemption searches that failed, by (tenant, shape, priority): the version they saw,
         the instant until which their answer holds and the least work an eviction would have
@@ -191,8 +193,22 @@ class SchedulingState:
         table = self._releases[flavor] = (self.version, ends, freed)
         return table
 
+    def free_gpus_by_node(self, flavor: str) -> dict[str, int]:
+        """Free GPUs of each open node of the flavor (cached per :attr:`version`)."""
+        cached = self._free_by_node.get(flavor)
+        if cached is None or cached[0] != self.version:
+            cached = self._free_by_node[flavor] = (
+                self.version,
+                self.cluster.free_gpus_by_node(flavor),
+            )
+        return cached[1]
+
     def node_releases(self, flavor: str) -> dict[str, list[tuple[float, int]]]:
-        """Per node, (end, GPUs) of the flavor's running jobs with a time limit."""
+        """Per node, (end, GPUs) of the flavor's running jobs with a time limit (cached per
+        :attr:`version`)."""
+        cached = self._node_releases.get(flavor)
+        if cached is not None and cached[0] == self.version:
+            return cached[1]
         by_node: dict[str, list[tuple[float, int]]] = {}
         for job in self.running_on(flavor):
             if job.admitted_at is None or job.max_runtime_seconds is None or not job.placement:
@@ -200,6 +216,7 @@ class SchedulingState:
             end = job.admitted_at + job.max_runtime_seconds
             for name in job.placement:
                 by_node.setdefault(name, []).append((end, job.demand.gpu))
+        self._node_releases[flavor] = (self.version, by_node)
         return by_node
 
     def natural_wait(self, job: JobState, now: float, ahead: int = 0) -> float:
@@ -214,7 +231,7 @@ class SchedulingState:
         cached = self._waits.get(key)
         if cached is None or cached[0] != self.version:
             flavor = job.flavor
-            free = self.cluster.free_gpus_by_node(flavor)
+            free = self.free_gpus_by_node(flavor)
             start_at = reserve(job, free, self.node_releases(flavor), now).start_at
             cached = self._waits[key] = (self.version, start_at)
         wait = max(0.0, cached[1] - now)
