@@ -7,16 +7,19 @@ for input errors, ``errors``: a list of ``{field, message}`` naming exactly what
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from store.errors import AlreadyExists, Conflict, InvalidRequest, NotFound, StoreError
 
+log = logging.getLogger("yushan.api")
 PROBLEM_JSON = "application/problem+json"
 _TITLES = {
     400: "Bad Request",
@@ -123,6 +126,17 @@ def install_problem_handlers(app: FastAPI) -> None:
         errors = [{"field": error.field, "message": error.message}] if error.field else []
         return problem_response(
             _store_status(error), error.message, instance=request.url.path, errors=errors
+        )
+
+    @app.exception_handler(DataError)
+    async def _on_data_error(request: Request, error: DataError) -> JSONResponse:
+        # Defence in depth: the schemas bound every string and number the API stores, so this
+        # means a bound is missing. The transaction was rolled back; answer 422, not 500.
+        log.warning("database refused a value: %s", str(error.orig)[:200])
+        return problem_response(
+            422,
+            "a value is out of range or contains characters the database cannot store",
+            instance=request.url.path,
         )
 
     @app.exception_handler(StarletteHTTPException)

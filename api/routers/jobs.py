@@ -18,6 +18,7 @@ from api.deps import (
     require_tenant_role,
     visible_tenants,
 )
+from api.params import CursorQuery, JobIdPath, TenantQuery, UserQuery
 from api.problems import ApiProblem
 from api.schemas import JobCreate, JobEventOut, JobOut, JobPageOut
 from k8s.client import ClusterClient
@@ -32,7 +33,8 @@ from store.users import Principal
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$"),
 ]
 
 
@@ -83,11 +85,11 @@ def submit_job(
 def list_jobs(
     session: SessionDep,
     principal: PrincipalDep,
-    tenant: Annotated[str | None, Query(max_length=63)] = None,
+    tenant: TenantQuery = None,
     status: Annotated[list[JobStatus] | None, Query()] = None,
-    user: Annotated[str | None, Query(max_length=63)] = None,
+    user: UserQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: CursorQuery = None,
 ) -> JobPageOut:
     scope = visible_tenants(principal)
     if tenant is not None:
@@ -106,12 +108,12 @@ def list_jobs(
 
 
 @router.get("/{job_id}")
-def get_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> JobOut:
+def get_job(job_id: JobIdPath, session: SessionDep, principal: PrincipalDep) -> JobOut:
     return job_out(jobs.get(session, job_id, tenants=visible_tenants(principal)))
 
 
 @router.post("/{job_id}/cancel")
-def cancel_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> JobOut:
+def cancel_job(job_id: JobIdPath, session: SessionDep, principal: PrincipalDep) -> JobOut:
     job = jobs.get(session, job_id, tenants=visible_tenants(principal))
     _require_may_cancel(principal, job.tenant, job.user)
     jobs.cancel(session, job, by=principal.user)
@@ -130,14 +132,16 @@ def _require_may_cancel(principal: Principal, tenant: str, owner: str) -> None:
 
 
 @router.get("/{job_id}/events")
-def job_events(job_id: str, session: SessionDep, principal: PrincipalDep) -> list[JobEventOut]:
+def job_events(
+    job_id: JobIdPath, session: SessionDep, principal: PrincipalDep
+) -> list[JobEventOut]:
     jobs.get(session, job_id, tenants=visible_tenants(principal))
     return [JobEventOut.model_validate(e) for e in jobs.events(session, job_id)]
 
 
 @router.get("/{job_id}/logs", response_class=StreamingResponse)
 def job_logs(
-    job_id: str,
+    job_id: JobIdPath,
     request: Request,
     session: SessionDep,
     principal: PrincipalDep,

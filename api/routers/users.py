@@ -7,6 +7,7 @@ from datetime import timedelta
 from fastapi import APIRouter
 
 from api.deps import AdminDep, ForgetPrincipals, PrincipalDep, SessionDep
+from api.params import TokenIdPath, UserPath
 from api.problems import ApiProblem
 from api.schemas import TokenCreate, TokenIssued, TokenOut, UserCreate, UserOut
 from store import audit, users
@@ -40,14 +41,14 @@ def whoami(session: SessionDep, principal: PrincipalDep) -> dict[str, object]:
 
 
 @router.get("/{name}")
-def get_user(name: str, session: SessionDep, principal: PrincipalDep) -> UserOut:
+def get_user(name: UserPath, session: SessionDep, principal: PrincipalDep) -> UserOut:
     _require_self_or_admin(principal, name)
     return UserOut.model_validate(users.get_user(session, name))
 
 
 @router.post("/{name}/tokens", status_code=201)
 def create_token(
-    name: str, body: TokenCreate, session: SessionDep, principal: PrincipalDep
+    name: UserPath, body: TokenCreate, session: SessionDep, principal: PrincipalDep
 ) -> TokenIssued:
     _require_self_or_admin(principal, name)
     expires_at = (
@@ -62,7 +63,7 @@ def create_token(
 
 
 @router.get("/{name}/tokens")
-def list_tokens(name: str, session: SessionDep, principal: PrincipalDep) -> list[TokenOut]:
+def list_tokens(name: UserPath, session: SessionDep, principal: PrincipalDep) -> list[TokenOut]:
     _require_self_or_admin(principal, name)
     users.get_user(session, name)
     return [TokenOut.model_validate(t) for t in users.list_tokens(session, name)]
@@ -70,7 +71,7 @@ def list_tokens(name: str, session: SessionDep, principal: PrincipalDep) -> list
 
 @router.delete("/{name}/tokens/{token_id}", dependencies=[ForgetPrincipals])
 def revoke_token(
-    name: str, token_id: str, session: SessionDep, principal: PrincipalDep
+    name: UserPath, token_id: TokenIdPath, session: SessionDep, principal: PrincipalDep
 ) -> TokenOut:
     _require_self_or_admin(principal, name)
     token = users.revoke_token(session, name, token_id)
