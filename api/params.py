@@ -10,12 +10,13 @@ from typing import Annotated
 
 from fastapi import Path, Query
 
-from api.schemas import CURSOR, DNS_LABEL, JOB_ID, LABEL_VALUE, TOKEN_ID
+from api.schemas import CURSOR, DNS_LABEL, LABEL_VALUE, TOKEN_ID
 
 TenantPath = Annotated[str, Path(min_length=1, max_length=56, pattern=DNS_LABEL.pattern)]
 ObjectPath = Annotated[str, Path(min_length=1, max_length=63, pattern=DNS_LABEL.pattern)]
 UserPath = Annotated[str, Path(min_length=1, max_length=63, pattern=LABEL_VALUE.pattern)]
-JobIdPath = Annotated[str, Path(min_length=10, max_length=10, pattern=JOB_ID)]
+# Any DNS label: a well-formed id that names no job is a 404, not a 422.
+JobIdPath = Annotated[str, Path(min_length=1, max_length=63, pattern=DNS_LABEL.pattern)]
 TokenIdPath = Annotated[str, Path(min_length=1, max_length=16, pattern=TOKEN_ID)]
 CursorQuery = Annotated[str | None, Query(max_length=200, pattern=CURSOR)]
 TenantQuery = Annotated[str | None, Query(min_length=1, max_length=56, pattern=DNS_LABEL.pattern)]

@@ -30,7 +30,6 @@ TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 are allowed, NUL and the other control characters are not (PostgreSQL and Kubernetes reject
 them)."""
 IMAGE = r"^[^\s\x00-\x1f\x7f]+$"
-JOB_ID = r"^j[a-z0-9]{9}$"
 TOKEN_ID = r"^[0-9a-f]{1,16}$"
 CURSOR = r"^[A-Za-z0-9_-]{1,200}$"
 QUANTITY = r"^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([a-zA-Z]{0,2})$"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from api.deps import AdminDep, ForgetPrincipals, PrincipalDep, SessionDep
 from api.params import TokenIdPath, UserPath
@@ -71,9 +72,37 @@ def list_tokens(name: UserPath, session: SessionDep, principal: PrincipalDep) ->
 
 @router.delete("/{name}/tokens/{token_id}", dependencies=[ForgetPrincipals])
 def revoke_token(
-    name: UserPath, token_id: TokenIdPath, session: SessionDep, principal: PrincipalDep
+    name: UserPath,
+    token_id: TokenIdPath,
+    session: SessionDep,
+    principal: PrincipalDep,
+    force: Annotated[bool, Query()] = False,
 ) -> TokenOut:
+    """Revoke a token. Revoking an already revoked token changes nothing (and is not audited
+    again). Revoking the last usable token of the last platform admin would lock everyone out
+    of administration: that is refused with 409 unless ``force=true``."""
     _require_self_or_admin(principal, name)
-    token = users.revoke_token(session, name, token_id)
-    audit.record(session, principal.user, "token.revoke", f"{name}/{token_id}")
+    token = users.get_token(session, name, token_id)
+    if (
+        token.revoked_at is None
+        and not force
+        and users.get_user(session, name).is_admin
+        and users.admins_with_usable_tokens(session, excluding_token=token_id) == 0
+    ):
+        raise ApiProblem(
+            409,
+            f"token {token_id} is the last usable token of any platform admin: revoking it "
+            "leaves nobody able to administer Yushan. Issue another admin token first, or "
+            "repeat with force=true",
+            errors=[{"field": "query.force", "message": "required to lock out all admins"}],
+        )
+    token, changed = users.revoke_token(session, name, token_id)
+    if changed:
+        audit.record(
+            session, principal.user, "token.revoke", f"{name}/{token_id}", **_forced(force)
+        )
     return TokenOut.model_validate(token)
+
+
+def _forced(force: bool) -> dict[str, object]:
+    return {"force": True} if force else {}
