@@ -68,6 +68,7 @@ from scheduler.model import Admit, CycleResult, Demand, NodeState, Preempt, Snap
 from scheduler.policy import Policy
 from scheduler.snapshots import build_snapshot
 from store import cluster as cluster_store
+from store import installation as installation_store
 from store import jobs as job_store
 from store import tenants as tenant_store
 from store.common import as_utc
@@ -135,6 +136,11 @@ class IterationReport:
         self.finished.update(other.finished)
         self.requeued += other.requeued
         self.after_commit += other.after_commit
+
+
+class InstallationMismatch(Exception):
+    """The cluster runs another installation's pods and this database holds no job: most
+    likely the scheduler was pointed at the wrong (or a fresh) database. It refuses to start."""
 
 
 class _LostLeadershipError(Exception):
@@ -849,8 +855,33 @@ class SchedulerLoop:
             namespaces = {t.name: t.namespace for t in tenant_store.list_tenants(session)}
         return {job.id: _workload(job, flavors, namespaces) for job in active}
 
+    def check_installation(self) -> None:
+        """Refuse to run (:class:`InstallationMismatch`) when the cluster holds pods of another
+        installation and this database is empty. Pods of another identity are never adopted
+        or deleted in any case; with jobs of our own, they are only reported."""
+        others = self.cluster.other_installations()
+        if not others:
+            return
+        described = ", ".join(f"{key} ({count} pods)" for key, count in sorted(others.items()))
+        with self.sessions() as session:
+            empty = not installation_store.has_jobs(session)
+        ours = self.cluster.options.installation
+        if empty:
+            raise InstallationMismatch(
+                f"the cluster runs pods of another Yushan installation ({described}) and this "
+                f"database (installation {ours}) holds no job: is YUSHAN_DATABASE_URL pointing "
+                "at the right database? Refusing to start; see docs/operations.md, "
+                '"Installation identity"'
+            )
+        log.warning(
+            "the cluster also runs pods of other Yushan installations (%s); they are left alone",
+            described,
+        )
+
     def recover(self) -> None:
-        """After a restart: adopt our pods, recreate missing ones, delete orphans."""
+        """After a restart: adopt our pods, recreate missing ones, delete orphans (of this
+        installation only; :meth:`check_installation` first)."""
+        self.check_installation()
         report = self.cluster.reconcile(self._expected_workloads(), keep_finished=True)
         log.info(
             "recovered: adopted %d, created %d, deleted %d pods",
