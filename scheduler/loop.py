@@ -62,11 +62,12 @@ from k8s.types import GangObservation, NodeInfo, WorkloadSpec
 from quotas.decay import decay
 from scheduler import metrics
 from scheduler.backoff import requeue_delay
-from scheduler.cycle import run_cycle
+from scheduler.cycle import DEADLINE_EXCEEDED, run_cycle
 from scheduler.logs import log_context
 from scheduler.model import Admit, CycleResult, Demand, NodeState, Preempt, Snapshot
 from scheduler.policy import Policy
 from scheduler.snapshots import build_snapshot
+from scheduler.state import SchedulingState
 from store import cluster as cluster_store
 from store import installation as installation_store
 from store import jobs as job_store
@@ -173,6 +174,8 @@ class _Plan:
     """Admitted or running jobs whose pods the cluster view does not show (all of them)."""
     stale: list[_Stale]
     inventory: list[cluster_store.NodeRecord]
+    started: frozenset[str] = frozenset()
+    """Jobs of the snapshot whose pods run (status ``running``), as opposed to admitted."""
 
 
 def flavor_of(labels: Mapping[str, str], flavors: Sequence[Flavor]) -> str | None:
@@ -230,6 +233,7 @@ class SchedulerLoop:
             nodes, gangs = self.view.snapshot()
         except ClusterError as error:
             report.cluster_error = str(error)
+            metrics.METRICS.cycle_completed(0.0, ok=False)
             self._mark_cluster_unreachable(str(error))
             return report
         started = time.perf_counter()
@@ -248,6 +252,9 @@ class SchedulerLoop:
             log.info("a job changed during the cycle outside its own writes; retrying")
             metrics.METRICS.cycle_completed(time.perf_counter() - started, ok=False)
             return report
+        except Exception:
+            metrics.METRICS.cycle_completed(time.perf_counter() - started, ok=False)
+            raise
         # Committed: only now may the clock of usage accrual and the inventory cache move on
         # (a rolled-back iteration must neither lose an interval nor skip a write).
         self._last_usage_update = now
@@ -262,10 +269,24 @@ class SchedulerLoop:
             )
             self.notify()  # decide again on their new state
         metrics.METRICS.cycle_completed(time.perf_counter() - started)
-        metrics.METRICS.publish_state(metrics.report_from_snapshot(plan.snapshot))
+        metrics.METRICS.publish_state(self._state_report(plan))
         if self.is_leader():
             self._reconcile_cluster(plan, gangs, report)
         return report
+
+    def _state_report(self, plan: _Plan) -> metrics.StateReport:
+        """The state gauges of this cycle: admitted vs running from the jobs' statuses, the
+        cycle's entitlement (weighted fair share) and decayed usage in GPU-seconds."""
+        snapshot = plan.snapshot
+        state = SchedulingState(
+            snapshot.tenants, snapshot.cohorts, (), (), self.policy.topology_label
+        )
+        return metrics.report_from_snapshot(
+            snapshot,
+            started=lambda job: job.id in plan.started,
+            weighted_fair_shares=state.entitlement(),
+            usage_half_life_seconds=self.policy.half_life_seconds,
+        )
 
     def _iterate(
         self,
@@ -330,7 +351,8 @@ class SchedulerLoop:
             for job in with_pods
             if job.id in gangs and JobStatus(job.status) not in ACTIVE_STATES
         ]
-        return _Plan(snapshot, lacking_pods, stale, inventory)
+        started = frozenset(job.id for job in active if job.status == JobStatus.RUNNING.value)
+        return _Plan(snapshot, lacking_pods, stale, inventory, started)
 
     # -- per-job writes -------------------------------------------------------------------
 
@@ -450,6 +472,7 @@ class SchedulerLoop:
         at: datetime,
         report: IterationReport,
     ) -> None:
+        outcome = metrics.JobOutcome.TIMED_OUT if reason == DEADLINE_EXCEEDED else status.value
         run_seconds = 0.0
         if job.started_at is not None:
             run_seconds = max(0.0, (at - as_utc(job.started_at)).total_seconds())
@@ -460,7 +483,7 @@ class SchedulerLoop:
             logging.INFO, job.tenant, job.id, "%s (%s): %s", status.value, reason, message
         )
         report.after_commit.append(
-            partial(metrics.METRICS.job_finished, job.tenant, job.flavor, status.value, run_seconds)
+            partial(metrics.METRICS.job_finished, job.tenant, job.flavor, outcome, run_seconds)
         )
 
     def _requeue(

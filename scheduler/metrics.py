@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import enum
 import importlib.metadata
+import math
 import platform
 import threading
 import time
@@ -216,7 +217,8 @@ _TENANT_GAUGES: tuple[_GaugeSpec[TenantState], ...] = (
     _GaugeSpec("yushan_tenant_weight", "Fair-share weight.", lambda r: r.weight),
     _GaugeSpec(
         "yushan_tenant_weighted_fair_share",
-        "Weighted fair share as computed by the scheduling cycle (dimensionless).",
+        "Weighted fair share the cycle orders tenants by: weight x nominal GPUs as a "
+        "fraction of all tenants' (0..1).",
         lambda r: r.weighted_fair_share,
     ),
     _GaugeSpec(
@@ -329,6 +331,7 @@ def report_from_snapshot(
     *,
     started: Callable[[JobState], bool] = lambda job: True,
     weighted_fair_shares: Mapping[str, float] | None = None,
+    usage_half_life_seconds: float | None = None,
 ) -> StateReport:
     """Summarise a cycle's snapshot for the state gauges.
 
@@ -336,8 +339,14 @@ def report_from_snapshot(
     snapshot does not distinguish them; by default every job in ``snapshot.running`` counts as
     running). ``weighted_fair_shares`` are the cycle's per-tenant shares; tenants without one
     report 0. Nodes that are not schedulable count as not ready.
+
+    The snapshot's decayed usage is an exponentially weighted *average* of GPUs held; with
+    ``usage_half_life_seconds`` it is exported as GPU-seconds: the average times the decay's
+    time constant (``half_life / ln 2``), i.e. the integral of past GPU usage weighted by
+    ``2 ** (-age / half_life)``. Without it the average is exported unchanged.
     """
     shares = weighted_fair_shares or {}
+    scale = 1.0 if usage_half_life_seconds is None else usage_half_life_seconds / math.log(2)
     return StateReport(
         tenant_flavors=_tenant_flavor_rows(snapshot, started),
         tenants=tuple(
@@ -345,7 +354,7 @@ def report_from_snapshot(
                 tenant=name,
                 weight=spec.weight,
                 weighted_fair_share=shares.get(name, 0.0),
-                decayed_usage_gpu_seconds=snapshot.usage.tenants.get(name, 0.0),
+                decayed_usage_gpu_seconds=snapshot.usage.tenants.get(name, 0.0) * scale,
             )
             for name, spec in sorted(snapshot.tenants.items())
         ),

@@ -24,10 +24,11 @@ from api.schemas import JobCreate, JobEventOut, JobOut, JobPageOut
 from k8s.client import ClusterClient
 from k8s.errors import ClusterError, ClusterNotFound
 from quotas.quantity import cpu_to_milli, memory_to_bytes
-from scheduler.metrics import METRICS
+from scheduler.metrics import METRICS, JobOutcome
 from store import jobs, tenants
-from store.common import new_job_id
+from store.common import as_utc, new_job_id
 from store.jobstates import JobStatus
+from store.models import Job
 from store.users import Principal
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -121,7 +122,14 @@ def cancel_job(job_id: JobIdPath, session: SessionDep, principal: PrincipalDep) 
         session.flush()
     except StaleDataError as error:
         raise ApiProblem(409, f"job {job_id} changed concurrently; retry the cancel") from error
+    METRICS.job_finished(job.tenant, job.flavor, JobOutcome.CANCELLED, _run_seconds(job))
     return job_out(job)
+
+
+def _run_seconds(job: Job) -> float:
+    if job.started_at is None or job.finished_at is None:
+        return 0.0
+    return max(0.0, (as_utc(job.finished_at) - as_utc(job.started_at)).total_seconds())
 
 
 def _require_may_cancel(principal: Principal, tenant: str, owner: str) -> None:
