@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from api.authcache import PrincipalCache
 from api.limits import BodySizeLimit
 from api.observability import RequestInstrumentation
+from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.routers import audit, cluster, cohorts, flavors, health, jobs, queue, tenants, users
 from api.settings import ApiSettings
@@ -57,6 +58,7 @@ def create_app(
     signal_job_changes(app.state.session_factory, on_job_change)
     app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)
     install_problem_handlers(app)
+    install_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestInstrumentation)
     app.state.cluster_client = (
