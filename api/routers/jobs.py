@@ -169,7 +169,11 @@ def job_logs(
         raise ApiProblem(409, f"job {job_id} has not started yet: {job.message}")
     client: ClusterClient | None = request.app.state.cluster_client
     if client is None:
-        raise ApiProblem(503, "this API process has no cluster connection (set YUSHAN_KUBECONFIG)")
+        raise ApiProblem(
+            503,
+            "this API process has no cluster connection: run it in the cluster (service "
+            "account) or set YUSHAN_KUBECONFIG",
+        )
     namespace = tenants.get_tenant(session, job.tenant).namespace
     lines = client.read_logs(namespace, job_id, worker, follow=follow, tail_lines=tail_lines)
     try:
