@@ -356,7 +356,11 @@ def _scheduler(args: argparse.Namespace) -> int:
     if engine.dialect.name == "postgresql" and settings.listen_for_job_changes:
         listener = JobChangeListener(settings.database_url, loop.notify).start()
     metrics_server = MetricsServer(
-        METRICS, settings.metrics_host, settings.metrics_port, healthy=lambda: not stop.is_set()
+        METRICS,
+        settings.metrics_host,
+        settings.metrics_port,
+        healthy=lambda: not stop.is_set(),
+        token=settings.metrics_token,
     )
     metrics_server.start()
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())

@@ -30,6 +30,7 @@ uses the module-level :data:`REGISTRY` / :data:`METRICS`.
 from __future__ import annotations
 
 import enum
+import hmac
 import importlib.metadata
 import math
 import platform
@@ -622,8 +623,9 @@ class MetricsServer:
         host: str = "127.0.0.1",
         port: int = 9090,
         healthy: Callable[[], bool] = lambda: True,
+        token: str | None = None,
     ) -> None:
-        self._server = ThreadingHTTPServer((host, port), _handler(metrics, healthy))
+        self._server = ThreadingHTTPServer((host, port), _handler(metrics, healthy, token))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="metrics-server", daemon=True
@@ -642,10 +644,24 @@ class MetricsServer:
         self._thread.join(timeout=5)
 
 
-def _handler(metrics: YushanMetrics, healthy: Callable[[], bool]) -> type[BaseHTTPRequestHandler]:
+def bearer_token_ok(authorization: str | None, token: str | None) -> bool:
+    """Whether a ``/metrics`` request may read the metrics: always without a configured token
+    (``YUSHAN_METRICS_TOKEN``), else only with ``Authorization: Bearer <token>``."""
+    if not token:
+        return True
+    scheme, _, secret = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(secret.strip(), token)
+
+
+def _handler(
+    metrics: YushanMetrics, healthy: Callable[[], bool], token: str | None = None
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path == "/metrics":
+                if not bearer_token_ok(self.headers.get("Authorization"), token):
+                    self._reply(401, b"metrics need a bearer token\n", "text/plain")
+                    return
                 self._reply(200, *metrics.render(self.headers.get("Accept", "")))
             elif self.path == "/healthz":
                 ok = healthy()
