@@ -263,7 +263,7 @@ class ClusterClient:
         if name in self._known_namespaces:
             return
         if self.options.create_namespaces:
-            manifest = mf.namespace_manifest(name, tenant)
+            manifest = self._stamped(mf.namespace_manifest(name, tenant))
             try:
                 self.transport.request("POST", f"{CORE}/namespaces", body=manifest)
             except ClusterAlreadyExists:

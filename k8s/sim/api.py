@@ -545,6 +545,18 @@ class SimApi:
         review["apiVersion"] = "authorization.k8s.io/v1"
         review["kind"] = "SelfSubjectAccessReview"
         review["status"] = {"allowed": True, "reason": "the embedded cluster allows everything"}
+        if self._authorizer is not None and self._authorizer.enforcing:
+            attributes = (review.get("spec") or {}).get("resourceAttributes") or {}
+            resource = str(attributes.get("resource", ""))
+            if attributes.get("subresource"):
+                resource = f"{resource}/{attributes['subresource']}"
+            allowed = self._authorizer.would_allow(
+                str(attributes.get("verb", "")),
+                str(attributes.get("group", "")),
+                resource,
+                attributes.get("namespace") or None,
+            )
+            review["status"] = {"allowed": allowed, "reason": "RBAC of the embedded cluster"}
         return JsonResponse(201, review)
 
     def _pod_log(self, target: _Target, query: Mapping[str, str]) -> Response:

@@ -88,14 +88,18 @@ class RbacAuthorizer:
             by_namespace.setdefault(bound_in, []).extend(rules)
         return cls(cluster_wide, by_namespace)
 
+    def would_allow(self, verb: str, group: str, resource: str, namespace: str | None) -> bool:
+        """The decision, without recording a denial (SelfSubjectAccessReviews)."""
+        rules = self.cluster_wide
+        if namespace is not None:
+            rules = rules + self.by_namespace.get(namespace, [])
+        return any(rule.allows(verb, group, resource) for rule in rules)
+
     def allows(self, verb: str, group: str, resource: str, namespace: str | None) -> bool:
         """``resource`` is the plural, with ``/subresource`` when there is one."""
         if not self.enforcing:
             return True
-        rules = self.cluster_wide
-        if namespace is not None:
-            rules = rules + self.by_namespace.get(namespace, [])
-        allowed = any(rule.allows(verb, group, resource) for rule in rules)
+        allowed = self.would_allow(verb, group, resource, namespace)
         if not allowed:
             with self._lock:
                 self.denied.append((verb, group, resource, namespace))

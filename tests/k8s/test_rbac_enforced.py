@@ -143,3 +143,16 @@ def test_listed_namespaces_really_limit_the_writes(
     ):
         client.create_owned(pod)
     assert ("create", "", "pods", "default") in authorizer.denied
+
+
+def test_access_reviews_answer_with_the_enforced_rules(
+    enforced: tuple[EmbeddedCluster, RbacAuthorizer, Path, bool],
+) -> None:
+    _, _, kubeconfig, namespaced = enforced
+    with ClusterClient.from_kubeconfig(kubeconfig) as client:
+        assert client.can_i("list", "pods")[0]
+        assert client.can_i("watch", "nodes")[0]
+        assert not client.can_i("create", "events", namespace="yushan-lab-a")[0]
+        assert not client.can_i("create", "pods", subresource="binding")[0]
+        assert client.can_i("create", "pods", namespace="yushan-lab-a")[0]
+        assert client.can_i("create", "pods", namespace="default")[0] is not namespaced

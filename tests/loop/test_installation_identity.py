@@ -49,6 +49,10 @@ def test_pods_carry_the_identity_created_with_the_database(platform: Platform) -
     labels = [p["metadata"]["labels"] for p in platform.pods(job_id)]
     assert labels
     assert all(label[LABEL_INSTALLATION] == identity for label in labels)
+    with _client(platform, identity) as client:  # the namespace it created records it too
+        namespace = client.list_objects("/api/v1/namespaces")[0]
+    (created,) = [n for n in namespace if n["metadata"]["name"] == "yushan-lab-a"]
+    assert created["metadata"]["labels"][LABEL_INSTALLATION] == identity
 
 
 def test_a_scheduler_on_an_empty_database_refuses_and_deletes_nothing(
