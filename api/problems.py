@@ -21,6 +21,9 @@ from store.errors import AlreadyExists, Conflict, InvalidRequest, NotFound, Stor
 
 log = logging.getLogger("yushan.api")
 PROBLEM_JSON = "application/problem+json"
+UNVALIDATED_VALUE = "https://yushan.dev/problems/unvalidated-value"
+"""The type of a 422 the database raised rather than the schemas: a validation bound is
+missing (the fuzzer treats it as a failure)."""
 _TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -61,9 +64,10 @@ def problem_response(
     instance: str | None = None,
     errors: Sequence[dict[str, str]] = (),
     headers: dict[str, str] | None = None,
+    problem_type: str | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
-        "type": f"https://yushan.dev/problems/{status}",
+        "type": problem_type or f"https://yushan.dev/problems/{status}",
         "title": _TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
@@ -137,6 +141,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             422,
             "a value is out of range or contains characters the database cannot store",
             instance=request.url.path,
+            problem_type=UNVALIDATED_VALUE,
         )
 
     @app.exception_handler(StarletteHTTPException)
