@@ -7,6 +7,8 @@ admin are applied by :func:`prepare_database`, which the server runs once at sta
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -17,10 +19,12 @@ from sqlalchemy import Engine
 from api.authcache import PrincipalCache
 from api.limits import BodySizeLimit
 from api.observability import RequestInstrumentation
+from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.routers import audit, cluster, cohorts, flavors, health, jobs, queue, tenants, users
 from api.settings import ApiSettings
 from k8s.client import ClusterClient
+from k8s.errors import ClusterError
 from scheduler.settings import SchedulerSettings
 from store import users as user_store
 from store.db import create_db_engine, session_factory, transaction
@@ -28,6 +32,7 @@ from store.migrate import upgrade
 from store.notify import signal_job_changes
 
 API_VERSION = "1.0"
+log = logging.getLogger("yushan.api")
 
 
 def create_app(
@@ -57,14 +62,30 @@ def create_app(
     signal_job_changes(app.state.session_factory, on_job_change)
     app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)
     install_problem_handlers(app)
+    install_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestInstrumentation)
-    app.state.cluster_client = (
-        ClusterClient.from_kubeconfig(settings.kubeconfig) if settings.kubeconfig else None
-    )
+    app.state.cluster_client = cluster_client(settings)
     for module in (health, cohorts, flavors, tenants, users, jobs, queue, cluster, audit):
         app.include_router(module.router)
     return app
+
+
+def cluster_client(settings: ApiSettings) -> ClusterClient | None:
+    """The API's connection to the cluster (for job logs): ``YUSHAN_KUBECONFIG``, else the
+    pod's service account when running in the cluster (as under Helm), else none (503)."""
+    if settings.kubeconfig:
+        return ClusterClient.from_kubeconfig(settings.kubeconfig)
+    in_cluster = settings.in_cluster
+    if in_cluster is None:
+        in_cluster = "KUBERNETES_SERVICE_HOST" in os.environ
+    if not in_cluster:
+        return None
+    try:
+        return ClusterClient.in_cluster()
+    except ClusterError as error:
+        log.warning("no cluster connection for job logs: %s", error)
+        return None
 
 
 def _lifespan(concurrency: int) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:

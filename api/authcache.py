@@ -3,7 +3,8 @@
 Looking a token up costs two queries; under load that is most of a submission's database
 time. Entries live ``ttl`` seconds (``YUSHAN_AUTH_CACHE_SECONDS``, default 5; 0 disables).
 Changes made through this process (token revoked, membership changed, tenant deleted) clear the
-cache at once; another API process sees them within ``ttl`` seconds.
+cache at once; another API process sees them within ``ttl`` seconds. A token's expiry is exact
+in every process: :func:`api.deps.get_principal` checks it on each use of a cached principal.
 """
 
 from __future__ import annotations

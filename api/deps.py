@@ -17,6 +17,7 @@ from api.authcache import PrincipalCache
 from api.problems import ApiProblem
 from api.settings import ApiSettings
 from scheduler.policy import Policy
+from store.common import utcnow
 from store.db import SessionFactory
 from store.users import Principal, authenticate, hash_token
 
@@ -60,7 +61,10 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
     cache: PrincipalCache = request.app.state.principal_cache
     key = hash_token(secret.strip())
     principal = cache.get(key)
-    if principal is None:
+    if principal is not None and principal.expired(utcnow()):
+        # The cache may outlive the token by up to its ttl; expiry is checked on every use.
+        principal = None
+    elif principal is None:
         principal = authenticate(session, secret.strip())
         if principal is not None:
             cache.put(key, principal)

@@ -7,17 +7,23 @@ for input errors, ``errors``: a list of ``{field, message}`` naming exactly what
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from store.errors import AlreadyExists, Conflict, InvalidRequest, NotFound, StoreError
 
+log = logging.getLogger("yushan.api")
 PROBLEM_JSON = "application/problem+json"
+UNVALIDATED_VALUE = "https://yushan.dev/problems/unvalidated-value"
+"""The type of a 422 the database raised rather than the schemas: a validation bound is
+missing (the fuzzer treats it as a failure)."""
 _TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -58,9 +64,10 @@ def problem_response(
     instance: str | None = None,
     errors: Sequence[dict[str, str]] = (),
     headers: dict[str, str] | None = None,
+    problem_type: str | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
-        "type": f"https://yushan.dev/problems/{status}",
+        "type": problem_type or f"https://yushan.dev/problems/{status}",
         "title": _TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
@@ -123,6 +130,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         errors = [{"field": error.field, "message": error.message}] if error.field else []
         return problem_response(
             _store_status(error), error.message, instance=request.url.path, errors=errors
+        )
+
+    @app.exception_handler(DataError)
+    async def _on_data_error(request: Request, error: DataError) -> JSONResponse:
+        # Defence in depth: the schemas bound every string and number the API stores, so this
+        # means a bound is missing. The transaction was rolled back; answer 422, not 500.
+        log.warning("database refused a value: %s", str(error.orig)[:200])
+        return problem_response(
+            422,
+            "a value is out of range or contains characters the database cannot store",
+            instance=request.url.path,
+            problem_type=UNVALIDATED_VALUE,
         )
 
     @app.exception_handler(StarletteHTTPException)

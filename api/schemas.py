@@ -8,6 +8,7 @@ strings ("4", "500m", "90Gi") on the wire and integers in base units inside.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,24 @@ ANNOTATION_KEY = re.compile(
     r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
     r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 )
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+"""Single-line text: no NUL and no control characters (descriptions, label keys)."""
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+"""Free text that may span lines (command, args, env values, annotations): tabs and newlines
+are allowed, NUL and the other control characters are not (PostgreSQL and Kubernetes reject
+them)."""
+IMAGE = r"^[^\s\x00-\x1f\x7f]+$"
+TOKEN_ID = r"^[0-9a-f]{1,16}$"
+CURSOR = r"^[A-Za-z0-9_-]{1,200}$"
+QUANTITY = r"^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([a-zA-Z]{0,2})$"
+MAX_JOB_CPU_MILLI = 100_000 * 1000
+"""Per pod: 100 000 cores, far above any node, far below what int64 millicores can hold."""
+MAX_JOB_MEMORY_BYTES = 1 << 50
+"""Per pod: 1Pi."""
+MAX_QUOTA_CPU_MILLI = 10**9 * 1000
+"""A quota: 10^9 cores (10^12 millicores); sums over cohorts stay far below 2^63."""
+MAX_QUOTA_MEMORY_BYTES = 1 << 60
+"""A quota: 1Ei."""
 MAX_RUNTIME_SECONDS = 90 * 86400
 MIN_CHECKPOINT_INTERVAL_SECONDS = 60
 MAX_CHECKPOINT_INTERVAL_SECONDS = 7 * 86400
@@ -44,30 +63,46 @@ def _label_value(value: str) -> str:
     return value
 
 
-def _cpu(value: str) -> str:
-    try:
-        if cpu_to_milli(value) <= 0:
+def _bounded(
+    convert: Callable[[str], int], maximum: int, limit_text: str, *, allow_zero: bool = False
+) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        try:
+            amount = convert(value)
+        except QuantityError as error:
+            raise ValueError(str(error)) from error
+        if amount < 0 or (amount == 0 and not allow_zero):
             raise ValueError("must be greater than 0")
-    except QuantityError as error:
-        raise ValueError(str(error)) from error
-    return value
+        if amount > maximum:
+            raise ValueError(f"must be at most {limit_text}")
+        return value
+
+    return check
 
 
-def _memory(value: str) -> str:
-    try:
-        if memory_to_bytes(value) <= 0:
-            raise ValueError("must be greater than 0")
-    except QuantityError as error:
-        raise ValueError(str(error)) from error
-    return value
+_cpu = _bounded(cpu_to_milli, MAX_JOB_CPU_MILLI, "100000 (cores)")
+_memory = _bounded(memory_to_bytes, MAX_JOB_MEMORY_BYTES, "1Pi")
+_quota_cpu = _bounded(cpu_to_milli, MAX_QUOTA_CPU_MILLI, "1000000000 (cores)", allow_zero=True)
+_quota_memory = _bounded(memory_to_bytes, MAX_QUOTA_MEMORY_BYTES, "1Ei", allow_zero=True)
 
 
-TenantName = Annotated[str, Field(min_length=1, max_length=56), AfterValidator(_dns_label)]
-ObjectName = Annotated[str, Field(min_length=1, max_length=63), AfterValidator(_dns_label)]
-UserName = Annotated[str, Field(min_length=1, max_length=63), AfterValidator(_label_value)]
-JobName = Annotated[str, Field(min_length=1, max_length=63), AfterValidator(_label_value)]
-CpuQuantity = Annotated[str, Field(max_length=32), AfterValidator(_cpu)]
-MemoryQuantity = Annotated[str, Field(max_length=32), AfterValidator(_memory)]
+TenantName = Annotated[
+    str, Field(min_length=1, max_length=56, pattern=DNS_LABEL.pattern), AfterValidator(_dns_label)
+]
+ObjectName = Annotated[
+    str, Field(min_length=1, max_length=63, pattern=DNS_LABEL.pattern), AfterValidator(_dns_label)
+]
+UserName = Annotated[
+    str,
+    Field(min_length=1, max_length=63, pattern=LABEL_VALUE.pattern),
+    AfterValidator(_label_value),
+]
+JobName = UserName
+CpuQuantity = Annotated[str, Field(max_length=32, pattern=QUANTITY), AfterValidator(_cpu)]
+MemoryQuantity = Annotated[str, Field(max_length=32, pattern=QUANTITY), AfterValidator(_memory)]
+QuotaCpu = Annotated[str, Field(max_length=32, pattern=QUANTITY), AfterValidator(_quota_cpu)]
+QuotaMemory = Annotated[str, Field(max_length=32, pattern=QUANTITY), AfterValidator(_quota_memory)]
+Text = Annotated[str, Field(pattern=TEXT)]
 Priority = Literal["low", "normal", "high"]
 Role = Literal["tenant-admin", "member", "viewer"]
 
@@ -104,8 +139,12 @@ class CohortOut(Response):
 class FlavorCreate(Request):
     name: ObjectName
     node_labels: dict[
-        Annotated[str, Field(min_length=1, max_length=253)],
-        Annotated[str, Field(max_length=63), AfterValidator(lambda v: v and _label_value(v))],
+        Annotated[str, Field(min_length=1, max_length=253, pattern=NO_CONTROL)],
+        Annotated[
+            str,
+            Field(max_length=63, pattern=LABEL_VALUE.pattern),
+            AfterValidator(lambda v: v and _label_value(v)),
+        ],
     ] = Field(default_factory=dict, max_length=32)
     cpu_per_gpu: CpuQuantity = "4"
     memory_per_gpu: MemoryQuantity = "90Gi"
@@ -131,15 +170,15 @@ class GpuQuota(Request):
 
 
 class CpuQuota(Request):
-    nominal: CpuQuantity | Literal["0"]
-    borrowing_limit: CpuQuantity | Literal["0"] | None = None
-    lending_limit: CpuQuantity | Literal["0"] | None = None
+    nominal: QuotaCpu
+    borrowing_limit: QuotaCpu | None = None
+    lending_limit: QuotaCpu | None = None
 
 
 class MemoryQuota(Request):
-    nominal: MemoryQuantity | Literal["0"]
-    borrowing_limit: MemoryQuantity | Literal["0"] | None = None
-    lending_limit: MemoryQuantity | Literal["0"] | None = None
+    nominal: QuotaMemory
+    borrowing_limit: QuotaMemory | None = None
+    lending_limit: QuotaMemory | None = None
 
 
 class FlavorQuota(Request):
@@ -220,7 +259,7 @@ class MemberOut(Response):
 
 
 class TokenCreate(Request):
-    description: str = Field(default="", max_length=200)
+    description: str = Field(default="", max_length=200, pattern=NO_CONTROL)
     expires_in_seconds: int | None = Field(default=None, ge=60, le=400 * 86400)
 
 
@@ -246,12 +285,14 @@ AnnotationKey = Annotated[str, Field(min_length=1, max_length=317, pattern=ANNOT
 class JobCreate(Request):
     tenant: TenantName
     name: JobName
-    image: Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[^\s]+$")]
-    command: list[Annotated[str, Field(max_length=4096)]] = Field(
+    image: Annotated[str, Field(min_length=1, max_length=512, pattern=IMAGE)]
+    command: list[Annotated[Text, Field(max_length=4096)]] = Field(
         default_factory=list, max_length=64
     )
-    args: list[Annotated[str, Field(max_length=4096)]] = Field(default_factory=list, max_length=256)
-    env: dict[EnvName, Annotated[str, Field(max_length=32768)]] = Field(
+    args: list[Annotated[Text, Field(max_length=4096)]] = Field(
+        default_factory=list, max_length=256
+    )
+    env: dict[EnvName, Annotated[Text, Field(max_length=32768)]] = Field(
         default_factory=dict, max_length=128
     )
     flavor: ObjectName
@@ -266,7 +307,7 @@ class JobCreate(Request):
     )
     """The job saves its progress at least this often; preemption then weighs only the work
     since the last checkpoint. Passed to the pods as ``YUSHAN_CHECKPOINT_INTERVAL_SECONDS``."""
-    annotations: dict[AnnotationKey, Annotated[str, Field(max_length=4096)]] = Field(
+    annotations: dict[AnnotationKey, Annotated[Text, Field(max_length=4096)]] = Field(
         default_factory=dict, max_length=64
     )
 

@@ -23,3 +23,8 @@ class ApiSettings(BaseSettings):
     policy: str = "fair+backfill"
     auth_cache_seconds: float = Field(default=5.0, ge=0)
     kubeconfig: str | None = None
+    metrics_token: str | None = None
+    """When set, ``/metrics`` answers only ``Authorization: Bearer <token>`` (401 otherwise)."""
+    in_cluster: bool | None = None
+    """Read logs through the pod's service account. ``None`` (default): when running in a
+    Kubernetes pod (``KUBERNETES_SERVICE_HOST`` set) and no ``kubeconfig`` is given."""

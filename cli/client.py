@@ -202,8 +202,9 @@ class YushanClient:
     def list_tokens(self, user: str) -> list[JsonObject]:
         return _objects(self._call("GET", f"/v1/users/{user}/tokens"))
 
-    def revoke_token(self, user: str, token_id: str) -> JsonObject:
-        return _object(self._call("DELETE", f"/v1/users/{user}/tokens/{token_id}"))
+    def revoke_token(self, user: str, token_id: str, *, force: bool = False) -> JsonObject:
+        path = f"/v1/users/{user}/tokens/{token_id}" + ("?force=true" if force else "")
+        return _object(self._call("DELETE", path))
 
     # -- platform -----------------------------------------------------------------------------
 

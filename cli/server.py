@@ -33,11 +33,12 @@ from k8s.sim.cluster import EmbeddedCluster
 from k8s.watcher import ClusterWatcher
 from scheduler import simulate
 from scheduler.logs import configure_logging
-from scheduler.loop import LoopSettings, SchedulerLoop
+from scheduler.loop import InstallationMismatch, LoopSettings, SchedulerLoop
 from scheduler.metrics import METRICS, MetricsServer
 from scheduler.policy import POLICY_NAMES
 from scheduler.settings import SchedulerSettings
 from scheduler.wakeup import JobChangeListener
+from store import installation as installation_store
 from store.db import SessionFactory, create_db_engine, session_factory
 from store.migrate import upgrade
 from store.settings import DatabaseSettings
@@ -118,8 +119,10 @@ def _policy_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _cluster_client(args: argparse.Namespace, *, create_namespaces: bool = True) -> ClusterClient:
-    options = ClientOptions(create_namespaces=create_namespaces)
+def _cluster_client(
+    args: argparse.Namespace, *, installation: str | None = None, create_namespaces: bool = True
+) -> ClusterClient:
+    options = ClientOptions(create_namespaces=create_namespaces, installation=installation)
     running_in_a_pod = "KUBERNETES_SERVICE_HOST" in os.environ and not (
         args.kubeconfig or "KUBECONFIG" in os.environ
     )
@@ -184,7 +187,11 @@ def _serve(args: argparse.Namespace) -> int:
         cluster = EmbeddedCluster(args.nodes, time_scale=args.time_scale)
         cluster.start()
         kubeconfig = str(cluster.write_kubeconfig(STATE_DIR / "kubeconfig").resolve())
-    client = ClusterClient.from_kubeconfig(kubeconfig, args.context)
+    client = ClusterClient.from_kubeconfig(
+        kubeconfig,
+        args.context,
+        ClientOptions(installation=installation_store.identity(session_factory(engine))),
+    )
     stop = threading.Event()
     watcher = _watcher(client, scheduler_settings)
     loop = scheduler_loop(
@@ -197,6 +204,8 @@ def _serve(args: argparse.Namespace) -> int:
     )
     watcher.add_listener(loop.notify)
     METRICS.set_leader(True)  # one process, no election: it always leads
+    if not _installation_matches(loop):
+        return 2
     _recover(loop)
     _wait_synced(watcher)
     scheduler_thread = threading.Thread(
@@ -236,11 +245,26 @@ def _wait_synced(watcher: ClusterWatcher, timeout: float = 30.0) -> None:
         log.warning("the cluster cache is not synced after %.0f s; the loop waits for it", timeout)
 
 
+def _installation_matches(loop: SchedulerLoop) -> bool:
+    """The identity guard, before anything is adopted or deleted (see SchedulerLoop)."""
+    try:
+        loop.check_installation()
+    except InstallationMismatch as error:
+        log.error("%s", error)
+        print(f"error: {error}", file=sys.stderr)
+        return False
+    except ClusterError as error:
+        log.warning("could not check the cluster for other installations: %s", error)
+    return True
+
+
 def _recover(loop: SchedulerLoop) -> None:
     try:
         loop.recover()
     except ClusterError as error:
         log.warning("could not reconcile with the cluster at start-up: %s", error)
+    except InstallationMismatch as error:
+        log.error("not reconciling: %s", error)
 
 
 def _bootstrap_token(settings: ApiSettings) -> str:
@@ -309,7 +333,11 @@ def _scheduler(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, json=settings.log_format == "json")
     engine: Engine = create_db_engine(settings.database_url)
     upgrade(settings.database_url)
-    client = _cluster_client(args, create_namespaces=settings.create_tenant_namespaces)
+    client = _cluster_client(
+        args,
+        installation=installation_store.identity(session_factory(engine)),
+        create_namespaces=settings.create_tenant_namespaces,
+    )
     stop = threading.Event()
     elector = _elector(settings, client) if settings.leader_election else None
     is_leader = elector.is_leader if elector else (lambda: True)
@@ -328,10 +356,19 @@ def _scheduler(args: argparse.Namespace) -> int:
     if engine.dialect.name == "postgresql" and settings.listen_for_job_changes:
         listener = JobChangeListener(settings.database_url, loop.notify).start()
     metrics_server = MetricsServer(
-        METRICS, settings.metrics_host, settings.metrics_port, healthy=lambda: not stop.is_set()
+        METRICS,
+        settings.metrics_host,
+        settings.metrics_port,
+        healthy=lambda: not stop.is_set(),
+        token=settings.metrics_token,
     )
     metrics_server.start()
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    if not _installation_matches(loop):
+        metrics_server.stop()
+        watcher.stop()
+        client.close()
+        return 2
     if elector is None:
         METRICS.set_leader(True)
         _recover(loop)

@@ -45,7 +45,7 @@ from k8s.errors import (
     RetryPolicy,
     translate_error,
 )
-from k8s.observe import gang_observations, node_infos
+from k8s.observe import gang_observations, installation_of, is_managed, node_infos
 from k8s.transport import JsonObject, Query, Transport, TransportOptions, iter_lines
 from k8s.types import (
     GangObservation,
@@ -66,6 +66,9 @@ class ClientOptions:
     parallelism: int = 16
     create_namespaces: bool = True
     field_manager: str = "yushan"
+    installation: str | None = None
+    """This installation's identity (:mod:`store.installation`): stamped on every pod and
+    Service created; objects stamped with another identity are never adopted or deleted."""
 
 
 class StaleAttemptPresent(ClusterError):
@@ -260,7 +263,7 @@ class ClusterClient:
         if name in self._known_namespaces:
             return
         if self.options.create_namespaces:
-            manifest = mf.namespace_manifest(name, tenant)
+            manifest = self._stamped(mf.namespace_manifest(name, tenant))
             try:
                 self.transport.request("POST", f"{CORE}/namespaces", body=manifest)
             except ClusterAlreadyExists:
@@ -357,6 +360,7 @@ class ClusterClient:
         same job and attempt. A pod of an earlier attempt is deleted and reported as
         :class:`StaleAttemptPresent`; anything else is an :class:`OwnershipConflict`.
         """
+        manifest = self._stamped(manifest)
         kind = "pods" if manifest["kind"] == "Pod" else "services"
         collection = _collection(kind, _namespace(manifest))
         query = {"fieldManager": self.options.field_manager}
@@ -379,6 +383,10 @@ class ClusterClient:
         job = mf.label(wanted, mf.LABEL_JOB)
         if mf.label(existing, mf.LABEL_MANAGED_BY) != mf.MANAGED_BY:
             raise OwnershipConflict(f"{name} exists and was not created by Yushan")
+        if not self._ours(existing):
+            raise OwnershipConflict(
+                f"{name} belongs to another Yushan installation ({installation_of(existing)})"
+            )
         if mf.label(existing, mf.LABEL_JOB) != job:
             raise OwnershipConflict(f"{name} belongs to job {mf.label(existing, mf.LABEL_JOB)}")
         if wanted["kind"] != "Pod" or _attempt(existing) == _attempt(wanted):
@@ -418,7 +426,9 @@ class ClusterClient:
             alive = [
                 _name(p)
                 for p in pods
-                if not _is_terminating(p) and not (keep_finished and _has_finished(p))
+                if self._ours(p)
+                and not _is_terminating(p)
+                and not (keep_finished and _has_finished(p))
             ]
         else:
             alive = [
@@ -435,7 +445,7 @@ class ClusterClient:
         pods, _ = self.list_objects(
             _collection("pods", namespace), label_selector=mf.job_selector(job_id)
         )
-        return not pods
+        return not [p for p in pods if self._ours(p)]
 
     def _run_all(self, calls: Sequence[Callable[[], object]]) -> None:
         """Run calls concurrently and raise the first error after all have finished."""
@@ -462,16 +472,41 @@ class ClusterClient:
         listing; for one-shot callers (tools, tests) that run no watcher.
         """
         nodes, pods = self._inventory()
-        return nodes, gang_observations(pods, {n.name: n for n in nodes})
+        installation = self.options.installation
+        return nodes, gang_observations(pods, {n.name: n for n in nodes}, installation)
 
     def _inventory(self) -> tuple[list[NodeInfo], list[JsonObject]]:
         nodes, _ = self.list_objects(f"{CORE}/nodes")
         pods, _ = self.list_objects(f"{CORE}/pods")
-        return node_infos(nodes, pods), pods
+        return node_infos(nodes, pods, self.options.installation), pods
 
     def managed_pods(self) -> list[JsonObject]:
+        """This installation's pods (and unstamped ones, which predate identities)."""
+        return [p for p in self._all_managed_pods() if self._ours(p)]
+
+    def _all_managed_pods(self) -> list[JsonObject]:
         pods, _ = self.list_objects(f"{CORE}/pods", label_selector=mf.MANAGED_SELECTOR)
         return pods
+
+    def other_installations(self) -> dict[str, int]:
+        """Identities other than ours stamped on Yushan pods in the cluster, with pod counts."""
+        found: dict[str, int] = {}
+        for pod in self._all_managed_pods():
+            stamp = installation_of(pod)
+            if stamp is not None and stamp != self.options.installation:
+                found[stamp] = found.get(stamp, 0) + 1
+        return found
+
+    def _ours(self, obj: Mapping[str, Any]) -> bool:
+        return is_managed(obj, self.options.installation)
+
+    def _stamped(self, manifest: JsonObject) -> JsonObject:
+        if self.options.installation is None:
+            return manifest
+        metadata = dict(manifest.get("metadata") or {})
+        labels = dict(metadata.get("labels") or {})
+        labels[mf.LABEL_INSTALLATION] = self.options.installation
+        return {**manifest, "metadata": {**metadata, "labels": labels}}
 
     def read_logs(
         self,
@@ -517,6 +552,7 @@ class ClusterClient:
         no resources, and their logs are still wanted).
         """
         services, _ = self.list_objects(f"{CORE}/services", label_selector=mf.MANAGED_SELECTOR)
+        services = [s for s in services if self._ours(s)]
         pods = self.managed_pods()
         if namespaces is not None:
             pods = [p for p in pods if _namespace(p) in namespaces]

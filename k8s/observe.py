@@ -24,6 +24,7 @@ from k8s.manifests import (
     ANNOTATION_WORKERS,
     GPU_RESOURCE,
     LABEL_ATTEMPT,
+    LABEL_INSTALLATION,
     LABEL_JOB,
     LABEL_MANAGED_BY,
     LABEL_WORKER,
@@ -108,20 +109,33 @@ def pod_requests(pod: Obj) -> Resources:
     return total
 
 
-def is_managed(obj: Obj) -> bool:
-    return ((obj.get("metadata") or {}).get("labels") or {}).get(LABEL_MANAGED_BY) == MANAGED_BY
+def is_managed(obj: Obj, installation: str | None = None) -> bool:
+    """Whether Yushan created ``obj`` — with ``installation``, this installation: an object
+    stamped with another identity is not ours (objects without a stamp predate identities
+    and count as ours)."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    if labels.get(LABEL_MANAGED_BY) != MANAGED_BY:
+        return False
+    stamp = labels.get(LABEL_INSTALLATION)
+    return installation is None or stamp is None or stamp == installation
+
+
+def installation_of(obj: Obj) -> str | None:
+    stamp = ((obj.get("metadata") or {}).get("labels") or {}).get(LABEL_INSTALLATION)
+    return str(stamp) if stamp else None
 
 
 def pod_phase(pod: Obj) -> str:
     return str((pod.get("status") or {}).get("phase") or "Pending")
 
 
-def foreign_usage(pods: Iterable[Obj]) -> dict[str, Resources]:
-    """Requests of non-terminal pods Yushan did not create, summed per bound node."""
+def foreign_usage(pods: Iterable[Obj], installation: str | None = None) -> dict[str, Resources]:
+    """Requests of non-terminal pods this installation did not create, summed per bound node
+    (another installation's pods are foreign too: their GPUs are taken)."""
     usage: dict[str, Resources] = defaultdict(Resources)
     for pod in pods:
         node = (pod.get("spec") or {}).get("nodeName")
-        if node and not is_managed(pod) and pod_phase(pod) not in TERMINAL_PHASES:
+        if node and not is_managed(pod, installation) and pod_phase(pod) not in TERMINAL_PHASES:
             usage[node] = usage[node] + pod_requests(pod)
     return dict(usage)
 
@@ -153,8 +167,10 @@ def node_info(node: Obj, foreign: Resources | None = None) -> NodeInfo:
     )
 
 
-def node_infos(nodes: Iterable[Obj], pods: Iterable[Obj]) -> list[NodeInfo]:
-    usage = foreign_usage(pods)
+def node_infos(
+    nodes: Iterable[Obj], pods: Iterable[Obj], installation: str | None = None
+) -> list[NodeInfo]:
+    usage = foreign_usage(pods, installation)
     infos = [node_info(n, usage.get((n.get("metadata") or {}).get("name", ""))) for n in nodes]
     return sorted(infos, key=lambda info: info.name)
 
@@ -312,19 +328,21 @@ def _vanished(base: GangObservation, current: tuple[WorkerObservation, ...]) -> 
     return f"worker(s) {', '.join(gone)} vanished after the gang had started"
 
 
-def job_of(pod: Obj) -> str | None:
+def job_of(pod: Obj, installation: str | None = None) -> str | None:
     labels = (pod.get("metadata") or {}).get("labels") or {}
     job = labels.get(LABEL_JOB)
-    return str(job) if job and labels.get(LABEL_MANAGED_BY) == MANAGED_BY else None
+    return str(job) if job and is_managed(pod, installation) else None
 
 
 def gang_observations(
-    pods: Iterable[Obj], nodes: Mapping[str, NodeInfo] | None = None
+    pods: Iterable[Obj],
+    nodes: Mapping[str, NodeInfo] | None = None,
+    installation: str | None = None,
 ) -> dict[str, GangObservation]:
-    """Observations of every job that has at least one Yushan pod among ``pods``."""
+    """Observations of every job that has at least one of this installation's pods."""
     by_job: dict[str, list[Obj]] = defaultdict(list)
     for pod in pods:
-        job = job_of(pod)
+        job = job_of(pod, installation)
         if job is not None:
             by_job[job].append(pod)
     return {job: gang_observation(job, job_pods, nodes) for job, job_pods in by_job.items()}

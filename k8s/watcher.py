@@ -159,8 +159,9 @@ class ClusterWatcher:
             generation = self._generation
             nodes = list(self._nodes.objects.values())
             pods = list(self._pods.objects.values())
-        infos = node_infos(nodes, pods)
-        gangs = gang_observations(pods, {n.name: n for n in infos})
+        installation = self.client.options.installation
+        infos = node_infos(nodes, pods, installation)
+        gangs = gang_observations(pods, {n.name: n for n in infos}, installation)
         with self._lock:
             self._folded = (generation, infos, gangs)
         return infos, gangs

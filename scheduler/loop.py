@@ -62,12 +62,14 @@ from k8s.types import GangObservation, NodeInfo, WorkloadSpec
 from quotas.decay import decay
 from scheduler import metrics
 from scheduler.backoff import requeue_delay
-from scheduler.cycle import run_cycle
+from scheduler.cycle import DEADLINE_EXCEEDED, run_cycle
 from scheduler.logs import log_context
 from scheduler.model import Admit, CycleResult, Demand, NodeState, Preempt, Snapshot
 from scheduler.policy import Policy
 from scheduler.snapshots import build_snapshot
+from scheduler.state import SchedulingState
 from store import cluster as cluster_store
+from store import installation as installation_store
 from store import jobs as job_store
 from store import tenants as tenant_store
 from store.common import as_utc
@@ -137,6 +139,11 @@ class IterationReport:
         self.after_commit += other.after_commit
 
 
+class InstallationMismatch(Exception):
+    """The cluster runs another installation's pods and this database holds no job: most
+    likely the scheduler was pointed at the wrong (or a fresh) database. It refuses to start."""
+
+
 class _LostLeadershipError(Exception):
     """The leader lease lapsed while a cycle ran: its writes must not be committed."""
 
@@ -167,6 +174,8 @@ class _Plan:
     """Admitted or running jobs whose pods the cluster view does not show (all of them)."""
     stale: list[_Stale]
     inventory: list[cluster_store.NodeRecord]
+    started: frozenset[str] = frozenset()
+    """Jobs of the snapshot whose pods run (status ``running``), as opposed to admitted."""
 
 
 def flavor_of(labels: Mapping[str, str], flavors: Sequence[Flavor]) -> str | None:
@@ -224,6 +233,7 @@ class SchedulerLoop:
             nodes, gangs = self.view.snapshot()
         except ClusterError as error:
             report.cluster_error = str(error)
+            metrics.METRICS.cycle_completed(0.0, ok=False)
             self._mark_cluster_unreachable(str(error))
             return report
         started = time.perf_counter()
@@ -242,6 +252,9 @@ class SchedulerLoop:
             log.info("a job changed during the cycle outside its own writes; retrying")
             metrics.METRICS.cycle_completed(time.perf_counter() - started, ok=False)
             return report
+        except Exception:
+            metrics.METRICS.cycle_completed(time.perf_counter() - started, ok=False)
+            raise
         # Committed: only now may the clock of usage accrual and the inventory cache move on
         # (a rolled-back iteration must neither lose an interval nor skip a write).
         self._last_usage_update = now
@@ -256,10 +269,24 @@ class SchedulerLoop:
             )
             self.notify()  # decide again on their new state
         metrics.METRICS.cycle_completed(time.perf_counter() - started)
-        metrics.METRICS.publish_state(metrics.report_from_snapshot(plan.snapshot))
+        metrics.METRICS.publish_state(self._state_report(plan))
         if self.is_leader():
             self._reconcile_cluster(plan, gangs, report)
         return report
+
+    def _state_report(self, plan: _Plan) -> metrics.StateReport:
+        """The state gauges of this cycle: admitted vs running from the jobs' statuses, the
+        cycle's entitlement (weighted fair share) and decayed usage in GPU-seconds."""
+        snapshot = plan.snapshot
+        state = SchedulingState(
+            snapshot.tenants, snapshot.cohorts, (), (), self.policy.topology_label
+        )
+        return metrics.report_from_snapshot(
+            snapshot,
+            started=lambda job: job.id in plan.started,
+            weighted_fair_shares=state.entitlement(),
+            usage_half_life_seconds=self.policy.half_life_seconds,
+        )
 
     def _iterate(
         self,
@@ -324,7 +351,8 @@ class SchedulerLoop:
             for job in with_pods
             if job.id in gangs and JobStatus(job.status) not in ACTIVE_STATES
         ]
-        return _Plan(snapshot, lacking_pods, stale, inventory)
+        started = frozenset(job.id for job in active if job.status == JobStatus.RUNNING.value)
+        return _Plan(snapshot, lacking_pods, stale, inventory, started)
 
     # -- per-job writes -------------------------------------------------------------------
 
@@ -444,6 +472,7 @@ class SchedulerLoop:
         at: datetime,
         report: IterationReport,
     ) -> None:
+        outcome = metrics.JobOutcome.TIMED_OUT if reason == DEADLINE_EXCEEDED else status.value
         run_seconds = 0.0
         if job.started_at is not None:
             run_seconds = max(0.0, (at - as_utc(job.started_at)).total_seconds())
@@ -454,7 +483,7 @@ class SchedulerLoop:
             logging.INFO, job.tenant, job.id, "%s (%s): %s", status.value, reason, message
         )
         report.after_commit.append(
-            partial(metrics.METRICS.job_finished, job.tenant, job.flavor, status.value, run_seconds)
+            partial(metrics.METRICS.job_finished, job.tenant, job.flavor, outcome, run_seconds)
         )
 
     def _requeue(
@@ -849,8 +878,33 @@ class SchedulerLoop:
             namespaces = {t.name: t.namespace for t in tenant_store.list_tenants(session)}
         return {job.id: _workload(job, flavors, namespaces) for job in active}
 
+    def check_installation(self) -> None:
+        """Refuse to run (:class:`InstallationMismatch`) when the cluster holds pods of another
+        installation and this database is empty. Pods of another identity are never adopted
+        or deleted in any case; with jobs of our own, they are only reported."""
+        others = self.cluster.other_installations()
+        if not others:
+            return
+        described = ", ".join(f"{key} ({count} pods)" for key, count in sorted(others.items()))
+        with self.sessions() as session:
+            empty = not installation_store.has_jobs(session)
+        ours = self.cluster.options.installation
+        if empty:
+            raise InstallationMismatch(
+                f"the cluster runs pods of another Yushan installation ({described}) and this "
+                f"database (installation {ours}) holds no job: is YUSHAN_DATABASE_URL pointing "
+                "at the right database? Refusing to start; see docs/operations.md, "
+                '"Installation identity"'
+            )
+        log.warning(
+            "the cluster also runs pods of other Yushan installations (%s); they are left alone",
+            described,
+        )
+
     def recover(self) -> None:
-        """After a restart: adopt our pods, recreate missing ones, delete orphans."""
+        """After a restart: adopt our pods, recreate missing ones, delete orphans (of this
+        installation only; :meth:`check_installation` first)."""
+        self.check_installation()
         report = self.cluster.reconcile(self._expected_workloads(), keep_finished=True)
         log.info(
             "recovered: adopted %d, created %d, deleted %d pods",

@@ -30,7 +30,9 @@ uses the module-level :data:`REGISTRY` / :data:`METRICS`.
 from __future__ import annotations
 
 import enum
+import hmac
 import importlib.metadata
+import math
 import platform
 import threading
 import time
@@ -216,7 +218,8 @@ _TENANT_GAUGES: tuple[_GaugeSpec[TenantState], ...] = (
     _GaugeSpec("yushan_tenant_weight", "Fair-share weight.", lambda r: r.weight),
     _GaugeSpec(
         "yushan_tenant_weighted_fair_share",
-        "Weighted fair share as computed by the scheduling cycle (dimensionless).",
+        "Weighted fair share the cycle orders tenants by: weight x nominal GPUs as a "
+        "fraction of all tenants' (0..1).",
         lambda r: r.weighted_fair_share,
     ),
     _GaugeSpec(
@@ -329,6 +332,7 @@ def report_from_snapshot(
     *,
     started: Callable[[JobState], bool] = lambda job: True,
     weighted_fair_shares: Mapping[str, float] | None = None,
+    usage_half_life_seconds: float | None = None,
 ) -> StateReport:
     """Summarise a cycle's snapshot for the state gauges.
 
@@ -336,8 +340,14 @@ def report_from_snapshot(
     snapshot does not distinguish them; by default every job in ``snapshot.running`` counts as
     running). ``weighted_fair_shares`` are the cycle's per-tenant shares; tenants without one
     report 0. Nodes that are not schedulable count as not ready.
+
+    The snapshot's decayed usage is an exponentially weighted *average* of GPUs held; with
+    ``usage_half_life_seconds`` it is exported as GPU-seconds: the average times the decay's
+    time constant (``half_life / ln 2``), i.e. the integral of past GPU usage weighted by
+    ``2 ** (-age / half_life)``. Without it the average is exported unchanged.
     """
     shares = weighted_fair_shares or {}
+    scale = 1.0 if usage_half_life_seconds is None else usage_half_life_seconds / math.log(2)
     return StateReport(
         tenant_flavors=_tenant_flavor_rows(snapshot, started),
         tenants=tuple(
@@ -345,7 +355,7 @@ def report_from_snapshot(
                 tenant=name,
                 weight=spec.weight,
                 weighted_fair_share=shares.get(name, 0.0),
-                decayed_usage_gpu_seconds=snapshot.usage.tenants.get(name, 0.0),
+                decayed_usage_gpu_seconds=snapshot.usage.tenants.get(name, 0.0) * scale,
             )
             for name, spec in sorted(snapshot.tenants.items())
         ),
@@ -613,8 +623,9 @@ class MetricsServer:
         host: str = "127.0.0.1",
         port: int = 9090,
         healthy: Callable[[], bool] = lambda: True,
+        token: str | None = None,
     ) -> None:
-        self._server = ThreadingHTTPServer((host, port), _handler(metrics, healthy))
+        self._server = ThreadingHTTPServer((host, port), _handler(metrics, healthy, token))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="metrics-server", daemon=True
@@ -633,10 +644,24 @@ class MetricsServer:
         self._thread.join(timeout=5)
 
 
-def _handler(metrics: YushanMetrics, healthy: Callable[[], bool]) -> type[BaseHTTPRequestHandler]:
+def bearer_token_ok(authorization: str | None, token: str | None) -> bool:
+    """Whether a ``/metrics`` request may read the metrics: always without a configured token
+    (``YUSHAN_METRICS_TOKEN``), else only with ``Authorization: Bearer <token>``."""
+    if not token:
+        return True
+    scheme, _, secret = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(secret.strip(), token)
+
+
+def _handler(
+    metrics: YushanMetrics, healthy: Callable[[], bool], token: str | None = None
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path == "/metrics":
+                if not bearer_token_ok(self.headers.get("Authorization"), token):
+                    self._reply(401, b"metrics need a bearer token\n", "text/plain")
+                    return
                 self._reply(200, *metrics.render(self.headers.get("Accept", "")))
             elif self.path == "/healthz":
                 ok = healthy()

@@ -57,6 +57,9 @@ class SchedulerSettings(BaseSettings):
     create_tenant_namespaces: bool = True
     metrics_host: str = "0.0.0.0"
     metrics_port: int = Field(default=9090, ge=0, le=65535)
+    metrics_token: str | None = None
+    """When set, ``/metrics`` answers only ``Authorization: Bearer <token>`` (401 otherwise):
+    the series name tenants and flavors."""
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     leader_election: bool = True

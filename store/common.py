@@ -27,6 +27,10 @@ def new_job_id() -> str:
     return "j" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(9))
 
 
+MAX_SEQ = 2**31 - 1
+"""Sequence numbers and audit ids are 32-bit integer columns; a cursor beyond is invalid."""
+
+
 def encode_cursor(seq: int) -> str:
     return base64.urlsafe_b64encode(f"s:{seq}".encode()).decode().rstrip("=")
 
@@ -36,8 +40,11 @@ def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(padded.encode()).decode()
         prefix, _, value = text.partition(":")
-        if prefix != "s":
+        if prefix != "s" or not value.isascii() or not value.isdigit():
             raise ValueError(cursor)
-        return int(value)
+        seq = int(value)
+        if seq > MAX_SEQ:
+            raise ValueError(cursor)
+        return seq
     except (ValueError, UnicodeDecodeError) as error:
         raise ValueError("invalid cursor") from error

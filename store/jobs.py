@@ -258,7 +258,7 @@ def list_jobs(
         try:
             query = query.where(Job.seq < decode_cursor(cursor))
         except ValueError as error:
-            raise InvalidRequest("invalid cursor", field="cursor") from error
+            raise InvalidRequest("invalid cursor", field="query.cursor") from error
     rows = session.scalars(query).all()
     items = rows[:limit]
     next_cursor = encode_cursor(items[-1].seq) if len(rows) > limit else None

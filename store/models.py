@@ -223,3 +223,16 @@ class Usage(Base):
     user: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True, default="")
     gpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     updated_at: Mapped[datetime]
+
+
+class Installation(Base):
+    """The identity of this installation: one row, created with the database (migration 0003).
+
+    Stamped on every pod and Service the scheduler creates (label ``yushan.io/installation``),
+    so a scheduler never adopts or deletes another installation's pods.
+    """
+
+    __tablename__ = "installation"
+    singleton: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column()

@@ -31,6 +31,11 @@ class Principal:
     is_admin: bool
     roles: dict[str, str]
     token_id: str
+    expires_at: datetime | None = None
+    """When the token stops working (UTC); a cached principal is refused from then on."""
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,13 +133,32 @@ def list_tokens(session: Session, user: str) -> Sequence[Token]:
     return session.scalars(select(Token).where(Token.user == user).order_by(Token.created_at)).all()
 
 
-def revoke_token(session: Session, user: str, token_id: str) -> Token:
+def get_token(session: Session, user: str, token_id: str) -> Token:
     token = session.get(Token, token_id)
     if token is None or token.user != user:
         raise NotFound(f"token {token_id!r} not found")
-    if token.revoked_at is None:
-        token.revoked_at = utcnow()
     return token
+
+
+def revoke_token(session: Session, user: str, token_id: str) -> tuple[Token, bool]:
+    """Revoke a token; the flag is False when it was already revoked (nothing changed)."""
+    token = get_token(session, user, token_id)
+    if token.revoked_at is not None:
+        return token, False
+    token.revoked_at = utcnow()
+    return token, True
+
+
+def admins_with_usable_tokens(session: Session, *, excluding_token: str) -> int:
+    """How many platform admins hold a token that is neither revoked nor expired, not
+    counting ``excluding_token`` (the one about to be revoked)."""
+    now = utcnow()
+    rows = session.execute(
+        select(Token.user, Token.expires_at)
+        .join(User, User.name == Token.user)
+        .where(User.is_admin.is_(True), Token.revoked_at.is_(None), Token.id != excluding_token)
+    ).all()
+    return len({user for user, expires in rows if expires is None or as_utc(expires) > now})
 
 
 def authenticate(session: Session, secret: str) -> Principal | None:
@@ -152,7 +176,8 @@ def authenticate(session: Session, secret: str) -> Principal | None:
         return None
     if token.expires_at is not None and as_utc(token.expires_at) <= now:
         return None
-    return Principal(user.name, user.is_admin, roles_of(session, user.name), token.id)
+    expires_at = as_utc(token.expires_at) if token.expires_at is not None else None
+    return Principal(user.name, user.is_admin, roles_of(session, user.name), token.id, expires_at)
 
 
 def bootstrap_admin(session: Session, secret: str) -> bool:

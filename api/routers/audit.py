@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import AdminDep, SessionDep
+from api.params import CursorQuery
 from api.problems import ApiProblem
 from api.schemas import AuditOut, AuditPageOut
 from store import audit
@@ -20,7 +21,7 @@ def list_audit(
     session: SessionDep,
     _: AdminDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: CursorQuery = None,
 ) -> AuditPageOut:
     try:
         before = decode_cursor(cursor) if cursor else None

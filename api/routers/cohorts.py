@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from api.convert import quota_in, quota_out
 from api.deps import AdminDep, PrincipalDep, SessionDep
+from api.params import ObjectPath
 from api.schemas import CohortCreate, CohortOut, Quota, QuotaOut
 from store import audit, tenants
 from store.tenants import COHORT
@@ -27,18 +28,20 @@ def list_cohorts(session: SessionDep, _: PrincipalDep) -> list[CohortOut]:
 
 
 @router.get("/{name}")
-def get_cohort(name: str, session: SessionDep, _: PrincipalDep) -> CohortOut:
+def get_cohort(name: ObjectPath, session: SessionDep, _: PrincipalDep) -> CohortOut:
     return CohortOut.model_validate(tenants.get_cohort(session, name))
 
 
 @router.get("/{name}/quota")
-def get_cohort_quota(name: str, session: SessionDep, _: PrincipalDep) -> QuotaOut:
+def get_cohort_quota(name: ObjectPath, session: SessionDep, _: PrincipalDep) -> QuotaOut:
     tenants.get_cohort(session, name)
     return quota_out(tenants.get_quota(session, COHORT, name))
 
 
 @router.put("/{name}/quota")
-def set_cohort_quota(name: str, body: Quota, session: SessionDep, admin: AdminDep) -> QuotaOut:
+def set_cohort_quota(
+    name: ObjectPath, body: Quota, session: SessionDep, admin: AdminDep
+) -> QuotaOut:
     tenants.get_cohort(session, name)
     quota = quota_in(body)
     tenants.set_quota(session, COHORT, name, quota)

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from api.convert import flavor_out
 from api.deps import AdminDep, PrincipalDep, SessionDep
+from api.params import ObjectPath
 from api.schemas import FlavorCreate, FlavorOut
 from quotas.quantity import cpu_to_milli, memory_to_bytes
 from store import audit, tenants
@@ -33,5 +34,5 @@ def list_flavors(session: SessionDep, _: PrincipalDep) -> list[FlavorOut]:
 
 
 @router.get("/{name}")
-def get_flavor(name: str, session: SessionDep, _: PrincipalDep) -> FlavorOut:
+def get_flavor(name: ObjectPath, session: SessionDep, _: PrincipalDep) -> FlavorOut:
     return flavor_out(tenants.get_flavor(session, name))

@@ -7,7 +7,8 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from scheduler.metrics import METRICS
+from api.problems import ApiProblem
+from scheduler.metrics import METRICS, bearer_token_ok
 from store.migrate import is_current
 
 router = APIRouter(tags=["health"])
@@ -38,5 +39,12 @@ def readyz(request: Request) -> dict[str, str] | JSONResponse:
 
 @router.get("/metrics", include_in_schema=False)
 def prometheus_metrics(request: Request) -> Response:
+    """Prometheus exposition. The series name tenants and flavors; with
+    ``YUSHAN_METRICS_TOKEN`` set only a scraper sending that bearer token may read them."""
+    token = request.app.state.settings.metrics_token
+    if not bearer_token_ok(request.headers.get("authorization"), token):
+        raise ApiProblem(
+            401, "/metrics needs the metrics bearer token", headers={"WWW-Authenticate": "Bearer"}
+        )
     payload, content_type = METRICS.render(request.headers.get("accept", ""))
     return Response(payload, media_type=content_type)

@@ -18,21 +18,24 @@ from api.deps import (
     require_tenant_role,
     visible_tenants,
 )
+from api.params import CursorQuery, JobIdPath, TenantQuery, UserQuery
 from api.problems import ApiProblem
 from api.schemas import JobCreate, JobEventOut, JobOut, JobPageOut
 from k8s.client import ClusterClient
 from k8s.errors import ClusterError, ClusterNotFound
 from quotas.quantity import cpu_to_milli, memory_to_bytes
-from scheduler.metrics import METRICS
+from scheduler.metrics import METRICS, JobOutcome
 from store import jobs, tenants
-from store.common import new_job_id
+from store.common import as_utc, new_job_id
 from store.jobstates import JobStatus
+from store.models import Job
 from store.users import Principal
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$"),
 ]
 
 
@@ -83,11 +86,11 @@ def submit_job(
 def list_jobs(
     session: SessionDep,
     principal: PrincipalDep,
-    tenant: Annotated[str | None, Query(max_length=63)] = None,
+    tenant: TenantQuery = None,
     status: Annotated[list[JobStatus] | None, Query()] = None,
-    user: Annotated[str | None, Query(max_length=63)] = None,
+    user: UserQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: CursorQuery = None,
 ) -> JobPageOut:
     scope = visible_tenants(principal)
     if tenant is not None:
@@ -106,12 +109,12 @@ def list_jobs(
 
 
 @router.get("/{job_id}")
-def get_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> JobOut:
+def get_job(job_id: JobIdPath, session: SessionDep, principal: PrincipalDep) -> JobOut:
     return job_out(jobs.get(session, job_id, tenants=visible_tenants(principal)))
 
 
 @router.post("/{job_id}/cancel")
-def cancel_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> JobOut:
+def cancel_job(job_id: JobIdPath, session: SessionDep, principal: PrincipalDep) -> JobOut:
     job = jobs.get(session, job_id, tenants=visible_tenants(principal))
     _require_may_cancel(principal, job.tenant, job.user)
     jobs.cancel(session, job, by=principal.user)
@@ -119,7 +122,14 @@ def cancel_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> Job
         session.flush()
     except StaleDataError as error:
         raise ApiProblem(409, f"job {job_id} changed concurrently; retry the cancel") from error
+    METRICS.job_finished(job.tenant, job.flavor, JobOutcome.CANCELLED, _run_seconds(job))
     return job_out(job)
+
+
+def _run_seconds(job: Job) -> float:
+    if job.started_at is None or job.finished_at is None:
+        return 0.0
+    return max(0.0, (as_utc(job.finished_at) - as_utc(job.started_at)).total_seconds())
 
 
 def _require_may_cancel(principal: Principal, tenant: str, owner: str) -> None:
@@ -130,14 +140,16 @@ def _require_may_cancel(principal: Principal, tenant: str, owner: str) -> None:
 
 
 @router.get("/{job_id}/events")
-def job_events(job_id: str, session: SessionDep, principal: PrincipalDep) -> list[JobEventOut]:
+def job_events(
+    job_id: JobIdPath, session: SessionDep, principal: PrincipalDep
+) -> list[JobEventOut]:
     jobs.get(session, job_id, tenants=visible_tenants(principal))
     return [JobEventOut.model_validate(e) for e in jobs.events(session, job_id)]
 
 
 @router.get("/{job_id}/logs", response_class=StreamingResponse)
 def job_logs(
-    job_id: str,
+    job_id: JobIdPath,
     request: Request,
     session: SessionDep,
     principal: PrincipalDep,
@@ -157,7 +169,11 @@ def job_logs(
         raise ApiProblem(409, f"job {job_id} has not started yet: {job.message}")
     client: ClusterClient | None = request.app.state.cluster_client
     if client is None:
-        raise ApiProblem(503, "this API process has no cluster connection (set YUSHAN_KUBECONFIG)")
+        raise ApiProblem(
+            503,
+            "this API process has no cluster connection: run it in the cluster (service "
+            "account) or set YUSHAN_KUBECONFIG",
+        )
     namespace = tenants.get_tenant(session, job.tenant).namespace
     lines = client.read_logs(namespace, job_id, worker, follow=follow, tail_lines=tail_lines)
     try:

@@ -16,6 +16,7 @@ from api.deps import (
     SessionDep,
     require_tenant_role,
 )
+from api.params import TenantPath
 from scheduler.cycle import explain_queue
 from scheduler.policy import Policy
 from scheduler.snapshots import build_snapshot, stored_nodes
@@ -67,7 +68,7 @@ def _queue(session: SessionDep, policy: Policy, tenant: str | None) -> list[Queu
 
 @router.get("/v1/tenants/{name}/queue")
 def tenant_queue(
-    name: str, session: SessionDep, principal: PrincipalDep, policy: PolicyDep
+    name: TenantPath, session: SessionDep, principal: PrincipalDep, policy: PolicyDep
 ) -> list[QueueEntryOut]:
     require_tenant_role(principal, name, READ_ROLES)
     tenants.get_tenant(session, name)

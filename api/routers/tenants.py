@@ -16,6 +16,7 @@ from api.deps import (
     require_tenant_role,
     visible_tenants,
 )
+from api.params import TenantPath, UserPath
 from api.schemas import (
     MemberCreate,
     MemberOut,
@@ -57,14 +58,16 @@ def list_tenants(session: SessionDep, principal: PrincipalDep) -> list[TenantOut
 
 
 @router.get("/{name}")
-def get_tenant(name: str, session: SessionDep, principal: PrincipalDep) -> TenantOut:
+def get_tenant(name: TenantPath, session: SessionDep, principal: PrincipalDep) -> TenantOut:
     require_tenant_role(principal, name, READ_ROLES)
     tenant = tenants.get_tenant(session, name)
     return tenant_out(tenant, tenants.get_quota(session, TENANT, name))
 
 
 @router.patch("/{name}")
-def patch_tenant(name: str, body: TenantPatch, session: SessionDep, admin: AdminDep) -> TenantOut:
+def patch_tenant(
+    name: TenantPath, body: TenantPatch, session: SessionDep, admin: AdminDep
+) -> TenantOut:
     fields = body.model_fields_set
     tenant = tenants.update_tenant(
         session,
@@ -79,21 +82,21 @@ def patch_tenant(name: str, body: TenantPatch, session: SessionDep, admin: Admin
 
 
 @router.delete("/{name}", status_code=204, dependencies=[ForgetPrincipals])
-def delete_tenant(name: str, session: SessionDep, admin: AdminDep) -> Response:
+def delete_tenant(name: TenantPath, session: SessionDep, admin: AdminDep) -> Response:
     tenants.delete_tenant(session, name)
     audit.record(session, admin.user, "tenant.delete", name)
     return Response(status_code=204)
 
 
 @router.get("/{name}/quota")
-def get_quota(name: str, session: SessionDep, principal: PrincipalDep) -> QuotaOut:
+def get_quota(name: TenantPath, session: SessionDep, principal: PrincipalDep) -> QuotaOut:
     require_tenant_role(principal, name, READ_ROLES)
     tenants.get_tenant(session, name)
     return quota_out(tenants.get_quota(session, TENANT, name))
 
 
 @router.put("/{name}/quota")
-def set_quota(name: str, body: Quota, session: SessionDep, admin: AdminDep) -> QuotaOut:
+def set_quota(name: TenantPath, body: Quota, session: SessionDep, admin: AdminDep) -> QuotaOut:
     tenants.get_tenant(session, name)
     quota = quota_in(body)
     tenants.set_quota(session, TENANT, name, quota)
@@ -102,7 +105,7 @@ def set_quota(name: str, body: Quota, session: SessionDep, admin: AdminDep) -> Q
 
 
 @router.get("/{name}/usage")
-def get_usage(name: str, session: SessionDep, principal: PrincipalDep) -> UsageOut:
+def get_usage(name: TenantPath, session: SessionDep, principal: PrincipalDep) -> UsageOut:
     """Quota against what the tenant's admitted and running jobs hold, per flavor and resource."""
     require_tenant_role(principal, name, READ_ROLES)
     tenants.get_tenant(session, name)
@@ -128,7 +131,7 @@ def get_usage(name: str, session: SessionDep, principal: PrincipalDep) -> UsageO
 
 @router.post("/{name}/members", status_code=201, dependencies=[ForgetPrincipals])
 def add_member(
-    name: str, body: MemberCreate, session: SessionDep, principal: PrincipalDep
+    name: TenantPath, body: MemberCreate, session: SessionDep, principal: PrincipalDep
 ) -> MemberOut:
     require_tenant_role(principal, name, MANAGE_ROLES)
     membership = users.set_membership(session, name, body.user, body.role)
@@ -138,14 +141,16 @@ def add_member(
 
 
 @router.get("/{name}/members")
-def list_members(name: str, session: SessionDep, principal: PrincipalDep) -> list[MemberOut]:
+def list_members(name: TenantPath, session: SessionDep, principal: PrincipalDep) -> list[MemberOut]:
     require_tenant_role(principal, name, READ_ROLES)
     tenants.get_tenant(session, name)
     return [MemberOut.model_validate(m) for m in users.list_members(session, name)]
 
 
 @router.delete("/{name}/members/{user}", status_code=204, dependencies=[ForgetPrincipals])
-def remove_member(name: str, user: str, session: SessionDep, principal: PrincipalDep) -> Response:
+def remove_member(
+    name: TenantPath, user: UserPath, session: SessionDep, principal: PrincipalDep
+) -> Response:
     require_tenant_role(principal, name, MANAGE_ROLES)
     users.remove_membership(session, name, user)
     audit.record(session, principal.user, "member.remove", f"{name}/{user}")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from api.deps import AdminDep, ForgetPrincipals, PrincipalDep, SessionDep
+from api.params import TokenIdPath, UserPath
 from api.problems import ApiProblem
 from api.schemas import TokenCreate, TokenIssued, TokenOut, UserCreate, UserOut
 from store import audit, users
@@ -40,14 +42,14 @@ def whoami(session: SessionDep, principal: PrincipalDep) -> dict[str, object]:
 
 
 @router.get("/{name}")
-def get_user(name: str, session: SessionDep, principal: PrincipalDep) -> UserOut:
+def get_user(name: UserPath, session: SessionDep, principal: PrincipalDep) -> UserOut:
     _require_self_or_admin(principal, name)
     return UserOut.model_validate(users.get_user(session, name))
 
 
 @router.post("/{name}/tokens", status_code=201)
 def create_token(
-    name: str, body: TokenCreate, session: SessionDep, principal: PrincipalDep
+    name: UserPath, body: TokenCreate, session: SessionDep, principal: PrincipalDep
 ) -> TokenIssued:
     _require_self_or_admin(principal, name)
     expires_at = (
@@ -62,7 +64,7 @@ def create_token(
 
 
 @router.get("/{name}/tokens")
-def list_tokens(name: str, session: SessionDep, principal: PrincipalDep) -> list[TokenOut]:
+def list_tokens(name: UserPath, session: SessionDep, principal: PrincipalDep) -> list[TokenOut]:
     _require_self_or_admin(principal, name)
     users.get_user(session, name)
     return [TokenOut.model_validate(t) for t in users.list_tokens(session, name)]
@@ -70,9 +72,37 @@ def list_tokens(name: str, session: SessionDep, principal: PrincipalDep) -> list
 
 @router.delete("/{name}/tokens/{token_id}", dependencies=[ForgetPrincipals])
 def revoke_token(
-    name: str, token_id: str, session: SessionDep, principal: PrincipalDep
+    name: UserPath,
+    token_id: TokenIdPath,
+    session: SessionDep,
+    principal: PrincipalDep,
+    force: Annotated[bool, Query()] = False,
 ) -> TokenOut:
+    """Revoke a token. Revoking an already revoked token changes nothing (and is not audited
+    again). Revoking the last usable token of the last platform admin would lock everyone out
+    of administration: that is refused with 409 unless ``force=true``."""
     _require_self_or_admin(principal, name)
-    token = users.revoke_token(session, name, token_id)
-    audit.record(session, principal.user, "token.revoke", f"{name}/{token_id}")
+    token = users.get_token(session, name, token_id)
+    if (
+        token.revoked_at is None
+        and not force
+        and users.get_user(session, name).is_admin
+        and users.admins_with_usable_tokens(session, excluding_token=token_id) == 0
+    ):
+        raise ApiProblem(
+            409,
+            f"token {token_id} is the last usable token of any platform admin: revoking it "
+            "leaves nobody able to administer Yushan. Issue another admin token first, or "
+            "repeat with force=true",
+            errors=[{"field": "query.force", "message": "required to lock out all admins"}],
+        )
+    token, changed = users.revoke_token(session, name, token_id)
+    if changed:
+        audit.record(
+            session, principal.user, "token.revoke", f"{name}/{token_id}", **_forced(force)
+        )
     return TokenOut.model_validate(token)
+
+
+def _forced(force: bool) -> dict[str, object]:
+    return {"force": True} if force else {}

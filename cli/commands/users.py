@@ -37,6 +37,11 @@ def register(subparsers: Subparsers) -> None:
     revoke = add_command(tokens, "revoke", _token_revoke, "revoke a token")
     revoke.add_argument("user", metavar="USER")
     revoke.add_argument("token_id", metavar="ID")
+    revoke.add_argument(
+        "--force",
+        action="store_true",
+        help="revoke even the last usable token of the last platform admin (locks admins out)",
+    )
 
     login = subparsers.add_parser(
         "login",
@@ -85,7 +90,7 @@ def _token_list(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _token_revoke(ctx: Context, args: argparse.Namespace) -> int:
-    token = ctx.client.revoke_token(args.user, args.token_id)
+    token = ctx.client.revoke_token(args.user, args.token_id, force=args.force)
     ctx.out.emit(token, lambda t: f"revoked token {t['id']} of {t['user']}")
     return EXIT_OK
 

@@ -39,6 +39,7 @@ from k8s.sim.errors import (
     ApiError,
     BadRequest,
     Conflict,
+    Forbidden,
     Invalid,
     MethodNotAllowed,
     NotFound,
@@ -47,6 +48,7 @@ from k8s.sim.errors import (
 from k8s.sim.faults import FaultInjector
 from k8s.sim.kubelet import PodLogs
 from k8s.sim.objects import TERMINAL_PHASES, json_patch, merge_patch, timestamp
+from k8s.sim.rbac import RbacAuthorizer
 from k8s.sim.resources import (
     SERVER_VERSION,
     Resource,
@@ -148,7 +150,10 @@ class SimApi:
         *,
         bookmark_interval: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
+        authorizer: RbacAuthorizer | None = None,
     ) -> None:
+        self._authorizer = authorizer
+        """RBAC enforcement (:mod:`k8s.sim.rbac`); ``None`` allows everything."""
         self._store = store
         self._logs = logs
         self._faults = faults
@@ -182,6 +187,7 @@ class SimApi:
             verb = self._verb(request, target)
             with self._counts_lock:
                 self._counts[(verb, target.label)] += 1
+            self._authorize(verb, target)
             delay = self._faults.take_delay(verb, target.label)
             if delay:
                 self._sleep(delay)
@@ -196,6 +202,16 @@ class SimApi:
             if error.retry_after is not None:
                 headers["Retry-After"] = str(max(1, round(error.retry_after)))
             return JsonResponse(error.code, error.status(), headers)
+
+    def _authorize(self, verb: str, target: _Target) -> None:
+        if self._authorizer is None or target.resource.plural == "selfsubjectaccessreviews":
+            return
+        group = target.resource.group
+        if not self._authorizer.allows(verb, group, target.label, target.namespace):
+            where = f' in the namespace "{target.namespace}"' if target.namespace else ""
+            raise Forbidden(
+                f'cannot {verb} resource "{target.label}" in API group "{group}"{where}'
+            )
 
     # -- routing ----------------------------------------------------------------------------
 
@@ -529,6 +545,18 @@ class SimApi:
         review["apiVersion"] = "authorization.k8s.io/v1"
         review["kind"] = "SelfSubjectAccessReview"
         review["status"] = {"allowed": True, "reason": "the embedded cluster allows everything"}
+        if self._authorizer is not None and self._authorizer.enforcing:
+            attributes = (review.get("spec") or {}).get("resourceAttributes") or {}
+            resource = str(attributes.get("resource", ""))
+            if attributes.get("subresource"):
+                resource = f"{resource}/{attributes['subresource']}"
+            allowed = self._authorizer.would_allow(
+                str(attributes.get("verb", "")),
+                str(attributes.get("group", "")),
+                resource,
+                attributes.get("namespace") or None,
+            )
+            review["status"] = {"allowed": allowed, "reason": "RBAC of the embedded cluster"}
         return JsonResponse(201, review)
 
     def _pod_log(self, target: _Target, query: Mapping[str, str]) -> Response:

@@ -28,6 +28,7 @@ from k8s.sim.nodes import (
     node_object,
     ready_condition,
 )
+from k8s.sim.rbac import RbacAuthorizer
 from k8s.sim.server import SimHttpServer
 from k8s.sim.store import Obj, ObjectStore
 
@@ -51,6 +52,7 @@ class EmbeddedCluster:
         startup_delay: float = 0.5,
         bookmark_interval: float = 5.0,
         history_limit: int = 10_000,
+        authorizer: RbacAuthorizer | None = None,
     ) -> None:
         self._host = host
         self._port = port
@@ -61,7 +63,11 @@ class EmbeddedCluster:
             self._store, self._logs, time_scale=time_scale, startup_delay=startup_delay
         )
         self._api = SimApi(
-            self._store, self._logs, self.faults, bookmark_interval=bookmark_interval
+            self._store,
+            self._logs,
+            self.faults,
+            bookmark_interval=bookmark_interval,
+            authorizer=authorizer,
         )
         self._server: SimHttpServer | None = None
         self._thread: threading.Thread | None = None

@@ -69,6 +69,11 @@ class BadRequest(ApiError):
     reason = "BadRequest"
 
 
+class Forbidden(ApiError):
+    code = 403
+    reason = "Forbidden"
+
+
 class NotFound(ApiError):
     code = 404
     reason = "NotFound"

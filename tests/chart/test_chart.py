@@ -280,12 +280,12 @@ def _grants(rendering: Rendering) -> dict[tuple[str, str], set[str]]:
 LEAST_PRIVILEGE = {
     ("", "nodes"): {"get", "list", "watch"},
     ("", "pods"): {"create", "get", "list", "watch", "delete"},
-    ("", "pods/binding"): {"create"},
     ("", "pods/log"): {"get"},
     ("", "services"): {"create", "get", "list", "delete"},
-    ("", "events"): {"create", "patch"},
     ("coordination.k8s.io", "leases"): {"get", "create", "update"},
 }
+"""What the code uses (k8s/client.py, k8s/watcher.py, k8s/leader.py): no pods/binding (the
+default scheduler binds), no events."""
 
 
 @pytest.mark.parametrize(
@@ -423,3 +423,33 @@ def test_the_packaged_chart_ships_alerts_and_dashboard_but_not_their_tests() -> 
 
     assert {"files/alerts.yaml", "files/dashboards/yushan.json"} <= shipped
     assert "files/alerts_test.yaml" not in shipped
+
+
+def test_metrics_token_reaches_both_processes_and_the_service_monitor(full: Rendering) -> None:
+    for deployment in full.of_kind("Deployment"):
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert _secret_ref(container, "YUSHAN_METRICS_TOKEN") == {
+            "name": "yushan-metrics",
+            "key": "token",
+        }
+    (monitor,) = full.of_kind("ServiceMonitor")
+    for endpoint in monitor["spec"]["endpoints"]:
+        assert endpoint["authorization"] == {
+            "type": "Bearer",
+            "credentials": {"name": "yushan-metrics", "key": "token"},
+        }
+
+
+def test_without_a_metrics_token_metrics_stay_open(default: Rendering) -> None:
+    for deployment in default.of_kind("Deployment"):
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert "YUSHAN_METRICS_TOKEN" not in {e["name"] for e in container["env"]}
+
+
+def test_tenant_namespace_mode_keeps_the_cluster_wide_reads(full: Rendering) -> None:
+    """With rbac.tenantNamespaces the scheduler still LISTs and WATCHes pods and LISTs Services
+    cluster-wide (watch cache, reconciliation): those reads stay in the cluster-wide role."""
+    role = full.named("ClusterRole", "yushan-cluster")
+    reads = {(r, v) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]}
+    assert {("pods", "list"), ("pods", "watch"), ("services", "list")} <= reads
+    assert full.named("ClusterRoleBinding", "yushan-cluster")["roleRef"]["name"] == "yushan-cluster"

@@ -21,6 +21,7 @@ from cli.main import main
 from scheduler.loop import SchedulerLoop
 from scheduler.policy import Policy
 from scheduler.settings import SchedulerSettings
+from store import installation
 
 ENV = {
     "YUSHAN_POLICY": "fair",
@@ -83,6 +84,7 @@ def built(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[SchedulerLoop
     monkeypatch.setattr(server, "configure_logging", lambda *a, **k: None)
     monkeypatch.setattr(server, "upgrade", lambda *a, **k: None)
     monkeypatch.setattr(server, "prepare_database", lambda *a, **k: False)
+    monkeypatch.setattr(installation, "identity", lambda *a, **k: "0" * 32)
     monkeypatch.setattr(server, "_cluster_client", lambda *a, **k: object())
 
     class _Client:

@@ -96,6 +96,13 @@ env:
         name: {{ default (include "yushan.secretName" .root) $values.bootstrapToken.existingSecret }}
         key: {{ ternary $values.bootstrapToken.existingSecretKey "bootstrap-token" (ne $values.bootstrapToken.existingSecret "") }}
   {{- end }}
+  {{- if $values.metricsToken.existingSecret }}
+  - name: YUSHAN_METRICS_TOKEN
+    valueFrom:
+      secretKeyRef:
+        name: {{ $values.metricsToken.existingSecret }}
+        key: {{ $values.metricsToken.existingSecretKey }}
+  {{- end }}
   - name: YUSHAN_POD_NAME
     valueFrom:
       fieldRef:
