@@ -89,7 +89,12 @@ def print_table(report: SimulationReport, out: TextIO) -> None:
     width = max(TABLE_WIDTH, probe.width) if probe.is_terminal else TABLE_WIDTH
     console = Console(file=out, width=width, highlight=False)
     lost_h = report.lost_gpu_seconds / 3600
-    summary = Table(title=f"Simulation: policy {report.policy}", show_header=False, box=None)
+    summary = Table(
+        title=f"Simulation: policy {report.policy}",
+        title_justify="left",
+        show_header=False,
+        box=None,
+    )
     summary.add_column("metric", style="bold")
     summary.add_column("value")
     rows: list[tuple[str, str]] = [
@@ -97,8 +102,9 @@ def print_table(report: SimulationReport, out: TextIO) -> None:
         ("succeeded", f"{report.completed:,}"),
         (
             "failed",
-            f"{report.failed:,} ({_percent(report.failed_retry_limit, report.jobs)} at the "
-            f"retry limit, {report.failed_deadline:,} at their time limit)",
+            f"{report.failed:,} ({_share(report.failed, report.jobs)}): "
+            f"{report.failed_retry_limit:,} at the retry limit, "
+            f"{report.failed_deadline:,} at their time limit",
         ),
         ("unfinished", f"{report.unfinished:,}"),
         (
@@ -184,8 +190,8 @@ def print_table(report: SimulationReport, out: TextIO) -> None:
     console.print(gangs)
 
 
-def _percent(part: int, whole: int) -> str:
-    return f"{part:,} = {100 * part / whole:.2f} %" if whole else f"{part:,}"
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.2f} %" if whole else "0 %"
 
 
 @contextlib.contextmanager

@@ -50,6 +50,7 @@ import argparse
 import bisect
 import heapq
 import math
+import os
 import sys
 import time
 import zlib
@@ -946,7 +947,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``yushan simulate``: print the report (table or JSON); exit code 2 on bad input."""
     from scheduler import simoutput
 
-    fmt = args.format or "table"
+    # ``yushan -o json simulate``: the global ``-o`` of the client commands (dest ``output``)
+    fmt = args.format or ("json" if getattr(args, "output", None) == "json" else "table")
     try:
         cluster = load_cluster(args.cluster)
         quotas = load_quotas(args.quotas)
@@ -970,12 +972,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"yushan simulate: {error}", file=sys.stderr)
         return 2
     text = simoutput.report_json(report)
-    if fmt == "json":
-        print(text)
-    else:
-        simoutput.print_table(report, sys.stdout)
     if args.output_file is not None:
         args.output_file.write_text(text + "\n")
     if args.jobs_out is not None:
         simoutput.write_jobs_csv(report.records, args.jobs_out)
+    try:
+        if fmt == "json":
+            print(text)
+        else:
+            simoutput.print_table(report, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `yushan simulate | head`: the reader left; the files are written
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - stops the error at interpreter exit
     return 0
