@@ -78,6 +78,7 @@ def test_the_most_contended_instant() -> None:
 
     records = [job(0, 0), job(10, 50), job(20, 60), job(30, 40), job(70, 70)]
     assert most_contended_instant(records, 1000.0) == 1030.0
+    assert most_contended_instant(records, 1000.0, latest=25.0) == 1020.0
 
 
 def test_gang_rows_reach_the_offered_load() -> None:
