@@ -21,6 +21,9 @@ Options (each scenario): ``--limit-jobs N`` replays only the first N jobs of the
 * ``gangs``: every job of >= 8 GPUs in the trace (1,932 jobs), submission times compressed so
   that the offered load is 90 % of the example cluster.
 
+In ``sweep`` a case counts as *contended* when FIFO's average queueing delay is more than 10 % of
+its average JCT; the 2x target applies to those cases only.
+
 Cluster and quota variants are built in code from the example files (``ClusterConfig`` and
 ``QuotaConfig`` objects), never from hand-written YAML per case. Every scenario prints a table
 and returns its figures (a JSON-able mapping); targets are reported next to the figures, as
