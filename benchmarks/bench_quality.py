@@ -328,6 +328,8 @@ def sweep(options: Options) -> dict[str, object]:
                     "avg_jct_hours": _hours(r.avg_jct_seconds),
                     "p99_queueing_hours": _hours(r.p99_queueing_delay_seconds),
                     "failed_retry_limit": r.failed_retry_limit,
+                    "preemptions": r.preemptions,
+                    "lost_gpu_hours": round(r.lost_gpu_seconds / 3600),
                     "quota_violations": r.quota_violations,
                     "wall_seconds": round(r.wall_seconds, 1),
                 }
