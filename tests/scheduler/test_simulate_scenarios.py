@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from benchmarks.bench_quality import (
@@ -12,6 +14,7 @@ from benchmarks.bench_quality import (
     example_cluster,
     example_quotas,
     gang_rows,
+    main,
     most_contended_instant,
     quota_scheme,
     run_policy,
@@ -99,3 +102,39 @@ def test_run_policy_passes_checkpoint_options() -> None:
     report = run_policy(rows, nodes, spec, "fifo", Options(limit=None, checkpoint_share=1.0))
     assert report.checkpointing_jobs == 20
     assert cluster_gpus(nodes) == 8
+
+
+def synthetic_trace(path: Path) -> None:
+    lines = ["timestamp,duration,num_gpus,gpu_time,cluster"]
+    tenants = ["6214e9", "b436b2", "ee9e8c", "7f04ca"]
+    for i in range(60):
+        gpus = (1, 8, 16, 32, 64)[i % 5]
+        stamp = f"2017-10-0{1 + i // 20} {i % 24:02d}:{i % 60:02d}:00"
+        duration = 600.0 + 100 * i
+        lines.append(f"{stamp},{duration},{gpus},{duration * gpus},{tenants[i % 4]}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("scenario", ["full", "sweep", "gangs"])
+def test_scenarios_run_on_a_small_trace(
+    scenario: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    trace = tmp_path / "trace.csv"
+    synthetic_trace(trace)
+    monkeypatch.setenv("YUSHAN_PHILLY_TRACE", str(trace))
+    figures = main([scenario, "--limit-jobs", "40"])
+    result = figures[scenario]
+    assert isinstance(result, dict)
+    printed = capsys.readouterr().out
+    assert scenario in printed
+    if scenario == "full":
+        assert result["jobs"] == 40
+        assert set(result["targets_met"]) >= {"avg_jct_2x_lower", "no_violations"}
+    if scenario == "sweep":
+        assert len(result["cases"]) == 9
+    if scenario == "gangs":
+        assert result["jobs"] == 32
+        assert set(result["fifo"]["buckets"]) == {"8", "16", "24-32", "64+"}
