@@ -10,6 +10,12 @@ Two parts:
   By default only the first 20,000 jobs (about 8 minutes); the fair policies need about
   16 minutes each for the whole trace on 64 nodes (``$YUSHAN_PHILLY_CONTENDED_LIMIT=0``).
 
+``jain_fairness`` compares what tenants hold with a weighted max-min allocation of the current
+demand (see :mod:`scheduler.simulate`); figures recorded before 2026-11-30 used the index that
+only checks nominal quotas, now ``jain_nominal``. The scenario harness comparing FIFO with
+fair+backfill across cluster sizes, quota schemes, a burst and gang-heavy load is
+:mod:`benchmarks.bench_quality`.
+
 The trace is read from ``../shared/data/philly/philly.csv`` next to the repository, or from
 ``$YUSHAN_PHILLY_TRACE``; ``$YUSHAN_PHILLY_LIMIT`` replays only the first N jobs.
 """
@@ -31,6 +37,8 @@ DEFAULT_CONTENDED_LIMIT = 20_000
 SUMMARY_KEYS = (
     "completed",
     "failed",
+    "failed_retry_limit",
+    "failed_deadline",
     "unfinished",
     "avg_jct_seconds",
     "p50_jct_seconds",
@@ -40,7 +48,9 @@ SUMMARY_KEYS = (
     "makespan_seconds",
     "gpu_utilisation",
     "jain_fairness",
+    "jain_nominal",
     "preemptions",
+    "lost_gpu_seconds",
     "quota_violations",
     "capacity_violations",
     "cycles",
@@ -56,6 +66,7 @@ def _summary(report: SimulationReport) -> dict[str, object]:
             "share": round(row["gpu_share"], 4),
             "entitlement": round(row["entitlement"], 4),
             "demand": round(row["demand_share"], 4),
+            "held_vs_fair": round(row["received_vs_fair"], 3),
             "avg_jct_seconds": round(row["avg_jct_seconds"], 1),
         }
         for tenant, row in report.tenants.items()

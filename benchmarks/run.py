@@ -1,7 +1,8 @@
 """``make bench``: run every benchmark, print the figures and keep them in var/benchmarks.json.
 
-``python -m benchmarks.run [NAME ...]`` runs only the named ones (cycle, philly, dispatch, api,
-loop_steady, loop_latency, loop_mixed).
+``python -m benchmarks.run [NAME ...]`` runs only the named ones (cycle, philly, quality,
+dispatch, api, loop_steady, loop_latency, loop_mixed); ``quality`` runs every scenario of
+:mod:`benchmarks.bench_quality` with its defaults.
 The figures, with the machine and the date, are recorded by hand in docs/benchmarks.md.
 """
 
@@ -16,11 +17,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import bench_api, bench_cycle, bench_dispatch, bench_loop, bench_philly
+from benchmarks import (
+    bench_api,
+    bench_cycle,
+    bench_dispatch,
+    bench_loop,
+    bench_philly,
+    bench_quality,
+)
 
 BENCHMARKS: dict[str, Callable[[], dict[str, object]]] = {
     "cycle": bench_cycle.main,
     "philly": bench_philly.main,
+    "quality": bench_quality.main,
     "dispatch": bench_dispatch.main,
     "api": bench_api.main,
     "loop_steady": bench_loop.steady_main,

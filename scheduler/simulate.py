@@ -13,12 +13,35 @@ To keep a replay of the full trace within a minute, two things keep the cycle sm
   first ``window`` jobs in the tenant's order. A job of the same shape further back cannot start
   while the ones ahead of it cannot; when a whole window starts, the cycle simply runs again.
 
-Evicted jobs lose their progress and go back to the queue after the policy's backoff. The report
-covers job completion time, queueing delay (completion time minus run time), makespan, GPU
-utilisation, each tenant's share of GPU time against its entitlement (nominal share) and demand,
-fairness, preemptions and quota violations (which must be 0). Fairness is sampled hourly while
-some tenant waits: each tenant that wants GPUs should hold ``min(demand, nominal)`` of them; the
-report gives each tenant's average satisfaction and the average Jain's index over tenants.
+**Checkpoints.** A deterministic share of the jobs (``checkpoint_share``, chosen by a CRC-32 of
+the job id, so the same jobs every run) save their progress every ``checkpoint_interval``
+seconds (:attr:`JobState.checkpoint_interval_seconds`). An evicted job keeps the work up to its
+last checkpoint: its remaining run time and its ``max_runtime_seconds`` both shrink by the saved
+work, so that backfill projections stay right. A job that does not checkpoint restarts from zero.
+Requeued jobs carry their eviction instants of the last 24 hours in ``evicted_at``. The work
+thrown away (:func:`scheduler.model.lost_gpu_seconds`) is counted in the report.
+
+**Report.** Job completion time (JCT) and queueing delay are taken over succeeded jobs; queueing
+delay is completion time minus submission minus the job's run time, so it includes work lost to
+evictions and the backoffs. Also: makespan, GPU utilisation, preemptions, jobs failed at the retry
+limit or at their time limit, lost GPU-hours, quota and capacity violations (which must be 0),
+and the longest and median wait per gang-size bucket (over succeeded and failed jobs).
+
+**Fairness.** Sampled every hour of simulated time (on a fixed grid, with the state in force at
+that instant) while some tenant waits. Each tenant's *fair allocation* is computed by weighted
+max-min (water-filling, :func:`fair_allocation`) of the flavor's GPUs over the current demand
+(GPUs running + GPUs waiting), with weight = tenant weight x nominal GPUs, **hierarchically along
+the cohort tree**: the capacity is first divided among the root's children (cohorts and tenants)
+by the summed weight of each subtree, capped at each subtree's demand, and what a satisfied
+subtree does not need goes to its siblings; then each cohort's part is divided among its own
+children the same way. Tenants of zero weight (nominal 0) get only what positive-weight tenants
+leave (equal weights among them). A tenant's demand is capped at nominal + borrowing limit when it
+has one; cohort limits and lending limits are not modelled. The report gives per tenant the GPUs
+held against the fair allocation (time-averaged: sum over samples of held / sum of fair) and
+Jain's index over the per-sample ratios ``held / max(fair, 1 GPU)`` averaged over samples
+(``jain_fairness``), so a tenant that keeps borrowed capacity while others wait lowers it even if
+every nominal quota is met. The older index, which only checks that each tenant gets
+``min(demand, nominal)``, is kept as ``jain_nominal``.
 """
 
 from __future__ import annotations
@@ -26,18 +49,30 @@ from __future__ import annotations
 import argparse
 import bisect
 import heapq
-import json
 import math
+import os
 import sys
 import time
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from quotas.decay import decay
 from scheduler.backoff import requeue_delay
 from scheduler.cycle import schedule
-from scheduler.model import GPU, CycleResult, Demand, JobState, Priority, UsageState
+from scheduler.model import (
+    GPU,
+    CohortSpec,
+    CycleResult,
+    Demand,
+    JobState,
+    Priority,
+    TenantSpec,
+    UsageState,
+    lost_gpu_seconds,
+    unsaved_seconds,
+)
 from scheduler.policy import POLICY_NAMES, Policy
 from scheduler.simconfig import (
     ClusterConfig,
@@ -53,10 +88,49 @@ from scheduler.state import SchedulingState
 DEFAULT_TRACE = Path("../shared/data/philly/philly.csv")
 DEFAULT_CLUSTER = Path("examples/philly/cluster.yaml")
 DEFAULT_QUOTAS = Path("examples/philly/quotas.yaml")
+DEFAULT_CHECKPOINT_INTERVAL = 1800
 MAX_ROUNDS_PER_INSTANT = 64
 FAIRNESS_SAMPLE_SECONDS = 3600.0
+EVICTION_MEMORY_SECONDS = 86_400.0
+GANG_BUCKETS: tuple[tuple[str, int], ...] = (
+    ("1-7", 1),
+    ("8-15", 8),
+    ("16-23", 16),
+    ("24-63", 24),
+    ("64+", 64),
+)
+"""Gang-size buckets (label, smallest GPU count): on the Philly trace 8 (and 12), 16, 24-32, 64+."""
+
+SUCCEEDED, FAILED, UNFINISHED = "succeeded", "failed", "unfinished"
+RETRY_LIMIT, DEADLINE = "RetryLimitExceeded", "DeadlineExceeded"
 
 _FINISH, _DEADLINE, _WAKE = 0, 1, 2
+
+ProgressCallback = Callable[[float, int, int], None]
+"""Called now and then with (simulated seconds since the first submission, jobs done, jobs)."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One job's outcome; times in seconds from the trace start (the first submission).
+
+    ``start_time`` is the *last* start of a requeued job. ``run_seconds`` is the work done that
+    counts: the whole run time for a succeeded job, the work saved by checkpoints plus the last
+    attempt's run for a failed one. ``queueing_seconds = end - submit - run_seconds``, so it
+    includes work lost to evictions. Unfinished jobs have no end (``None``).
+    """
+
+    job_id: str
+    tenant: str
+    gpus: int
+    submit_time: float
+    start_time: float | None
+    end_time: float | None
+    queueing_seconds: float | None
+    run_seconds: float
+    preemptions: int
+    outcome: str
+    reason: str = ""
 
 
 @dataclass(slots=True)
@@ -65,24 +139,36 @@ class SimulationReport:
     jobs: int
     completed: int
     failed: int
+    failed_retry_limit: int
+    failed_deadline: int
     unfinished: int
     avg_jct_seconds: float
     p50_jct_seconds: float
     p99_jct_seconds: float
     avg_queueing_delay_seconds: float
+    p50_queueing_delay_seconds: float
     p99_queueing_delay_seconds: float
     makespan_seconds: float
     gpu_utilisation: float
     jain_fairness: float
+    jain_nominal: float
+    fairness_samples: int
     preemptions: int
+    lost_gpu_seconds: float
+    checkpointing_jobs: int
     quota_violations: int
     capacity_violations: int
     cycles: int
     wall_seconds: float
     tenants: dict[str, dict[str, float]] = field(default_factory=dict)
+    gang_waits: dict[str, dict[str, float]] = field(default_factory=dict)
+    records: list[JobRecord] = field(default_factory=list, repr=False)
+    """Per-job outcomes (``--jobs-out``); not part of :meth:`as_dict`."""
 
     def as_dict(self) -> dict[str, object]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return {
+            name: getattr(self, name) for name in self.__dataclass_fields__ if name != "records"
+        }
 
 
 def _shape_of(gpus: int, per_node: int) -> tuple[int, int]:
@@ -95,12 +181,21 @@ def _shape_of(gpus: int, per_node: int) -> tuple[int, int]:
     return gpus, 1
 
 
+def checkpoints(job_id: str, share: float) -> bool:
+    """Whether ``job_id`` is among the ``share`` of jobs that checkpoint (stable across runs)."""
+    if share <= 0:
+        return False
+    return zlib.crc32(job_id.encode()) < share * 2**32
+
+
 def jobs_from_trace(
     rows: Sequence[TraceRow],
     cluster: ClusterConfig,
     quotas: QuotaConfig,
     time_scale: float = 1.0,
     runtime_limit_factor: float = 1.0,
+    checkpoint_share: float = 0.0,
+    checkpoint_interval: int = DEFAULT_CHECKPOINT_INTERVAL,
 ) -> tuple[list[JobState], dict[str, float]]:
     """Queued jobs (ids ``j0``, ``j1`` …) and their true run times, from trace rows."""
     if not rows:
@@ -133,6 +228,9 @@ def jobs_from_trace(
                 priority=Priority.NORMAL,
                 submitted_at=origin + (row.submitted_at - origin) * time_scale,
                 max_runtime_seconds=math.ceil(row.duration * runtime_limit_factor),
+                checkpoint_interval_seconds=(
+                    checkpoint_interval if checkpoints(job_id, checkpoint_share) else None
+                ),
             )
         )
     return jobs, durations
@@ -151,6 +249,125 @@ def _within_tenant(job: JobState) -> tuple[int, float, str]:
     return (-int(job.priority), job.submitted_at, job.id)
 
 
+# -- fair allocation ----------------------------------------------------------------------------
+
+
+def water_fill(
+    capacity: float, demands: Mapping[str, float], weights: Mapping[str, float]
+) -> dict[str, float]:
+    """Weighted max-min allocation of ``capacity`` capped at each demand.
+
+    Every claimant gets ``capacity x weight / total weight`` unless it wants less; what it does
+    not take is shared among the others the same way. Claimants of weight 0 share, equally, what
+    the others leave.
+    """
+    allocation = dict.fromkeys(demands, 0.0)
+    left = max(0.0, capacity)
+    for positive in (True, False):
+        group = [n for n in demands if (weights.get(n, 0.0) > 0) == positive and demands[n] > 0]
+        weight = {n: weights.get(n, 0.0) if positive else 1.0 for n in group}
+        group.sort(key=lambda n: demands[n] / weight[n])
+        total = sum(weight.values())
+        for name in group:
+            if left <= 0 or total <= 0:
+                break
+            share = min(demands[name], left * weight[name] / total)
+            allocation[name] = share
+            left -= share
+            total -= weight[name]
+    return allocation
+
+
+def fair_allocation(
+    capacity: float,
+    demand: Mapping[str, float],
+    tenants: Mapping[str, TenantSpec],
+    cohorts: Mapping[str, CohortSpec],
+    flavor: str,
+) -> dict[str, float]:
+    """Each tenant's fair share of ``capacity`` GPUs of ``flavor``, water-filled along the tree.
+
+    Weights are tenant weight x nominal GPUs; a cohort weighs what its tenants weigh. Demand is
+    capped at nominal + borrowing limit where a tenant has a limit.
+    """
+    fr = (flavor, GPU)
+    capped: dict[str, float] = {}
+    weight: dict[str, float] = {}
+    for name, spec in tenants.items():
+        limits = spec.quotas.get(fr)
+        nominal = limits.nominal if limits is not None else 0
+        wanted = demand.get(name, 0.0)
+        if limits is not None and limits.borrowing_limit is not None:
+            wanted = min(wanted, nominal + limits.borrowing_limit)
+        capped[name] = wanted
+        weight[name] = spec.weight * nominal
+    children: dict[str | None, list[tuple[str, bool]]] = {}
+    for name, spec in tenants.items():
+        parent = spec.cohort if spec.cohort in cohorts else None
+        children.setdefault(parent, []).append((name, True))
+    for name, cohort in cohorts.items():
+        parent = cohort.parent if cohort.parent in cohorts else None
+        children.setdefault(parent, []).append((name, False))
+    subtree_demand: dict[tuple[str, bool], float] = {}
+    subtree_weight: dict[tuple[str, bool], float] = {}
+
+    def measure(node: tuple[str, bool], seen: frozenset[str]) -> None:
+        name, is_tenant = node
+        if is_tenant:
+            subtree_demand[node], subtree_weight[node] = capped[name], weight[name]
+            return
+        if name in seen:  # a cycle in the cohort tree: ignore the back edge
+            subtree_demand[node] = subtree_weight[node] = 0.0
+            return
+        kids = children.get(name, [])
+        for kid in kids:
+            measure(kid, seen | {name})
+        subtree_demand[node] = sum(subtree_demand[k] for k in kids)
+        subtree_weight[node] = sum(subtree_weight[k] for k in kids)
+
+    allocation: dict[str, float] = {}
+
+    def divide(parent: str | None, amount: float, seen: frozenset[str]) -> None:
+        kids = [k for k in children.get(parent, []) if k[1] or k[0] not in seen]
+        for kid in kids:
+            measure(kid, seen)
+        keys = {f"{'t' if k[1] else 'c'}:{k[0]}": k for k in kids}
+        shares = water_fill(
+            amount,
+            {key: subtree_demand[k] for key, k in keys.items()},
+            {key: subtree_weight[k] for key, k in keys.items()},
+        )
+        for key, kid in keys.items():
+            if kid[1]:
+                allocation[kid[0]] = shares[key]
+            else:
+                divide(kid[0], shares[key], seen | {kid[0]})
+
+    divide(None, capacity, frozenset())
+    return {name: allocation.get(name, 0.0) for name in tenants}
+
+
+def _jain_raw(values: Sequence[float]) -> float:
+    """Jain's index of ``values`` (1 when all are equal)."""
+    squares = sum(x * x for x in values)
+    return (sum(values) ** 2) / (len(values) * squares) if squares > 0 else 1.0
+
+
+def _jain(values: Iterable[float]) -> float:
+    """Jain's fairness index of satisfactions capped at 1."""
+    return _jain_raw([min(x, 1.0) for x in values])
+
+
+def gang_bucket(gpus: int) -> str:
+    label = GANG_BUCKETS[0][0]
+    for name, smallest in GANG_BUCKETS:
+        if gpus >= smallest:
+            label = name
+    return label
+
+
+# -- the simulation -----------------------------------------------------------------------------
+
 Lane = tuple[str, str, int, Demand]
 
 
@@ -166,10 +383,19 @@ class _Simulation:
     ) -> None:
         self.policy = policy
         self.window = window
+        self.quotas = quotas
         self.durations = durations
+        self.remaining = dict(durations)
         self.pending_arrivals = sorted(jobs, key=lambda j: (j.submitted_at, j.id))
         self.next_arrival = 0
         self.total_gpus = sum(n.allocatable.gpu for n in cluster.nodes)
+        self.flavor_gpus: dict[str, int] = {}
+        for node in cluster.nodes:
+            if node.flavor is not None and node.schedulable:
+                self.flavor_gpus[node.flavor] = (
+                    self.flavor_gpus.get(node.flavor, 0) + node.allocatable.gpu
+                )
+        self.tenant_flavor = {t: _flavor_for(t, cluster, quotas) for t in quotas.tenants}
         self.state = SchedulingState(
             quotas.tenants, quotas.cohorts, cluster.nodes, [], policy.topology_label
         )
@@ -183,8 +409,11 @@ class _Simulation:
         self.usage_clock: float | None = None
         self.submitted: dict[str, float] = {j.id: j.submitted_at for j in jobs}
         self.finished: dict[str, float] = {}
-        self.failed: set[str] = set()
+        self.failed: dict[str, tuple[float, str]] = {}
+        self.last_start: dict[str, float] = {}
+        self.evictions: dict[str, int] = {}
         self.gpu_seconds: dict[str, float] = {}
+        self.lost: dict[str, float] = {}
         self.preemptions = 0
         self.quota_violations = 0
         self.capacity_violations = 0
@@ -194,9 +423,14 @@ class _Simulation:
             for name, spec in quotas.tenants.items()
         }
         self.waiting_gpus: dict[str, int] = {}
-        self.next_sample: float | None = None
+        self.origin = self.pending_arrivals[0].submitted_at if jobs else 0.0
+        self.next_sample = self.origin
         self.jain_samples: list[float] = []
+        self.jain_nominal_samples: list[float] = []
         self.satisfaction: dict[str, list[float]] = {}
+        self.held_sum: dict[str, float] = {}
+        self.fair_sum: dict[str, float] = {}
+        self.contended_samples: dict[str, int] = {}
 
     # -- events ----------------------------------------------------------------------------
 
@@ -237,6 +471,7 @@ class _Simulation:
                 continue
             if kind == _FINISH and job_id in self.state.running:
                 self._stop(job_id, now)
+                self.remaining[job_id] = 0.0
                 self.finished[job_id] = now
                 freed = True
             elif kind == _DEADLINE and job_id in self.state.running:
@@ -257,7 +492,7 @@ class _Simulation:
         job = self.state.stop(job_id)
         gpus = job.total().gpu
         self.in_use[job.tenant] = self.in_use.get(job.tenant, 0) - gpus
-        started = job.admitted_at or now
+        started = job.admitted_at if job.admitted_at is not None else now
         self.gpu_seconds[job.tenant] = self.gpu_seconds.get(job.tenant, 0.0) + gpus * (
             now - started
         )
@@ -312,18 +547,24 @@ class _Simulation:
             started_lanes[lane] = started_lanes.get(lane, 0) + 1
             self.in_use[job.tenant] = self.in_use.get(job.tenant, 0) + job.total().gpu
             self._add_waiting(job, -1)
-            duration = self.durations[job.id]
+            self.last_start[job.id] = now
+            remaining = self.remaining[job.id]
             limit = job.max_runtime_seconds
-            if limit is not None and limit < duration:
+            if limit is not None and limit < remaining:
                 self._push(now + limit, _DEADLINE, job.id)
             else:
-                self._push(now + duration, _FINISH, job.id)
+                self._push(now + remaining, _FINISH, job.id)
         for failure in result.failed:
             if failure.job_id in self.state.running:
-                self._stop(failure.job_id, now)
-                self.failed.add(failure.job_id)
+                job = self._stop(failure.job_id, now)
+                self._progress(job, now, saved_only=False)
+                self.failed[failure.job_id] = (now, failure.reason)
         for preemption in result.preempted:
             if preemption.job_id in self.state.running:
+                running = self.state.running[preemption.job_id]
+                self.lost[running.tenant] = self.lost.get(running.tenant, 0.0) + lost_gpu_seconds(
+                    running, now
+                )
                 self._requeue(self._stop(preemption.job_id, now), now)
                 self.preemptions += 1
         exhausted = any(
@@ -331,14 +572,37 @@ class _Simulation:
         )
         return bool(result.preempted) or bool(result.failed) or exhausted
 
+    def _progress(self, job: JobState, now: float, saved_only: bool) -> float:
+        """Take the work ``job`` did in its current attempt off its remaining run time: all of
+        it, or (an eviction) only what its checkpoints saved. Returns the seconds saved."""
+        if job.admitted_at is None:
+            return 0.0
+        ran = max(0.0, now - job.admitted_at)
+        saved = ran - unsaved_seconds(job, now) if saved_only else ran
+        saved = min(saved, self.remaining[job.id])
+        self.remaining[job.id] -= saved
+        return saved
+
     def _requeue(self, job: JobState, now: float) -> None:
+        self.evictions[job.id] = self.evictions.get(job.id, 0) + 1
+        saved = self._progress(job, now, saved_only=True)
         attempts = job.attempts + 1
         delay = requeue_delay(attempts, self.policy)
         if delay is None:
-            self.failed.add(job.id)
+            self.failed[job.id] = (now, RETRY_LIMIT)
             return
+        limit = job.max_runtime_seconds
+        if limit is not None and saved > 0:
+            limit = max(1, math.ceil(limit - saved))
+        recent = tuple(t for t in job.evicted_at if t > now - EVICTION_MEMORY_SECONDS)
         queued = replace(
-            job, placement=None, admitted_at=None, attempts=attempts, not_before=now + delay
+            job,
+            placement=None,
+            admitted_at=None,
+            attempts=attempts,
+            not_before=now + delay,
+            max_runtime_seconds=limit,
+            evicted_at=(*recent, now),
         )
         self.waiting[job.id] = queued
         self._add_waiting(queued, 1)
@@ -349,17 +613,43 @@ class _Simulation:
             job.demand.gpu * job.workers
         )
 
-    def _sample_fairness(self, now: float) -> None:
-        """Hourly: how well tenants that want GPUs get ``min(demand, nominal)`` of them.
+    # -- fairness --------------------------------------------------------------------------
 
-        Only instants with contention (some tenant waiting) count. A tenant's satisfaction is
-        ``min(1, in use / min(demand, nominal))``; Jain's index is taken over those values.
-        """
-        if self.next_sample is not None and now < self.next_sample:
+    def _sample_until(self, now: float) -> None:
+        """Take the hourly samples due before ``now``; the state has not changed since the
+        previous event, so it is the state in force at each of those instants."""
+        if self.next_sample >= now:
             return
-        self.next_sample = now + FAIRNESS_SAMPLE_SECONDS
         if not any(g > 0 for g in self.waiting_gpus.values()):
+            steps = math.ceil((now - self.next_sample) / FAIRNESS_SAMPLE_SECONDS)
+            self.next_sample += steps * FAIRNESS_SAMPLE_SECONDS
             return
+        while self.next_sample < now:
+            self._sample_fairness()
+            self.next_sample += FAIRNESS_SAMPLE_SECONDS
+
+    def _sample_fairness(self) -> None:
+        tenants = self.quotas.tenants
+        ratios: list[float] = []
+        for flavor, capacity in self.flavor_gpus.items():
+            members = [t for t in tenants if self.tenant_flavor[t] == flavor]
+            demand = {
+                t: float(self.in_use.get(t, 0) + self.waiting_gpus.get(t, 0)) for t in members
+            }
+            if not any(demand.values()):
+                continue
+            members_spec = {t: tenants[t] for t in members}
+            fair = fair_allocation(capacity, demand, members_spec, self.quotas.cohorts, flavor)
+            for tenant in members:
+                if demand[tenant] <= 0:
+                    continue
+                held = float(self.in_use.get(tenant, 0))
+                self.held_sum[tenant] = self.held_sum.get(tenant, 0.0) + held
+                self.fair_sum[tenant] = self.fair_sum.get(tenant, 0.0) + fair[tenant]
+                self.contended_samples[tenant] = self.contended_samples.get(tenant, 0) + 1
+                ratios.append(held / max(fair[tenant], 1.0))
+        if ratios:
+            self.jain_samples.append(_jain_raw(ratios))
         values = []
         for tenant, nominal in self.nominal_gpus.items():
             in_use = self.in_use.get(tenant, 0)
@@ -369,67 +659,118 @@ class _Simulation:
                 values.append(satisfied)
                 self.satisfaction.setdefault(tenant, []).append(satisfied)
         if values:
-            self.jain_samples.append(_jain(values))
+            self.jain_nominal_samples.append(_jain(values))
 
-    def run(self) -> None:
+    def run(self, progress: ProgressCallback | None = None, every: float = 0.5) -> None:
+        last_report = time.perf_counter()
+        total = len(self.pending_arrivals)
         while True:
             now = self._next_time()
             if now is None:
-                return
+                break
+            self._sample_until(now)
             self._advance_usage(now)
             self._run_cycles(now, *self._apply_events(now))
-            self._sample_fairness(now)
+            if progress is not None and time.perf_counter() - last_report >= every:
+                last_report = time.perf_counter()
+                progress(now - self.origin, len(self.finished) + len(self.failed), total)
+        if progress is not None:
+            end = max(self.finished.values(), default=self.origin) - self.origin
+            progress(end, len(self.finished) + len(self.failed), total)
 
     # -- report ----------------------------------------------------------------------------
 
-    def report(self, policy_name: str, quotas: QuotaConfig, wall: float) -> SimulationReport:
-        jct = sorted(self.finished[j] - self.submitted[j] for j in self.finished)
-        delays = sorted(
-            max(0.0, self.finished[j] - self.submitted[j] - self.durations[j])
-            for j in self.finished
-        )
-        first = min(self.submitted.values(), default=0.0)
-        makespan = max(self.finished.values(), default=first) - first
+    def records(self) -> list[JobRecord]:
+        out = []
+        origin = self.origin
+        for job in self.pending_arrivals:
+            job_id = job.id
+            start = self.last_start.get(job_id)
+            submit = job.submitted_at
+            reason = ""
+            if job_id in self.finished:
+                outcome, end = SUCCEEDED, self.finished[job_id]
+            elif job_id in self.failed:
+                end, reason = self.failed[job_id]
+                outcome = FAILED
+            else:
+                outcome, end = UNFINISHED, None
+            run_seconds = self.durations[job_id] - self.remaining[job_id]
+            queueing = None if end is None else max(0.0, end - submit - run_seconds)
+            out.append(
+                JobRecord(
+                    job_id=job_id,
+                    tenant=job.tenant,
+                    gpus=job.total().gpu,
+                    submit_time=submit - origin,
+                    start_time=None if start is None else start - origin,
+                    end_time=None if end is None else end - origin,
+                    queueing_seconds=queueing,
+                    run_seconds=run_seconds,
+                    preemptions=self.evictions.get(job_id, 0),
+                    outcome=outcome,
+                    reason=reason,
+                )
+            )
+        return out
+
+    def report(self, policy_name: str, wall: float) -> SimulationReport:
+        records = self.records()
+        succeeded = [r for r in records if r.outcome == SUCCEEDED]
+        jct = sorted(r.end_time - r.submit_time for r in succeeded if r.end_time is not None)
+        delays = sorted(r.queueing_seconds for r in succeeded if r.queueing_seconds is not None)
+        ends = [r.end_time for r in records if r.end_time is not None]
+        makespan = max(ends, default=0.0)
         used = sum(self.gpu_seconds.values())
-        tenants = self._tenant_table(quotas)
+        failed = [r for r in records if r.outcome == FAILED]
         return SimulationReport(
             policy=policy_name,
-            jobs=len(self.submitted),
-            completed=len(self.finished),
-            failed=len(self.failed),
-            unfinished=len(self.submitted) - len(self.finished) - len(self.failed),
+            jobs=len(records),
+            completed=len(succeeded),
+            failed=len(failed),
+            failed_retry_limit=sum(1 for r in failed if r.reason == RETRY_LIMIT),
+            failed_deadline=sum(1 for r in failed if r.reason == DEADLINE),
+            unfinished=sum(1 for r in records if r.outcome == UNFINISHED),
             avg_jct_seconds=_mean(jct),
             p50_jct_seconds=_percentile(jct, 50),
             p99_jct_seconds=_percentile(jct, 99),
             avg_queueing_delay_seconds=_mean(delays),
+            p50_queueing_delay_seconds=_percentile(delays, 50),
             p99_queueing_delay_seconds=_percentile(delays, 99),
             makespan_seconds=makespan,
             gpu_utilisation=used / (self.total_gpus * makespan) if makespan > 0 else 0.0,
             jain_fairness=_mean(self.jain_samples) if self.jain_samples else 1.0,
+            jain_nominal=_mean(self.jain_nominal_samples) if self.jain_nominal_samples else 1.0,
+            fairness_samples=len(self.jain_samples),
             preemptions=self.preemptions,
+            lost_gpu_seconds=sum(self.lost.values()),
+            checkpointing_jobs=sum(
+                1 for j in self.pending_arrivals if j.checkpoint_interval_seconds is not None
+            ),
             quota_violations=self.quota_violations,
             capacity_violations=self.capacity_violations,
             cycles=self.cycles,
             wall_seconds=wall,
-            tenants=tenants,
+            tenants=self._tenant_table(records),
+            gang_waits=_gang_waits(records),
+            records=records,
         )
 
-    def _tenant_table(self, quotas: QuotaConfig) -> dict[str, dict[str, float]]:
-        """Per tenant: share of GPU time received, entitled (nominal) and demanded (trace)."""
+    def _tenant_table(self, records: Sequence[JobRecord]) -> dict[str, dict[str, float]]:
+        """Per tenant: share of GPU time received, entitled (nominal) and demanded (trace), GPUs
+        held against the fair allocation, and queueing delays."""
         demand: dict[str, float] = {}
         jobs: dict[str, int] = {}
         jct: dict[str, list[float]] = {}
-        for job in self.pending_arrivals:
-            gpus = job.total().gpu * self.durations[job.id]
-            demand[job.tenant] = demand.get(job.tenant, 0.0) + gpus
-            jobs[job.tenant] = jobs.get(job.tenant, 0) + 1
-            if job.id in self.finished:
-                completion = self.finished[job.id] - job.submitted_at
-                jct.setdefault(job.tenant, []).append(completion)
-        nominal = {
-            name: sum(q.nominal for (_, r), q in spec.quotas.items() if r == GPU)
-            for name, spec in quotas.tenants.items()
-        }
+        delays: dict[str, list[float]] = {}
+        for record in records:
+            tenant = record.tenant
+            demand[tenant] = demand.get(tenant, 0.0) + record.gpus * self.durations[record.job_id]
+            jobs[tenant] = jobs.get(tenant, 0) + 1
+            if record.outcome == SUCCEEDED and record.end_time is not None:
+                jct.setdefault(tenant, []).append(record.end_time - record.submit_time)
+                delays.setdefault(tenant, []).append(record.queueing_seconds or 0.0)
+        nominal = self.nominal_gpus
         received_total = sum(self.gpu_seconds.values()) or 1.0
         demand_total = sum(demand.values()) or 1.0
         nominal_total = sum(nominal.values()) or 1.0
@@ -439,16 +780,58 @@ class _Simulation:
             entitled = nominal.get(tenant, 0) / nominal_total
             wanted = demand[tenant] / demand_total
             target = min(entitled, wanted)
+            samples = self.contended_samples.get(tenant, 0)
+            held = self.held_sum.get(tenant, 0.0)
+            fair = self.fair_sum.get(tenant, 0.0)
+            ordered = sorted(delays.get(tenant, []))
             table[tenant] = {
                 "jobs": float(jobs[tenant]),
+                "nominal_gpus": float(nominal.get(tenant, 0)),
                 "avg_jct_seconds": _mean(jct.get(tenant, [])),
+                "p50_queueing_delay_seconds": _percentile(ordered, 50),
+                "p99_queueing_delay_seconds": _percentile(ordered, 99),
                 "gpu_share": share,
                 "entitlement": entitled,
                 "demand_share": wanted,
                 "fairness_ratio": share / target if target > 0 else 1.0,
                 "entitlement_satisfaction": _mean(self.satisfaction.get(tenant, [1.0])),
+                "held_gpus_avg": held / samples if samples else 0.0,
+                "fair_gpus_avg": fair / samples if samples else 0.0,
+                "received_vs_fair": held / fair if fair > 0 else (1.0 if held == 0 else 0.0),
+                "lost_gpu_seconds": self.lost.get(tenant, 0.0),
             }
         return table
+
+
+def _gang_waits(records: Sequence[JobRecord]) -> dict[str, dict[str, float]]:
+    """Per gang-size bucket: jobs, longest and median wait (succeeded and failed jobs), and
+    how many failed at the retry limit or never finished."""
+    waits: dict[str, list[float]] = {}
+    counts: dict[str, list[int]] = {}
+    for record in records:
+        bucket = gang_bucket(record.gpus)
+        tally = counts.setdefault(bucket, [0, 0, 0])
+        tally[0] += 1
+        if record.queueing_seconds is not None:
+            waits.setdefault(bucket, []).append(record.queueing_seconds)
+        if record.reason == RETRY_LIMIT:
+            tally[1] += 1
+        if record.outcome == UNFINISHED:
+            tally[2] += 1
+    table: dict[str, dict[str, float]] = {}
+    for label, _ in GANG_BUCKETS:
+        if label not in counts:
+            continue
+        ordered = sorted(waits.get(label, []))
+        jobs, retry_limit, unfinished = counts[label]
+        table[label] = {
+            "jobs": float(jobs),
+            "max_wait_seconds": ordered[-1] if ordered else 0.0,
+            "p50_wait_seconds": _percentile(ordered, 50),
+            "failed_retry_limit": float(retry_limit),
+            "unfinished": float(unfinished),
+        }
+    return table
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -462,13 +845,6 @@ def _percentile(ordered: Sequence[float], percent: float) -> float:
     return ordered[rank]
 
 
-def _jain(values: Iterable[float]) -> float:
-    """Jain's fairness index: 1 when all values are equal, 1/n when one value holds everything."""
-    xs = [min(x, 1.0) for x in values]
-    squares = sum(x * x for x in xs)
-    return (sum(xs) ** 2) / (len(xs) * squares) if squares > 0 else 1.0
-
-
 def simulate(
     trace_rows: Sequence[TraceRow],
     cluster: ClusterConfig,
@@ -479,16 +855,31 @@ def simulate(
     time_scale: float = 1.0,
     runtime_limit_factor: float = 1.0,
     window: int = 8,
+    checkpoint_share: float = 0.0,
+    checkpoint_interval: int = DEFAULT_CHECKPOINT_INTERVAL,
+    progress: ProgressCallback | None = None,
 ) -> SimulationReport:
     """Replay ``trace_rows`` on ``cluster`` under ``quotas`` and ``policy``."""
     if time_scale <= 0 or window < 1 or runtime_limit_factor <= 0:
         raise ValueError("time_scale and runtime_limit_factor must be > 0 and window >= 1")
+    if not 0 <= checkpoint_share <= 1:
+        raise ValueError(f"checkpoint share must be between 0 and 1, got {checkpoint_share}")
+    if checkpoint_interval < 1:
+        raise ValueError(f"checkpoint interval must be >= 1 s, got {checkpoint_interval}")
     started = time.perf_counter()
-    jobs, durations = jobs_from_trace(trace_rows, cluster, quotas, time_scale, runtime_limit_factor)
+    jobs, durations = jobs_from_trace(
+        trace_rows,
+        cluster,
+        quotas,
+        time_scale,
+        runtime_limit_factor,
+        checkpoint_share,
+        checkpoint_interval,
+    )
     simulation = _Simulation(jobs, durations, cluster, quotas, policy, window)
-    simulation.run()
+    simulation.run(progress)
     name = policy_name or (policy.kind + ("+backfill" if policy.backfill else ""))
-    return simulation.report(name, quotas, time.perf_counter() - started)
+    return simulation.report(name, time.perf_counter() - started)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -511,30 +902,86 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="max_runtime_seconds = ceil(run time x factor); below 1 jobs hit their limit",
     )
     parser.add_argument("--window", type=int, default=8, help="jobs per tenant and shape per cycle")
-    parser.add_argument("--output", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument(
+        "--checkpoint-share",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="share of jobs (0..1, chosen by a hash of the job id) that checkpoint (default 0)",
+    )
+    parser.add_argument(
+        "--checkpoint-interval",
+        type=int,
+        default=DEFAULT_CHECKPOINT_INTERVAL,
+        metavar="SECONDS",
+        help="how often checkpointing jobs save their work (default %(default)s)",
+    )
+    parser.add_argument(
+        "-o",
+        "--format",
+        dest="format",
+        choices=("table", "json"),
+        default=None,
+        help="table for people (default) or json",
+    )
+    parser.add_argument(
+        "--output",
+        dest="output_file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also write the report as JSON to FILE",
+    )
+    parser.add_argument(
+        "--jobs-out", type=Path, default=None, metavar="FILE", help="write one CSV row per job"
+    )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on standard error (default: when it is a terminal)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``yushan simulate``: print the report as JSON; exit code 2 on bad input."""
+    """Run ``yushan simulate``: print the report (table or JSON); exit code 2 on bad input."""
+    from scheduler import simoutput
+
+    # ``yushan -o json simulate``: the global ``-o`` of the client commands (dest ``output``)
+    fmt = args.format or ("json" if getattr(args, "output", None) == "json" else "table")
     try:
         cluster = load_cluster(args.cluster)
         quotas = load_quotas(args.quotas)
         rows = read_trace(args.trace, args.limit_jobs)
-        report = simulate(
-            rows,
-            cluster,
-            quotas,
-            Policy.named(args.policy),
-            policy_name=args.policy,
-            time_scale=args.time_scale,
-            runtime_limit_factor=args.runtime_limit_factor,
-            window=args.window,
-        )
+        show = args.progress if args.progress is not None else sys.stderr.isatty()
+        with simoutput.progress_bar(sys.stderr, len(rows), enabled=show) as progress:
+            report = simulate(
+                rows,
+                cluster,
+                quotas,
+                Policy.named(args.policy),
+                policy_name=args.policy,
+                time_scale=args.time_scale,
+                runtime_limit_factor=args.runtime_limit_factor,
+                window=args.window,
+                checkpoint_share=args.checkpoint_share,
+                checkpoint_interval=args.checkpoint_interval,
+                progress=progress,
+            )
     except (SimulationInputError, ValueError) as error:
         print(f"yushan simulate: {error}", file=sys.stderr)
         return 2
-    text = json.dumps(report.as_dict(), indent=2, sort_keys=True)
-    print(text)
-    if args.output is not None:
-        args.output.write_text(text + "\n")
+    text = simoutput.report_json(report)
+    if args.output_file is not None:
+        args.output_file.write_text(text + "\n")
+    if args.jobs_out is not None:
+        simoutput.write_jobs_csv(report.records, args.jobs_out)
+    try:
+        if fmt == "json":
+            print(text)
+        else:
+            simoutput.print_table(report, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `yushan simulate | head`: the reader left; the files are written
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - stops the error at interpreter exit
     return 0

@@ -127,6 +127,7 @@ def test_cli_prints_the_report_as_json(tmp_path: Path, capsys: pytest.CaptureFix
             "--quotas", str(tmp_path / "quotas.yaml"),
             "--policy", "fair",
             "--limit-jobs", "20",
+            "-o", "json",
             "--output", str(output),
         ]
     )  # fmt: skip
