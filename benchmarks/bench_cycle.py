@@ -84,6 +84,10 @@ def _job(rng: random.Random, index: int, tenants: list[str]) -> JobState:
     )
 
 
+def _submitted(job: JobState) -> float:
+    return job.submitted_at
+
+
 def build_snapshot(queued: int, seed: int = 7) -> Snapshot:
     rng = random.Random(seed)
     tenants, cohorts = _tenants()
@@ -100,7 +104,8 @@ def build_snapshot(queued: int, seed: int = 7) -> Snapshot:
         cluster.allocate(placement, job.demand)
         held += job.total().gpu
         running.append(replace(job, id=f"run-{len(running)}", placement=placement, admitted_at=NOW))
-    jobs = tuple(_job(rng, index, names) for index in range(queued))
+    # In submission order, as the store hands them to the loop (ORDER BY seq).
+    jobs = tuple(sorted((_job(rng, index, names) for index in range(queued)), key=_submitted))
     usage = UsageState(
         {t: rng.uniform(0, 16) for t in names},
         {(t, f"user-{u}"): rng.uniform(0, 4) for t in names for u in range(5)},

@@ -51,9 +51,9 @@ class FifoOrdering:
 
 
 def _in_tenant_order(jobs: Iterable[JobState]) -> list[JobState]:
-    """Highest priority first, then oldest, then by id (stable sorts on C-level keys)."""
-    ordered = sorted(jobs, key=attrgetter("id"))
-    ordered.sort(key=attrgetter("submitted_at"))
+    """Highest priority first, then oldest, then by id (stable sorts on C-level keys; the store
+    hands queued jobs over in submission order, which these sorts pass through in linear time)."""
+    ordered = sorted(jobs, key=attrgetter("submitted_at", "id"))
     ordered.sort(key=attrgetter("priority"), reverse=True)
     return ordered
 
@@ -85,13 +85,20 @@ class FairOrdering:
         self._factor_cache: dict[str, dict[tuple[str, int, int, int, int], Factors]] = {}
         by_tenant: dict[str, dict[str, deque[JobState]]] = {}
         lanes: dict[tuple[str, str], deque[JobState]] = {}
+        smallest: dict[tuple[str, str], int] = {}
         for job in _in_tenant_order(jobs):
             lane = lanes.get((job.tenant, job.user))
             if lane is None:
                 lane = lanes[(job.tenant, job.user)] = deque()
                 by_tenant.setdefault(job.tenant, {})[job.user] = lane
             lane.append(job)
+            gpus = job.demand.gpu * job.workers
+            key = (job.tenant, job.flavor)
+            if gpus < smallest.get(key, gpus + 1):
+                smallest[key] = gpus
         self._smallest: dict[str, dict[str, int]] = {}
+        for (tenant, flavor), gpus in smallest.items():
+            self._smallest.setdefault(tenant, {})[flavor] = gpus
         self._queues: dict[str, _TenantQueue] = {}
         for tenant, users in by_tenant.items():
             queue = _TenantQueue(users, [])
@@ -178,16 +185,9 @@ class FairOrdering:
         return job, factors
 
     def smallest(self, tenant: str) -> dict[str, int]:
-        """Per flavor, the fewest GPUs any queued job of the tenant asks for."""
-        found = self._smallest.get(tenant)
-        if found is None:
-            found = self._smallest[tenant] = {}
-            for jobs in self._queues[tenant].users.values():
-                for job in jobs:
-                    gpus = job.demand.gpu * job.workers
-                    if gpus < found.get(job.flavor, gpus + 1):
-                        found[job.flavor] = gpus
-        return found
+        """Per flavor, the fewest GPUs any queued job of the tenant asks for (at the start of
+        the cycle: a bound for what is left)."""
+        return self._smallest[tenant]
 
     def retire(self, job: JobState) -> list[JobState]:
         """Take the tenant just served (``job`` did not start) out of the tournament; returns its
