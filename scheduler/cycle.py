@@ -24,9 +24,11 @@ the snapshot and discards it, the simulator keeps one alive across cycles (:func
 
 from __future__ import annotations
 
+import functools
 import gc
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import ParamSpec, TypeVar
 
 from quotas.tree import FlavorResource
 from scheduler import explain
@@ -108,6 +110,29 @@ def _outcome(snapshot: Snapshot, policy: Policy, collect_queue: bool = False) ->
     )
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _gc_paused(function: Callable[P, R]) -> Callable[P, R]:
+    """Pause the garbage collector while ``function`` runs: a cycle over a deep queue allocates
+    one small tuple per queued job and frees almost nothing, and the collector's passes over
+    those young objects would cost more than the cycle itself."""
+
+    @functools.wraps(function)
+    def paused(*args: P.args, **kwargs: P.kwargs) -> R:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return paused
+
+
+@_gc_paused
 def schedule(
     state: SchedulingState,
     queued: Sequence[JobState],
@@ -119,35 +144,6 @@ def schedule(
     collect_queue: bool = False,
 ) -> CycleOutcome:
     """Run the cycle on a live state; admissions are applied to ``state``.
-
-    With ``explain_all=False`` (the simulator) no pending reasons or queue entries are built and
-    the walk stops as soon as nothing more can start. ``collect_queue`` records each job's
-    ordering factors (:func:`explain_queue`).
-
-    The garbage collector is paused meanwhile: a cycle over a deep queue allocates one small
-    tuple per queued job and frees almost nothing, and the collector's passes over those young
-    objects would cost more than the cycle itself.
-    """
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        return _schedule(state, queued, now, policy, usage, preempting, explain_all, collect_queue)
-    finally:
-        if paused:
-            gc.enable()
-
-
-def _schedule(
-    state: SchedulingState,
-    queued: Sequence[JobState],
-    now: float,
-    policy: Policy,
-    usage: UsageState,
-    preempting: Collection[str] = frozenset(),
-    explain_all: bool = True,
-    collect_queue: bool = False,
-) -> CycleOutcome:
-    """The cycle's steps (see :func:`schedule`).
 
     With ``explain_all=False`` (the simulator) no pending reasons or queue entries are built and
     the walk stops as soon as nothing more can start. ``collect_queue`` records each job's
