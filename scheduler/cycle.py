@@ -162,7 +162,7 @@ def schedule(
         (j for j in known if j.id in preempting) if preempting else (),
         key=lambda j: (j.submitted_at, j.id),
     )
-    starving = _starving(known, preempting, state, now, policy)
+    starving = _starving(known, preempting, now, policy)
     cycle.starving.update(j.id for j in starving)
     first += starving
     served_first = {j.id for j in first}
@@ -219,7 +219,6 @@ def shape_of(job: JobState) -> Shape:
 def _starving(
     queued: Sequence[JobState],
     preempting: Collection[str],
-    state: SchedulingState,
     now: float,
     policy: Policy,
 ) -> list[JobState]:

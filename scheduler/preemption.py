@@ -65,10 +65,6 @@ def protected_until(job: JobState, policy: Policy) -> float:
     return (job.admitted_at or 0.0) + policy.min_runtime_seconds * 2.0 ** min(job.attempts, 20)
 
 
-def recent_evictions(job: JobState, now: float) -> int:
-    return sum(1 for at in job.evicted_at if now - at < EVICTION_WINDOW_SECONDS)
-
-
 def evictable_from(job: JobState, policy: Policy, now: float) -> float:
     """The earliest instant at which ``job`` may be evicted (``now`` or earlier: it may)."""
     at = protected_until(job, policy)

@@ -175,12 +175,9 @@ class SchedulingState:
             self._entitlement = {t: max(raw[t] / total, 1e-9) for t in names}
         return self._entitlement
 
-    def releases(self, flavor: str) -> list[tuple[float, int]]:
-        """(end, GPUs) of the flavor's running jobs with a time limit, soonest first; sorted once
-        per :attr:`version`."""
-        return self._release_table(flavor)[1]
-
     def _release_table(self, flavor: str) -> tuple[int, list[tuple[float, int]], list[int]]:
+        """(end, GPUs) of the flavor's running jobs with a time limit, soonest first, and the
+        GPUs freed by each end cumulatively; built once per :attr:`version`."""
         cached = self._releases.get(flavor)
         if cached is not None and cached[0] == self.version:
             return cached

@@ -9,7 +9,7 @@ real database (SQLite and PostgreSQL); only its clock is ours.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from k8s.client import ClusterClient
 from k8s.sim.cluster import EmbeddedCluster
 from quotas.decay import decay
-from scheduler.loop import IterationReport, SchedulerLoop
+from scheduler.loop import SchedulerLoop
 from scheduler.policy import Policy
 from scheduler.snapshots import build_snapshot, load_usage
 from store import jobs, tenants, users
@@ -27,6 +27,7 @@ from store.common import as_utc, new_job_id
 from store.db import SessionFactory, session_factory, transaction
 from store.models import Job
 from store.tenants import TENANT, Limits
+from tests.loop.conftest import run_until
 
 H100_LABELS = {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
 
@@ -93,19 +94,6 @@ def world(engine: Engine) -> Iterator[World]:
         kubeconfig = cluster.write_kubeconfig(Path(f"/tmp/yushan-glue-kc-{id(cluster)}"))
         yield World(sessions, cluster, kubeconfig, Clock(time.time()))
         kubeconfig.unlink(missing_ok=True)
-
-
-def run_until(
-    loop: SchedulerLoop, done: Callable[[], bool], timeout: float = 20.0
-) -> list[IterationReport]:
-    reports = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        reports.append(loop.run_once())
-        if done():
-            return reports
-        time.sleep(0.05)
-    raise AssertionError(f"condition not reached in {timeout}s; last report {reports[-1]}")
 
 
 # -- the job spec reaches the pods ----------------------------------------------------------
