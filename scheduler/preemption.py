@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from quotas.drf import PreemptionRule, may_preempt
 from scheduler.model import JobState, PreemptionReason, lost_gpu_seconds
 from scheduler.policy import Policy, PreemptionMode
-from scheduler.state import Request, SchedulingState
+from scheduler.state import Request, SchedulingState, job_request
 
 EVICTION_WINDOW_SECONDS = 86400.0
 VICTIM_GPU_BUDGET_FACTOR = 2
@@ -73,6 +73,19 @@ def evictable_from(job: JobState, policy: Policy, now: float) -> float:
         over = len(recent) - policy.max_evictions_per_day
         at = max(at, recent[over] + EVICTION_WINDOW_SECONDS)
     return at
+
+
+def _cached_evictable_from(
+    state: SchedulingState, job: JobState, policy: Policy, now: float
+) -> float:
+    """:func:`evictable_from`, remembered per running job in the long-lived state: every search
+    looks at every running job of its flavor. The answer does not depend on ``now`` once
+    computed: the day's cap lifts when the eviction it hinges on leaves the window, which is
+    the instant it names, whether or not older ones have left since."""
+    cached = state.evictable_at.get(job.id)
+    if cached is None or cached[0] is not job or cached[1] is not policy:
+        cached = state.evictable_at[job.id] = (job, policy, evictable_from(job, policy, now))
+    return cached[2]
 
 
 def _next_checkpoint(job: JobState, now: float) -> float:
@@ -198,7 +211,7 @@ def _candidates(
         nonlocal revisit_at
         if running.id in protected:
             return False
-        from_ = evictable_from(running, policy, now)
+        from_ = _cached_evictable_from(state, running, policy, now)
         if from_ > now:
             revisit_at = min(revisit_at, from_)
             return False
@@ -324,14 +337,31 @@ def _search(
     return search.finish()
 
 
-def _highest_share(
-    state: SchedulingState, pools: dict[str, list[JobState]], flavor: str
-) -> str | None:
-    tree = state.tree
-    live = [t for t, vs in pools.items() if vs and tree.is_borrowing(t, flavor)]
-    if not live:
-        return None
-    return max(live, key=lambda t: (tree.share(t), t))
+class _Borrowers:
+    """Other tenants' candidate victims, by tenant, cheapest first, with each tenant's share
+    (DRS). Evicting a job changes only its own tenant's share, so only that one is recomputed."""
+
+    def __init__(self, state: SchedulingState, pools: dict[str, list[JobState]], flavor: str):
+        self.tree = state.tree
+        self.flavor = flavor
+        self.pools = {t: list(vs) for t, vs in pools.items()}
+        self.shares = {t: self.tree.share(t) for t in self.pools}
+
+    def highest(self) -> str | None:
+        """The borrowing tenant with candidates left and the highest share (ties: by name)."""
+        best: tuple[float, str] | None = None
+        for tenant, victims in self.pools.items():
+            if victims and self.tree.is_borrowing(tenant, self.flavor):
+                key = (self.shares[tenant], tenant)
+                if best is None or key > best:
+                    best = key
+        return None if best is None else best[1]
+
+    def take(self, tenant: str) -> JobState:
+        return self.pools[tenant].pop(0)
+
+    def evicted(self, tenant: str) -> None:
+        self.shares[tenant] = self.tree.share(tenant)
 
 
 def _reclaim(
@@ -343,13 +373,14 @@ def _reclaim(
     lost_budget: float,
 ) -> PreemptionPlan | None:
     """Take nominal quota back from borrowers, highest share first, before the own tenant's."""
-    pools = {t: list(vs) for t, vs in found.others.items()}
+    borrowers = _Borrowers(state, found.others, job.flavor)
     search = _Search(job, request, state, now, lost_budget)
     while not search.fits() and not search.exhausted():
-        tenant = _highest_share(state, pools, job.flavor)
+        tenant = borrowers.highest()
         if tenant is None:
             break
-        search.evict(pools[tenant].pop(0), PreemptionReason.RECLAIM_NOMINAL)
+        search.evict(borrowers.take(tenant), PreemptionReason.RECLAIM_NOMINAL)
+        borrowers.evicted(tenant)
     for victim in found.own:
         if search.fits() or search.exhausted():
             break
@@ -358,18 +389,34 @@ def _reclaim(
 
 
 def _fair_share(found: _Candidates, rule: PreemptionRule) -> Picker:
-    """Victims from the highest-share borrower first, each judged by ``rule`` on its own."""
+    """Victims from the highest-share borrower first, each judged by ``rule`` on its own.
+
+    A candidate's verdict is worked out from the shares before anything is evicted, so
+    candidates the rule refuses cost no what-if. A victim tenant's share only falls when one of
+    its jobs goes, so once the highest-share borrower fails the rule even with its share
+    unchanged, every other borrower (whose share is no higher) fails too and the search stops.
+    """
 
     def pick(search: _Search) -> Iterator[None]:
         tree = search.state.tree
         preemptor_share = tree.share(search.job.tenant, search.request)
-        pools = {t: list(vs) for t, vs in found.others.items()}
-        while (tenant := _highest_share(search.state, pools, search.job.flavor)) is not None:
-            victim = pools[tenant].pop(0)
-            before = tree.share(tenant)
-            search.evict(victim, PreemptionReason.FAIR_SHARE)
-            if not may_preempt(rule, preemptor_share, before, tree.share(tenant)):
-                search.undo_last()
-            yield None
+        borrowers = _Borrowers(search.state, found.others, search.job.flavor)
+        while (tenant := borrowers.highest()) is not None:
+            before = borrowers.shares[tenant]
+            if not may_preempt(rule, preemptor_share, before, before):
+                return
+            victim = borrowers.take(tenant)
+            after = tree.share(tenant, _released(victim))
+            if may_preempt(rule, preemptor_share, before, after):
+                search.evict(victim, PreemptionReason.FAIR_SHARE)
+                borrowers.evicted(tenant)
+                yield None
+            elif search.exhausted():
+                yield None
 
     return pick
+
+
+def _released(job: JobState) -> Request:
+    """A running job's charges as a negative request: the tree's view once it is gone."""
+    return {fr: -amount for fr, amount in job_request(job).items()}

@@ -95,6 +95,8 @@ class SchedulingState:
         """Preemption searches that failed, by (tenant, shape, priority): the version they saw,
         the instant until which their answer holds and the least work an eviction would have
         thrown away (``inf``: no permitted set of victims sufficed)."""
+        self.evictable_at: dict[str, tuple[JobState, object, float]] = {}
+        """Per running job, when it may first be evicted (see :mod:`scheduler.preemption`)."""
         for job in running:
             self._track(job)
 
@@ -124,6 +126,7 @@ class SchedulingState:
         self.version += 1
         del self.running_by_flavor[job.flavor][job_id]
         del self._by_tenant[(job.tenant, job.flavor)][job_id]
+        self.evictable_at.pop(job_id, None)
         self.suspend_charges(job)
         return job
 

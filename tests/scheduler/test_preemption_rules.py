@@ -9,9 +9,10 @@ from dataclasses import replace
 
 import pytest
 
-from scheduler.cycle import run_cycle
+from scheduler.cycle import run_cycle, schedule
 from scheduler.model import CycleResult, PreemptionReason
 from scheduler.policy import Policy
+from scheduler.state import SchedulingState
 from tests.scheduler.builders import SnapshotBuilder
 
 FAIR = Policy.named("fair")
@@ -143,6 +144,30 @@ def test_a_job_evicted_too_often_today_is_not_a_victim() -> None:
     assert victims(run_cycle(capped.build(), policy)) == []
     loose = replace(policy, max_evictions_per_day=4)
     assert victims(run_cycle(capped.build(), loose)) == ["b"]
+
+
+def test_a_capped_job_becomes_a_victim_once_an_eviction_leaves_the_day() -> None:
+    """One long-lived state asked twice (as the simulator does): three evictions in the last
+    24 h protect b now; 5 h later the oldest (20 h ago) has left the window and b may go. What
+    the state remembers about b's protection must not outlive that."""
+    builder = (
+        SnapshotBuilder().tenant("A", gpu=8).tenant("B", gpu=0).nodes(1).queued("a", "A", gpus=8)
+    )
+    now = builder.now
+    thrashed = (now - 20 * HOUR, now - 10 * HOUR, now - 5 * HOUR)
+    snapshot = builder.running(
+        "b", "B", gpus=8, started_ago=2 * HOUR, evicted_at=thrashed, attempts=3
+    ).build()
+    policy = replace(FAIR, min_runtime_seconds=60)
+    state = SchedulingState(
+        snapshot.tenants, snapshot.cohorts, snapshot.nodes, snapshot.running, None
+    )
+    first = schedule(state, snapshot.queued, now, policy, snapshot.usage, explain_all=False)
+    assert victims(first.result) == []
+    later = schedule(
+        state, snapshot.queued, now + 5 * HOUR, policy, snapshot.usage, explain_all=False
+    )
+    assert victims(later.result) == ["b"]
 
 
 @pytest.mark.parametrize(
