@@ -19,9 +19,20 @@ from typing import Any, Self
 
 import httpx
 
-from cli.errors import ApiError, ConfigError, FieldError, UnreachableError, error_for_status
+from cli.errors import (
+    ApiError,
+    AuthenticationError,
+    ConfigError,
+    FieldError,
+    UnreachableError,
+    error_for_status,
+)
 
 JsonObject = dict[str, Any]
+NO_TOKEN = (
+    "no API token: set YUSHAN_TOKEN, or run 'yushan login --url URL --token TOKEN' "
+    "(make run keeps the admin token in var/admin-token)"
+)
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 STREAM_TIMEOUT = httpx.Timeout(30.0, connect=5.0, read=None)
 
@@ -55,6 +66,23 @@ class YushanClient:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+    # -- health (no token needed) --------------------------------------------------------------
+
+    def health(self) -> JsonObject:
+        """``/healthz``: the server process answers."""
+        return _object(self._call("GET", "/healthz"))
+
+    def readiness(self) -> tuple[bool, JsonObject]:
+        """``/readyz``: whether the database answers with the newest schema, and the body."""
+        with self._transport_errors():
+            response = self._http.request("GET", self._url("/readyz"), headers=self._headers())
+        body = response.json() if response.headers.get("content-type", "").endswith("json") else {}
+        return response.status_code == 200, body if isinstance(body, dict) else {}
+
+    def scheduler(self) -> JsonObject:
+        """The scheduler's heartbeat: alive, leader, last cycle, namespace mode."""
+        return _object(self._call("GET", "/v1/scheduler"))
 
     # -- identity -----------------------------------------------------------------------------
 
@@ -128,6 +156,7 @@ class YushanClient:
             params["follow"] = "true"
         if tail_lines is not None:
             params["tail_lines"] = tail_lines
+        self._require_token("/v1/jobs")
         request = self._http.build_request(
             "GET",
             self._url(f"/v1/jobs/{job_id}/logs"),
@@ -234,6 +263,11 @@ class YushanClient:
     def _url(self, path: str) -> str:
         return f"{self.base_url}{path}"
 
+    def _require_token(self, path: str) -> None:
+        """Every ``/v1`` call needs a token: say how to get one instead of sending none."""
+        if not self._token and path.startswith("/v1/"):
+            raise AuthenticationError(401, NO_TOKEN)
+
     def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         headers = {"Accept": "application/json", **(extra or {})}
         if self._token:
@@ -249,6 +283,7 @@ class YushanClient:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
+        self._require_token(path)
         with self._transport_errors():
             response = self._http.request(
                 method, self._url(path), json=json, params=params, headers=self._headers(headers)

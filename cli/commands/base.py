@@ -20,16 +20,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import yaml
 
-from cli.client import YushanClient
 from cli.config import ClientConfig
 from cli.errors import InputError
 from cli.output import FORMATS, Output
 
-ClientFactory = Callable[[ClientConfig], YushanClient]
+if TYPE_CHECKING:
+    from cli.client import YushanClient
+
+ClientFactory = Callable[[ClientConfig], "YushanClient"]
 Command = Callable[["Context", argparse.Namespace], int]
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
