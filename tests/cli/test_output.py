@@ -100,24 +100,27 @@ def test_factor_headers_never_clash_with_job_columns() -> None:
     ]
 
 
-def test_error_shows_the_detail_and_each_field_once() -> None:
-    from cli.errors import FieldError, InvalidInputError
+def test_error_is_one_line_per_field_naming_the_file() -> None:
+    from cli.errors import FieldError, InvalidInputError, NotFoundError
     from cli.output import Output
 
-    def shown(error: InvalidInputError) -> list[str]:
+    def shown(error: InvalidInputError | NotFoundError, source: str | None = None) -> list[str]:
         stderr = io.StringIO()
+        error.source = source
         Output("table", io.StringIO(), stderr).error(error)
         return stderr.getvalue().splitlines()
 
-    fields = [FieldError("body.gpus", "too many")]
-    assert shown(InvalidInputError(422, "body.gpus: too many", field_errors=fields)) == [
-        "error: invalid input",
-        "  body.gpus: too many",
+    gpus = [FieldError("body.gpus", "too many")]
+    assert shown(InvalidInputError(422, "body.gpus: too many", field_errors=gpus), "j.yaml") == [
+        "error: j.yaml: gpus: too many"
     ]
-    assert shown(InvalidInputError(422, "flavor a100 is unknown", field_errors=fields)) == [
-        "error: flavor a100 is unknown",
-        "  body.gpus: too many",
+    both = [*gpus, FieldError("query.limit", "must be <= 500"), FieldError("body", "malformed")]
+    assert shown(InvalidInputError(422, "whatever the detail", field_errors=both)) == [
+        "error: gpus: too many",
+        "error: query.limit: must be <= 500",
+        "error: malformed",
     ]
+    assert shown(NotFoundError(404, "job j-1 not found")) == ["error: job j-1 not found"]
 
 
 def test_cluster_lists_flavors_then_nodes(capsys: pytest.CaptureFixture[str]) -> None:
