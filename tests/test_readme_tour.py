@@ -133,4 +133,5 @@ def test_the_tour_submits_as_alice_with_her_own_token() -> None:
     commands = [step.command for block in tour_blocks(README.read_text()) for step in steps(block)]
     submit = next(i for i, c in enumerate(commands) if "yushan submit" in c)
     switched = [i for i, c in enumerate(commands) if "YUSHAN_TOKEN=$ALICE_TOKEN" in c]
-    assert switched and switched[-1] < submit
+    assert switched
+    assert switched[-1] < submit

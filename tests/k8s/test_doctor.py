@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 import yaml
 
 from k8s.client import ClientOptions, ClusterClient
@@ -15,8 +14,8 @@ from k8s.errors import RetryPolicy
 from k8s.sim import EmbeddedCluster
 from k8s.sim.rbac import RbacAuthorizer
 from k8s.transport import TransportOptions
-from tests.k8s.conftest import TEST_OPTIONS
 from tests.chart.rendering import NAMESPACE, RELEASE, render
+from tests.k8s.conftest import TEST_OPTIONS
 from tests.k8s.helpers import dead_kubeconfig
 
 
