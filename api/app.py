@@ -30,6 +30,7 @@ from api.routers import (
     jobs,
     queue,
     scheduler,
+    share,
     tenants,
     users,
 )
@@ -87,6 +88,7 @@ def create_app(
         queue,
         cluster,
         scheduler,
+        share,
         audit,
     ):
         app.include_router(module.router)

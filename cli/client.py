@@ -192,6 +192,10 @@ class YushanClient:
         """The tenant's waiting jobs in scheduling order, with the factors that order them."""
         return _objects(self._call("GET", f"/v1/tenants/{name}/queue"))
 
+    def share_tree(self) -> list[JsonObject]:
+        """The fair-share tree: cohorts, tenants and users, depth first."""
+        return _objects(self._call("GET", "/v1/share"))
+
     def global_queue(self) -> list[JsonObject]:
         """Every waiting job in scheduling order (platform admins)."""
         return _objects(self._call("GET", "/v1/queue"))
