@@ -55,11 +55,13 @@ def duration(seconds: float | None) -> str:
 
 
 def gpu_hours(gpu_seconds: float | None) -> str:
-    """GPU-seconds as ``12 GPU-h`` (``0.25 GPU-h`` below ten)."""
+    """GPU-seconds as ``12 GPU-h`` (``0.25 GPU-h`` below ten, ``0 GPU-h`` below 0.005)."""
     if gpu_seconds is None:
         return NONE
     hours = gpu_seconds / 3600
-    return f"{hours:,.0f} GPU-h" if abs(hours) >= 10 else f"{hours:.2g} GPU-h"
+    if abs(hours) >= 10:
+        return f"{hours:,.0f} GPU-h"
+    return f"{(f'{hours:.2f}'.rstrip('0').rstrip('.') or '0').replace('-0', '0')} GPU-h"
 
 
 def percent(value: float | None) -> str:

@@ -146,3 +146,24 @@ def test_cluster_lists_flavors_then_nodes(capsys: pytest.CaptureFixture[str]) ->
     lines = cli.ok("cluster").stdout.splitlines()
     assert lines[1].split() == ["h100", "1", "1", "8", "7", "4"]
     assert lines[4].split() == ["gpu-1", "h100", "yes", "no", "7/8", "4"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(None, "-"), (0, "0s"), (45, "45s"), (5400, "1h 30m"), (86400, "1d"), (90061, "1d 1h")],
+)
+def test_durations_have_units(seconds: float | None, shown: str) -> None:
+    from cli.output import duration
+
+    assert duration(seconds) == shown
+
+
+@pytest.mark.parametrize(
+    ("gpu_seconds", "shown"),
+    [(None, "-"), (0.0, "0 GPU-h"), (5e-5, "0 GPU-h"), (900, "0.25 GPU-h"), (5400, "1.5 GPU-h"),
+     (36_000, "10 GPU-h"), (3600 * 12_345.4, "12,345 GPU-h")],
+)  # fmt: skip
+def test_usage_is_in_gpu_hours(gpu_seconds: float | None, shown: str) -> None:
+    from cli.output import gpu_hours
+
+    assert gpu_hours(gpu_seconds) == shown
