@@ -17,9 +17,16 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: install run test lint fmt bench clean
 
+# The virtualenv is created without pip (ensurepip alone takes seconds); the interpreter's own
+# pip installs uv into it, or, where the interpreter has none, a pip bootstrapped in the venv.
 $(UV):
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	test -x $(BIN)/python || $(PYTHON) -m venv --without-pip $(VENV)
+	if $(PYTHON) -m pip --version >/dev/null 2>&1; then \
+	    $(PYTHON) -m pip --python $(BIN)/python install -q --disable-pip-version-check \
+	        uv==$(UV_VERSION); \
+	else \
+	    $(BIN)/python -m ensurepip -q && $(BIN)/python -m pip install -q uv==$(UV_VERSION); \
+	fi
 
 $(RUN_STAMP): pyproject.toml uv.lock | $(UV)
 	$(UV_SYNC)
