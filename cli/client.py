@@ -12,14 +12,19 @@ subclass) or one with an ``httpx.MockTransport``; requests always use absolute U
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import Any, Self
 
-import httpx
+# httpx imports its own command-line tool (``httpx._main``: click, rich, pygments; a third of
+# httpx's import time) only to offer ``httpx.main``; a placeholder makes that import fail, which
+# httpx handles by defining a stub. The client never uses ``httpx.main``.
+sys.modules.setdefault("httpx._main", ModuleType("httpx._main"))
+import httpx  # noqa: E402
 
-from cli.errors import (
+from cli.errors import (  # noqa: E402 - after the httpx._main placeholder
     ApiError,
     AuthenticationError,
     ConfigError,
