@@ -13,6 +13,7 @@ that has not started yet waits for it (saying why it waits) instead of failing.
 from __future__ import annotations
 
 import argparse
+from datetime import datetime, timedelta
 from typing import Any
 
 from cli.commands.base import (
@@ -25,7 +26,15 @@ from cli.commands.base import (
     sent_from,
 )
 from cli.errors import EXIT_FAILURE, EXIT_OK, CliError
-from cli.output import Output, age, duration, format_fields, format_table, relative_time
+from cli.output import (
+    Output,
+    age,
+    duration,
+    format_fields,
+    format_table,
+    parse_time,
+    relative_time,
+)
 
 JOB_STATUSES = ("queued", "admitted", "running", "succeeded", "failed", "cancelled", "preempted")
 FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
@@ -242,6 +251,18 @@ def gpu_summary(job: dict[str, Any]) -> str:
     return f"{job['gpus']} per worker x {workers} workers = {int(job['gpus']) * workers}"
 
 
+def time_limit(job: dict[str, Any], now: datetime) -> str:
+    """``12h``, and for a running job when the limit ends it: ``12h (ends in 11h)``."""
+    limit = job.get("max_runtime_seconds")
+    if limit is None:
+        return "none"
+    started = job.get("started_at")
+    if job.get("status") != "running" or not started:
+        return duration(limit)
+    ends = (parse_time(started) + timedelta(seconds=int(limit))).isoformat()
+    return f"{duration(limit)} (ends {relative_time(ends, now)})"
+
+
 def checkpoint_summary(job: dict[str, Any]) -> str:
     interval = job.get("checkpoint_interval_seconds")
     if interval is None:
@@ -287,7 +308,7 @@ def job_details(job: dict[str, Any], out: Output) -> str:
             ("GPUs", gpu_summary(job)),
             ("CPU / memory", f"{job.get('cpu')} / {job.get('memory')} per worker"),
             ("Priority", job.get("priority")),
-            ("Time limit", duration(job.get("max_runtime_seconds"))),
+            ("Time limit", time_limit(job, now)),
             ("Checkpoints", checkpoint_summary(job)),
             ("Image", job["image"]),
             ("Command", command),

@@ -167,3 +167,30 @@ def test_usage_is_in_gpu_hours(gpu_seconds: float | None, shown: str) -> None:
     from cli.output import gpu_hours
 
     assert gpu_hours(gpu_seconds) == shown
+
+
+@pytest.mark.parametrize(
+    ("job", "shown"),
+    [
+        ({"max_runtime_seconds": None, "status": "queued"}, "none"),
+        ({"max_runtime_seconds": 7200, "status": "queued"}, "2h"),
+        (
+            {
+                "max_runtime_seconds": 7200,
+                "status": "running",
+                "started_at": "2026-11-30T11:30:00Z",
+            },
+            "2h (ends in 1h)",
+        ),
+        (
+            {"max_runtime_seconds": 5400, "status": "succeeded", "started_at": "2026-11-30T09:00Z"},
+            "1h 30m",
+        ),
+    ],
+)
+def test_a_running_jobs_time_limit_says_when_it_ends(job: dict[str, object], shown: str) -> None:
+    from datetime import UTC, datetime
+
+    from cli.commands.jobs import time_limit
+
+    assert time_limit(job, datetime(2026, 11, 30, 12, 0, tzinfo=UTC)) == shown
