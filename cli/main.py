@@ -7,8 +7,10 @@ whole server (FastAPI, SQLAlchemy, the Kubernetes client: seconds of start-up). 
 never imports it: :func:`main` builds the full parser only when the command line names a server
 command, and otherwise lists the server commands by name and help text alone. The HTTP client
 (httpx) is imported when a command first talks to the server, so ``--help`` does not pay for it
-either. ``tests/cli/test_startup.py`` holds both promises. The server and token come from
-``--url``/``--token``, else ``YUSHAN_URL``/``YUSHAN_TOKEN``, else the config file
+either. ``tests/cli/test_startup.py`` holds both promises, and an import-linter contract
+(pyproject.toml) forbids the client modules to import the server packages.
+
+The server and token come from ``--url``/``--token``, else ``YUSHAN_URL``/``YUSHAN_TOKEN``, else the config file
 (``$YUSHAN_CONFIG`` or ``~/.config/yushan/config.yaml``). Tables are for people; ``-o json`` and
 ``-o yaml`` print the API's objects unchanged for scripts.
 
