@@ -10,9 +10,9 @@ command, and otherwise lists the server commands by name and help text alone. Th
 either. ``tests/cli/test_startup.py`` holds both promises, and an import-linter contract
 (pyproject.toml) forbids the client modules to import the server packages.
 
-The server and token come from ``--url``/``--token``, else ``YUSHAN_URL``/``YUSHAN_TOKEN``, else the config file
-(``$YUSHAN_CONFIG`` or ``~/.config/yushan/config.yaml``). Tables are for people; ``-o json`` and
-``-o yaml`` print the API's objects unchanged for scripts.
+The server and token come from ``--url``/``--token``, else ``YUSHAN_URL``/``YUSHAN_TOKEN``, else
+the config file (``$YUSHAN_CONFIG`` or ``~/.config/yushan/config.yaml``). Tables are for people;
+``-o json`` and ``-o yaml`` print the API's objects unchanged for scripts.
 
 Exit codes (the same table is in ``yushan --help``)::
 
