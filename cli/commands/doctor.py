@@ -120,10 +120,12 @@ def _token(ctx: Context) -> Check:
         admin = " (platform admin)" if me.get("admin") else ""
         return Check("token", True, f"accepted: {me.get('name')}{admin}")
 
+    fix = "set YUSHAN_TOKEN or run 'yushan login' (make run: the token is in var/admin-token)"
+    if not ctx.config.token:
+        return Check("token", False, "no API token", fix)
     try:
         return check()
     except AuthenticationError as error:
-        fix = "set YUSHAN_TOKEN or run 'yushan login' (make run: the token is in var/admin-token)"
         return Check("token", False, error.message, fix)
     except CliError as error:
         return Check("token", False, error.message)
@@ -261,7 +263,9 @@ def _summarise(checks: Sequence[DoctorCheck], *, where: str, namespaces: list[st
             fix = "" if check.ok else "install the NVIDIA device plugin; uncordon the GPU nodes"
             out.append(Check("gpu nodes", check.ok, check.message, fix))
     denied = [c for c in rbac if not c.ok]
-    scope = f"writes in {', '.join(namespaces)}" if namespaces else "writes in default (no tenants)"
+    scope = (
+        f"writes in {', '.join(namespaces)}" if namespaces else "no tenants yet: writes in default"
+    )
     if rbac and not denied:
         out.insert(1, Check("rbac", True, f"{len(rbac)} permissions allowed ({scope})"))
     for position, check in enumerate(denied, start=1):

@@ -58,7 +58,7 @@ def test_a_missing_token_stops_at_the_token_check(admin_cli: CliDriver, kubeconf
     result = admin_cli.as_token(None).run("doctor", "--kubeconfig", str(kubeconfig))
     assert result.code == 1
     checks = lines(result.stdout)
-    assert checks["token"].startswith("FAIL no API token")
+    assert checks["token"].startswith("FAIL no API token  -> fix: ")
     assert "-> fix: set YUSHAN_TOKEN or run 'yushan login'" in checks["token"]
     assert "scheduler" not in checks
 
