@@ -2,7 +2,9 @@
 # Yushan control-plane image: one image for the API (`yushan api`) and the scheduler
 # (`yushan scheduler`), used by charts/yushan.
 #
-# Stage 1 builds the yushan wheel and installs it with its dependencies into a virtualenv.
+# Stage 1 installs the runtime dependencies exactly as uv.lock pins them (versions and hashes,
+# the same set `make run` installs), then the yushan wheel without dependencies, into a
+# virtualenv.
 # Stage 2 copies only that virtualenv onto a slim Python base: no compiler, pip cache or source
 # tree in the final image, which runs as an unprivileged numeric user (UID/GID 10001) so that
 # Kubernetes' runAsNonRoot can verify it.
@@ -15,15 +17,20 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python -m venv /opt/yushan
-COPY pyproject.toml README.md ./
+ARG UV_VERSION=0.13.9
+COPY pyproject.toml README.md uv.lock ./
 COPY api ./api
 COPY cli ./cli
 COPY k8s ./k8s
 COPY quotas ./quotas
 COPY scheduler ./scheduler
 COPY store ./store
-RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
-    && /opt/yushan/bin/pip install /wheels/yushan-*.whl \
+RUN python -m pip install "uv==${UV_VERSION}" \
+    && uv export --frozen --no-dev --no-emit-project --format requirements-txt \
+        --output-file /tmp/requirements.txt \
+    && /opt/yushan/bin/pip install --require-hashes --no-deps -r /tmp/requirements.txt \
+    && python -m pip wheel --no-deps --wheel-dir /wheels . \
+    && /opt/yushan/bin/pip install --no-deps /wheels/yushan-*.whl \
     && /opt/yushan/bin/pip uninstall --yes pip setuptools wheel
 
 FROM ${PYTHON_IMAGE} AS runtime

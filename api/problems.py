@@ -8,7 +8,7 @@ for input errors, ``errors``: a list of ``{field, message}`` naming exactly what
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -83,6 +83,60 @@ def _field_path(location: Sequence[Any]) -> str:
     return ".".join(str(part) for part in location)
 
 
+_WHOLE_NUMBER_ERRORS = frozenset({"int_type", "int_parsing", "int_from_float"})
+_PLAIN_MESSAGES = {
+    "missing": "is required",
+    "extra_forbidden": "unknown field",
+    "string_type": "must be a string",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "model_attributes_type": "must be a mapping",
+    "string_pattern_mismatch": "has characters or a form that is not allowed",
+    "datetime_parsing": "must be a date and time (ISO 8601)",
+    "datetime_type": "must be a date and time (ISO 8601)",
+}
+_BOUND_MESSAGES = {
+    "greater_than_equal": "must be >= {ge}",
+    "greater_than": "must be > {gt}",
+    "less_than_equal": "must be <= {le}",
+    "less_than": "must be < {lt}",
+    "string_too_long": "must be at most {max_length} characters",
+    "too_long": "must have at most {max_length} entries",
+    "too_short": "must have at least {min_length} entries",
+    "literal_error": "must be one of {expected}",
+    "enum": "must be one of {expected}",
+}
+
+
+def friendly_message(item: Mapping[str, Any]) -> str:
+    """A pydantic error as a person would say it, without validator internals."""
+    kind = str(item.get("type", ""))
+    context = dict(item.get("ctx") or {})
+    if kind in _WHOLE_NUMBER_ERRORS:
+        return "must be a whole number"
+    given = item.get("input")
+    if kind == "greater_than_equal" and isinstance(given, int) and not isinstance(given, bool):
+        # Every ``ge`` bound in the schemas is on an integer field (floats use ``gt``).
+        return f"must be a whole number >= {context.get('ge')}"
+    if kind == "string_too_short":
+        minimum = int(context.get("min_length", 1))
+        return "must not be empty" if minimum <= 1 else f"must be at least {minimum} characters"
+    if kind in _PLAIN_MESSAGES:
+        return _PLAIN_MESSAGES[kind]
+    if kind in _BOUND_MESSAGES:
+        try:
+            return _BOUND_MESSAGES[kind].format(**context)
+        except (KeyError, IndexError):
+            pass
+    message = str(item.get("msg", "invalid value"))
+    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
 def _validation_errors(error: RequestValidationError) -> tuple[int, list[dict[str, str]]]:
     errors: list[dict[str, str]] = []
     status = 422
@@ -91,10 +145,8 @@ def _validation_errors(error: RequestValidationError) -> tuple[int, list[dict[st
             status = 400
             errors.append({"field": "body", "message": f"malformed JSON: {item.get('msg')}"})
             continue
-        message = str(item.get("msg", "invalid value"))
-        if item.get("type") == "extra_forbidden":
-            message = "unknown field"
-        errors.append({"field": _field_path(item.get("loc", ())), "message": message})
+        location = item.get("loc", ())
+        errors.append({"field": _field_path(location), "message": friendly_message(item)})
     return status, errors
 
 

@@ -12,16 +12,32 @@ subclass) or one with an ``httpx.MockTransport``; requests always use absolute U
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import Any, Self
 
-import httpx
+# httpx imports its own command-line tool (``httpx._main``: click, rich, pygments; a third of
+# httpx's import time) only to offer ``httpx.main``; a placeholder makes that import fail, which
+# httpx handles by defining a stub. The client never uses ``httpx.main``.
+sys.modules.setdefault("httpx._main", ModuleType("httpx._main"))
+import httpx  # noqa: E402
 
-from cli.errors import ApiError, ConfigError, FieldError, UnreachableError, error_for_status
+from cli.errors import (  # noqa: E402 - after the httpx._main placeholder
+    ApiError,
+    AuthenticationError,
+    ConfigError,
+    FieldError,
+    UnreachableError,
+    error_for_status,
+)
 
 JsonObject = dict[str, Any]
+NO_TOKEN = (
+    "no API token: set YUSHAN_TOKEN, or run 'yushan login --url URL --token TOKEN' "
+    "(make run keeps the admin token in var/admin-token)"
+)
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 STREAM_TIMEOUT = httpx.Timeout(30.0, connect=5.0, read=None)
 
@@ -55,6 +71,23 @@ class YushanClient:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+    # -- health (no token needed) --------------------------------------------------------------
+
+    def health(self) -> JsonObject:
+        """``/healthz``: the server process answers."""
+        return _object(self._call("GET", "/healthz"))
+
+    def readiness(self) -> tuple[bool, JsonObject]:
+        """``/readyz``: whether the database answers with the newest schema, and the body."""
+        with self._transport_errors():
+            response = self._http.request("GET", self._url("/readyz"), headers=self._headers())
+        body = response.json() if response.headers.get("content-type", "").endswith("json") else {}
+        return response.status_code == 200, body if isinstance(body, dict) else {}
+
+    def scheduler(self) -> JsonObject:
+        """The scheduler's heartbeat: alive, leader, last cycle, namespace mode."""
+        return _object(self._call("GET", "/v1/scheduler"))
 
     # -- identity -----------------------------------------------------------------------------
 
@@ -128,6 +161,7 @@ class YushanClient:
             params["follow"] = "true"
         if tail_lines is not None:
             params["tail_lines"] = tail_lines
+        self._require_token("/v1/jobs")
         request = self._http.build_request(
             "GET",
             self._url(f"/v1/jobs/{job_id}/logs"),
@@ -162,6 +196,10 @@ class YushanClient:
     def tenant_queue(self, name: str) -> list[JsonObject]:
         """The tenant's waiting jobs in scheduling order, with the factors that order them."""
         return _objects(self._call("GET", f"/v1/tenants/{name}/queue"))
+
+    def share_tree(self) -> list[JsonObject]:
+        """The fair-share tree: cohorts, tenants and users, depth first."""
+        return _objects(self._call("GET", "/v1/share"))
 
     def global_queue(self) -> list[JsonObject]:
         """Every waiting job in scheduling order (platform admins)."""
@@ -234,6 +272,11 @@ class YushanClient:
     def _url(self, path: str) -> str:
         return f"{self.base_url}{path}"
 
+    def _require_token(self, path: str) -> None:
+        """Every ``/v1`` call needs a token: say how to get one instead of sending none."""
+        if not self._token and path.startswith("/v1/"):
+            raise AuthenticationError(401, NO_TOKEN)
+
     def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         headers = {"Accept": "application/json", **(extra or {})}
         if self._token:
@@ -249,6 +292,7 @@ class YushanClient:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
+        self._require_token(path)
         with self._transport_errors():
             response = self._http.request(
                 method, self._url(path), json=json, params=params, headers=self._headers(headers)

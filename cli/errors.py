@@ -48,6 +48,8 @@ class CliError(Exception):
         super().__init__(message)
         self.message = message
         self.field_errors = list(field_errors)
+        self.source: str | None = None
+        """The file the rejected input came from (``examples/job.yaml``), when there was one."""
 
 
 class ConfigError(CliError):

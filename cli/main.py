@@ -1,11 +1,18 @@
 """``yushan``: the command line for users, tenant admins and platform admins.
 
-The client commands (``submit``, ``jobs``, ``tenants``, ``quota``, ``users``, ``tokens`` …) talk
-to the v1 API over HTTP; the server commands (``serve``, ``api``, ``scheduler``, ``db``,
-``doctor``, ``simulate``) are registered by :mod:`cli.server`. The server and token come from
-``--url``/``--token``, else ``YUSHAN_URL``/``YUSHAN_TOKEN``, else the config file
-(``$YUSHAN_CONFIG`` or ``~/.config/yushan/config.yaml``). Tables are for people; ``-o json`` and
-``-o yaml`` print the API's objects unchanged for scripts.
+The client commands (``submit``, ``jobs``, ``tenants``, ``quota``, ``users``, ``tokens``,
+``doctor`` …) talk to the v1 API over HTTP; the server commands (``serve``, ``api``,
+``scheduler``, ``db``, ``simulate``) are registered by :mod:`cli.server`, which imports the
+whole server (FastAPI, SQLAlchemy, the Kubernetes client: seconds of start-up). So the client
+never imports it: :func:`main` builds the full parser only when the command line names a server
+command, and otherwise lists the server commands by name and help text alone. The HTTP client
+(httpx) is imported when a command first talks to the server, so ``--help`` does not pay for it
+either. ``tests/cli/test_startup.py`` holds both promises, and an import-linter contract
+(pyproject.toml) forbids the client modules to import the server packages.
+
+The server and token come from ``--url``/``--token``, else ``YUSHAN_URL``/``YUSHAN_TOKEN``, else
+the config file (``$YUSHAN_CONFIG`` or ``~/.config/yushan/config.yaml``). Tables are for people;
+``-o json`` and ``-o yaml`` print the API's objects unchanged for scripts.
 
 Exit codes (the same table is in ``yushan --help``)::
 
@@ -29,13 +36,16 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from cli.client import YushanClient
-from cli.commands import jobs, platform, tenants, users
+from cli.commands import completion, doctor, jobs, platform, share, tenants, users
 from cli.commands.base import COMMON, ClientFactory, Context, Subparsers
 from cli.config import ClientConfig, resolve_config
 from cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, CliError
 from cli.output import Output
+
+if TYPE_CHECKING:
+    from cli.client import YushanClient
 
 EPILOG = """\
 exit codes:
@@ -48,6 +58,34 @@ exit codes:
 configuration: --url/--token, else YUSHAN_URL/YUSHAN_TOKEN, else the config file
 ($YUSHAN_CONFIG or ~/.config/yushan/config.yaml, written by 'yushan login').
 """
+
+
+SERVER_COMMANDS = {
+    "serve": "run the control plane: API + scheduler (+ embedded cluster)",
+    "api": "run only the API server",
+    "scheduler": "run only the scheduler loop (settings from YUSHAN_* variables)",
+    "db": "database maintenance",
+    "simulate": "replay a job trace on a virtual clock",
+}
+"""The commands :mod:`cli.server` registers, with their help, for listing them cheaply."""
+_VALUED_FLAGS = frozenset({"--url", "--token", "-o", "--output"})
+
+
+def register_server_stubs(subparsers: Subparsers) -> None:
+    """Name and help of each server command, for ``yushan --help``, without importing them."""
+    for name, help_text in SERVER_COMMANDS.items():
+        subparsers.add_parser(name, help=help_text)
+
+
+def names_server_command(argv: Sequence[str]) -> bool:
+    """Whether the first word that is not a flag (or a flag's value) is a server command."""
+    words = iter(argv)
+    for word in words:
+        if word in _VALUED_FLAGS:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word in SERVER_COMMANDS
+    return False
 
 
 def register_server_commands(subparsers: Subparsers) -> None:
@@ -73,12 +111,20 @@ def build_parser(
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     register_server(subparsers)
-    for module in (jobs, tenants, users, platform):
+    completion.register(subparsers, build_full_parser)
+    for module in (jobs, tenants, share, users, platform, doctor):
         module.register(subparsers)
     return parser
 
 
+def build_full_parser() -> argparse.ArgumentParser:
+    """Every command with every flag, server commands included (imports the server)."""
+    return build_parser(register_server_commands)
+
+
 def default_client(config: ClientConfig) -> YushanClient:
+    from cli.client import YushanClient
+
     return YushanClient(config.url, config.token)
 
 
@@ -88,9 +134,12 @@ def main(
     client_factory: ClientFactory = default_client,
     parser: argparse.ArgumentParser | None = None,
 ) -> int:
-    parser = parser or build_parser()
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if parser is None:
+        wants_server = names_server_command(arguments)
+        parser = build_parser(register_server_commands if wants_server else register_server_stubs)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(arguments)
     except SystemExit as exit_:  # --help exits 0, a usage error 2: return it, do not exit
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     if hasattr(args, "run"):

@@ -18,8 +18,9 @@ import yaml
 
 from cli.errors import CliError
 
-Format = Literal["table", "json", "yaml"]
-FORMATS: tuple[Format, ...] = ("table", "json", "yaml")
+Format = Literal["table", "wide", "json", "yaml"]
+FORMATS: tuple[Format, ...] = ("table", "wide", "json", "yaml")
+"""``wide``: the table with every column (``tenants queue``: every ordering factor)."""
 NONE = "-"
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 
@@ -36,6 +37,39 @@ def short_duration(seconds: float) -> str:
         if whole >= size:
             return f"{whole // size}{suffix}"
     return "0s"
+
+
+def duration(seconds: float | None) -> str:
+    """Up to two units, for durations people set or wait: ``45s``, ``1h 30m``, ``2d``, ``-``."""
+    if seconds is None:
+        return NONE
+    whole = int(abs(seconds))
+    parts: list[str] = []
+    for suffix, size in _UNITS:
+        if whole >= size and len(parts) < 2:
+            parts.append(f"{whole // size}{suffix}")
+            whole %= size
+        elif parts:
+            break
+    return " ".join(parts) or "0s"
+
+
+def gpu_hours(gpu_seconds: float | None) -> str:
+    """GPU-seconds as ``12 GPU-h`` (``0.25 GPU-h`` below ten, ``0 GPU-h`` below 0.005)."""
+    if gpu_seconds is None:
+        return NONE
+    hours = gpu_seconds / 3600
+    if abs(hours) >= 10:
+        return f"{hours:,.0f} GPU-h"
+    return f"{(f'{hours:.2f}'.rstrip('0').rstrip('.') or '0').replace('-0', '0')} GPU-h"
+
+
+def percent(value: float | None) -> str:
+    return NONE if value is None else f"{value:.0%}" if value >= 0.1 else f"{value:.1%}"
+
+
+def truncate(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
 def relative_time(value: str | None, now: datetime) -> str:
@@ -106,7 +140,11 @@ class Output:
 
     @property
     def structured(self) -> bool:
-        return self.fmt != "table"
+        return self.fmt in ("json", "yaml")
+
+    @property
+    def wide(self) -> bool:
+        return self.fmt == "wide"
 
     def now(self) -> datetime:
         return self.clock()
@@ -129,10 +167,23 @@ class Output:
         print(text, file=self.stderr, flush=True)
 
     def error(self, error: CliError) -> None:
-        """The error's message, then one ``field: message`` line per field it names."""
-        fields = [f"{item.field}: {item.message}" for item in error.field_errors]
-        # Validation problems repeat the field list as their detail; say it once.
-        summary = "invalid input" if fields and error.message == "; ".join(fields) else None
-        self.note(f"error: {summary or error.message}")
-        for line in fields:
-            self.note(f"  {line}")
+        """One line per problem: ``error: FILE: field: message`` for each field the server
+        named (its detail only repeats them), else ``error: message``; never both."""
+        for line in error_lines(error):
+            self.note(f"error: {line}")
+
+
+def field_name(field: str) -> str:
+    """``body.gpus`` -> ``gpus``: the name as it appears in the file the user wrote."""
+    return field.removeprefix("body.") if field != "body" else ""
+
+
+def error_lines(error: CliError) -> list[str]:
+    prefix = f"{error.source}: " if error.source else ""
+    if not error.field_errors:
+        return [f"{prefix}{error.message}"]
+    lines = []
+    for item in error.field_errors:
+        name = field_name(item.field)
+        lines.append(f"{prefix}{name}: {item.message}" if name else f"{prefix}{item.message}")
+    return lines

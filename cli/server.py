@@ -1,5 +1,5 @@
 """Server-side commands: ``serve`` (everything in one process), ``api``, ``scheduler``,
-``db upgrade``, ``doctor`` and ``simulate``.
+``db upgrade`` and ``simulate`` (``doctor`` is a client command: :mod:`cli.commands.doctor`).
 
 ``yushan serve --embedded`` is what ``make run`` starts: the API on SQLite, the scheduler loop,
 and the embedded simulated GPU cluster, with a kubeconfig written for ``kubectl``. On first
@@ -26,7 +26,6 @@ from sqlalchemy import Engine
 from api.app import create_app, prepare_database
 from api.settings import ApiSettings
 from k8s.client import ClientOptions, ClusterClient
-from k8s.doctor import run_doctor
 from k8s.errors import ClusterError
 from k8s.leader import LeaderElector
 from k8s.sim.cluster import EmbeddedCluster
@@ -87,10 +86,6 @@ def register(subparsers: Any) -> None:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_upgrade = db_sub.add_parser("upgrade", help="apply migrations up to the newest")
     db_upgrade.set_defaults(func=_db_upgrade)
-
-    doctor = subparsers.add_parser("doctor", help="check the cluster connection, RBAC and GPUs")
-    _cluster_arguments(doctor)
-    doctor.set_defaults(func=_doctor)
 
     sim = subparsers.add_parser("simulate", help="replay a job trace on a virtual clock")
     simulate.configure_parser(sim)
@@ -190,7 +185,10 @@ def _serve(args: argparse.Namespace) -> int:
     client = ClusterClient.from_kubeconfig(
         kubeconfig,
         args.context,
-        ClientOptions(installation=installation_store.identity(session_factory(engine))),
+        ClientOptions(
+            installation=installation_store.identity(session_factory(engine)),
+            create_namespaces=scheduler_settings.create_tenant_namespaces,
+        ),
     )
     stop = threading.Event()
     watcher = _watcher(client, scheduler_settings)
@@ -234,6 +232,8 @@ def _watcher(client: ClusterClient, settings: SchedulerSettings) -> ClusterWatch
 
 def _loop_settings(settings: SchedulerSettings, interval: float | None) -> LoopSettings:
     return LoopSettings(
+        identity=settings.pod_name,
+        create_namespaces=settings.create_tenant_namespaces,
         interval_seconds=interval or settings.cycle_interval_seconds,
         debounce_seconds=settings.wake_debounce_seconds,
         finished_pod_ttl_seconds=settings.finished_pod_ttl_seconds,
@@ -416,15 +416,3 @@ def _db_upgrade(_: argparse.Namespace) -> int:
     upgrade(url)
     print(f"database at {url} is at the newest revision")
     return 0
-
-
-def _doctor(args: argparse.Namespace) -> int:
-    try:
-        client = _cluster_client(args)
-    except ClusterError as error:
-        print(f"FAIL connection: {error}", file=sys.stderr)
-        return 1
-    report = run_doctor(client)
-    for check in report.checks:
-        print(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.message}")
-    return 0 if report.ok else 1

@@ -69,6 +69,7 @@ from scheduler.policy import Policy
 from scheduler.snapshots import build_snapshot
 from scheduler.state import SchedulingState
 from store import cluster as cluster_store
+from store import heartbeat as heartbeat_store
 from store import installation as installation_store
 from store import jobs as job_store
 from store import tenants as tenant_store
@@ -95,6 +96,10 @@ class LoopSettings:
     expectation_seconds: float = 30.0
     """How long pods just created (or deleted) may take to show in the cluster view before the
     loop creates (or deletes) them again."""
+    identity: str = "scheduler"
+    """Who this scheduler is (its pod name), written with every cycle's heartbeat."""
+    create_namespaces: bool = True
+    """Whether its cluster client creates tenant namespaces (reported with the heartbeat)."""
 
 
 class ClusterView(Protocol):
@@ -241,6 +246,13 @@ class SchedulerLoop:
             with transaction(self.sessions) as session:
                 _lock_sqlite(session)
                 plan = self._iterate(session, nodes, gangs, now, report)
+                heartbeat_store.beat(
+                    session,
+                    self.settings.identity,
+                    datetime.fromtimestamp(now, UTC),
+                    interval_seconds=self.settings.interval_seconds,
+                    create_namespaces=self.settings.create_namespaces,
+                )
                 if not self.is_leader():
                     raise _LostLeadershipError
         except _LostLeadershipError:

@@ -85,8 +85,10 @@ class QuotaConfig:
 def _load_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise SimulationInputError(f"cannot read {path}: {error}") from error
+    except OSError as error:
+        raise SimulationInputError(f"cannot read {path}: {error.strerror}") from error
+    except yaml.YAMLError as error:
+        raise SimulationInputError(f"{path} is not valid YAML: {error}") from error
     if not isinstance(data, dict):
         raise SimulationInputError(f"{path}: expected a mapping at the top level")
     return data
@@ -160,6 +162,9 @@ def load_quotas(path: Path) -> QuotaConfig:
     return quotas_from_mapping(_load_yaml(path))
 
 
+SAMPLE_TRACE = "examples/philly/sample.csv"
+"""A few hundred jobs cut from the Philly trace, shipped with the repository."""
+
 _epoch_of_day: dict[str, float] = {}
 
 
@@ -215,7 +220,16 @@ def read_trace(path: Path, limit: int | None = None) -> list[TraceRow]:
                         record[team],
                     )
                 )
-    except (OSError, KeyError, ValueError) as error:
-        raise SimulationInputError(f"cannot read trace {path}: {error!r}") from error
+    except FileNotFoundError as error:
+        raise SimulationInputError(
+            f"no trace at {path}: pass --trace FILE (a sample ships as {SAMPLE_TRACE}; the full "
+            "Philly trace is described in examples/philly/README.md)"
+        ) from error
+    except OSError as error:
+        raise SimulationInputError(f"cannot read trace {path}: {error.strerror}") from error
+    except KeyError as error:
+        raise SimulationInputError(f"trace {path} has no column {error}") from error
+    except ValueError as error:
+        raise SimulationInputError(f"trace {path} has a malformed row: {error}") from error
     rows.sort(key=lambda r: (r.submitted_at, r.tenant))
     return rows if limit is None else rows[:limit]

@@ -85,7 +85,8 @@ from scheduler.simconfig import (
 )
 from scheduler.state import SchedulingState
 
-DEFAULT_TRACE = Path("../shared/data/philly/philly.csv")
+DEFAULT_TRACE = Path("examples/philly/sample.csv")
+"""The sample shipped with the repository; the full trace is named in examples/philly/README.md."""
 DEFAULT_CLUSTER = Path("examples/philly/cluster.yaml")
 DEFAULT_QUOTAS = Path("examples/philly/quotas.yaml")
 DEFAULT_CHECKPOINT_INTERVAL = 1800

@@ -15,6 +15,7 @@ from collections.abc import Hashable, Iterable, Mapping
 
 from quotas.tree import FlavorResource, NodeSpec, QuotaTree
 from scheduler.backfill import reserve
+from scheduler.fairshare import fair_shares
 from scheduler.model import (
     CPU,
     GPU,
@@ -166,16 +167,9 @@ class SchedulingState:
         return [self.running[job_id] for _, job_id in due]
 
     def entitlement(self) -> Mapping[str, float]:
-        """Each tenant's weight x nominal GPUs as a fraction of all tenants' (weights if none)."""
+        """Each tenant's fair share (:func:`scheduler.fairshare.fair_shares`)."""
         if self._entitlement is None:
-            tree = self.tree
-            names = tree.tenant_names()
-            gpu_frs = [fr for fr in tree.limited if fr[1] == GPU]
-            raw = {t: tree.weight(t) * sum(tree.nominal(t, fr) for fr in gpu_frs) for t in names}
-            if sum(raw.values()) <= 0:
-                raw = {t: tree.weight(t) for t in names}
-            total = sum(raw.values()) or 1.0
-            self._entitlement = {t: max(raw[t] / total, 1e-9) for t in names}
+            self._entitlement = fair_shares(self.tenants)
         return self._entitlement
 
     def _release_table(self, flavor: str) -> tuple[int, list[tuple[float, int]], list[int]]:

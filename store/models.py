@@ -236,3 +236,19 @@ class Installation(Base):
     singleton: Mapped[int] = mapped_column(Integer, primary_key=True)
     id: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column()
+
+
+class SchedulerHeartbeat(Base):
+    """The scheduler's last committed cycle: one row, rewritten by the leader in every cycle's
+    transaction, so a fenced (rolled-back) cycle of a deposed leader leaves no beat.
+
+    ``yushan doctor`` reads it through ``GET /v1/scheduler`` to tell whether a scheduler is
+    alive, which replica leads, and which namespace mode it runs in (migration 0004).
+    """
+
+    __tablename__ = "scheduler_heartbeat"
+    singleton: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holder: Mapped[str] = mapped_column(String(NAME_LENGTH * 4))
+    beat_at: Mapped[datetime] = mapped_column()
+    interval_seconds: Mapped[float] = mapped_column(Float)
+    create_namespaces: Mapped[bool] = mapped_column(Boolean)

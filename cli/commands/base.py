@@ -16,20 +16,23 @@ import argparse
 import re
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import yaml
 
-from cli.client import YushanClient
 from cli.config import ClientConfig
-from cli.errors import InputError
+from cli.errors import CliError, InputError
 from cli.output import FORMATS, Output
 
-ClientFactory = Callable[[ClientConfig], YushanClient]
+if TYPE_CHECKING:
+    from cli.client import YushanClient
+
+ClientFactory = Callable[[ClientConfig], "YushanClient"]
 Command = Callable[["Context", argparse.Namespace], int]
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -105,6 +108,18 @@ def add_group(
     return parser.add_subparsers(
         dest=f"{name}_command", metavar="COMMAND", required=default is None
     )
+
+
+@contextmanager
+def sent_from(source: str) -> Iterator[None]:
+    """Name ``source`` (the file a request body came from) in the errors the server returns
+    about its fields: ``examples/job.yaml: gpus: must be a whole number >= 1``."""
+    try:
+        yield
+    except CliError as error:
+        if error.field_errors:
+            error.source = "standard input" if source == "-" else source
+        raise
 
 
 # -- input --------------------------------------------------------------------------------------

@@ -3,16 +3,38 @@
 ``jobs get`` leads with what a waiting user asks first, "why is my job pending": status, the
 scheduler's reason and message, and the queue position. ``jobs watch`` polls until the job is
 final and exits 0 only if it succeeded, so ``yushan jobs watch $JOB && next-step`` works.
+
+``submit`` takes the spec from a file and lets flags override its fields (``--gpus``,
+``--workers``, ``--image``, ``--time``, ``--name``, ``--tenant``); ``--wait`` then watches the
+job to its end and ``--follow`` streams worker 0's log once it runs. ``logs --follow`` on a job
+that has not started yet waits for it (saying why it waits) instead of failing.
 """
 
 from __future__ import annotations
 
 import argparse
+from datetime import datetime, timedelta
 from typing import Any
 
-from cli.commands.base import Context, Subparsers, add_command, add_group, load_document
-from cli.errors import EXIT_FAILURE, EXIT_OK
-from cli.output import Output, age, format_fields, format_table, relative_time
+from cli.commands.base import (
+    Context,
+    Subparsers,
+    add_command,
+    add_group,
+    load_document,
+    parse_duration,
+    sent_from,
+)
+from cli.errors import EXIT_FAILURE, EXIT_OK, CliError
+from cli.output import (
+    Output,
+    age,
+    duration,
+    format_fields,
+    format_table,
+    parse_time,
+    relative_time,
+)
 
 JOB_STATUSES = ("queued", "admitted", "running", "succeeded", "failed", "cancelled", "preempted")
 FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
@@ -23,8 +45,27 @@ def register(subparsers: Subparsers) -> None:
     submit.add_argument("file", metavar="FILE", help="job spec (YAML or JSON); '-' reads stdin")
     submit.add_argument("--tenant", help="submit to this tenant instead of the spec's")
     submit.add_argument("--name", help="use this job name instead of the spec's")
+    submit.add_argument("--image", help="use this container image instead of the spec's")
+    submit.add_argument("--gpus", type=int, metavar="N", help="GPUs per worker (overrides)")
+    submit.add_argument("--workers", type=int, metavar="N", help="workers (overrides)")
+    submit.add_argument(
+        "--time",
+        type=parse_duration,
+        metavar="DURATION",
+        help="time limit, e.g. 90m, 12h, 2d (overrides max_runtime_seconds)",
+    )
     submit.add_argument(
         "--idempotency-key", help="a retried submit with the same key returns the same job"
+    )
+    then = submit.add_mutually_exclusive_group()
+    then.add_argument(
+        "--wait", action="store_true", help="then watch it to its end; exit 0 if it succeeded"
+    )
+    then.add_argument(
+        "--follow", action="store_true", help="then stream worker 0's log once it runs"
+    )
+    submit.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between polls (default 2)"
     )
 
     jobs = add_group(subparsers, "jobs", "list, inspect, cancel and follow jobs")
@@ -33,7 +74,9 @@ def register(subparsers: Subparsers) -> None:
     listing.add_argument(
         "--status", action="append", choices=JOB_STATUSES, help="only jobs in this status (repeat)"
     )
-    listing.add_argument("--user", help="only this user's jobs")
+    owner = listing.add_mutually_exclusive_group()
+    owner.add_argument("--user", help="only this user's jobs")
+    owner.add_argument("--me", action="store_true", help="only my own jobs")
     listing.add_argument("--limit", type=int, default=50, help="jobs per page (default 50)")
     listing.add_argument("--cursor", help="continue from a previous page's cursor")
     listing.add_argument("--all", action="store_true", help="follow every page to the end")
@@ -58,25 +101,51 @@ def register(subparsers: Subparsers) -> None:
 def _logs_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("job", metavar="JOB", help="job id")
     parser.add_argument("--worker", type=int, metavar="N", help="worker index (default: 0)")
-    parser.add_argument("-f", "--follow", action="store_true", help="keep streaming new lines")
+    parser.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="wait for the job to start, then keep streaming until the pod ends",
+    )
     parser.add_argument("--tail", type=int, metavar="LINES", help="only the last LINES lines")
+    parser.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between polls while waiting"
+    )
 
 
 # -- commands -----------------------------------------------------------------------------------
 
 
+OVERRIDES = {
+    "tenant": "tenant",
+    "name": "name",
+    "image": "image",
+    "gpus": "gpus",
+    "workers": "workers",
+    "time": "max_runtime_seconds",
+}
+"""``submit`` flag -> the spec field it replaces."""
+
+
 def _submit(ctx: Context, args: argparse.Namespace) -> int:
     spec = load_document(args.file)
-    for field in ("tenant", "name"):
-        if getattr(args, field):
-            spec[field] = getattr(args, field)
-    job = ctx.client.submit_job(spec, idempotency_key=args.idempotency_key)
-    ctx.out.emit(job, lambda j: str(j["id"]))
-    return EXIT_OK
+    for flag, field in OVERRIDES.items():
+        if getattr(args, flag) is not None:
+            spec[field] = getattr(args, flag)
+    with sent_from(args.file):
+        job = ctx.client.submit_job(spec, idempotency_key=args.idempotency_key)
+    if not (args.wait or args.follow):
+        ctx.out.emit(job, lambda j: str(j["id"]))
+        return EXIT_OK
+    ctx.out.note(f"submitted {job['id']}")
+    if args.follow:
+        _stream_when_started(ctx, str(job["id"]), worker=None, tail=None, interval=args.interval)
+    return _watch_job(ctx, str(job["id"]), args.interval)
 
 
 def _list(ctx: Context, args: argparse.Namespace) -> int:
-    filters: dict[str, Any] = {"tenant": args.tenant, "statuses": args.status, "user": args.user}
+    user = str(ctx.client.whoami()["name"]) if args.me else args.user
+    filters: dict[str, Any] = {"tenant": args.tenant, "statuses": args.status, "user": user}
     if args.all:
         items = list(ctx.client.iter_jobs(**filters, page_size=args.limit))
     else:
@@ -107,18 +176,49 @@ def _events(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _logs(ctx: Context, args: argparse.Namespace) -> int:
-    chunks = ctx.client.stream_job_logs(
-        args.job, worker=args.worker, follow=args.follow, tail_lines=args.tail
-    )
-    for chunk in chunks:
+    if args.follow:
+        _stream_when_started(ctx, args.job, args.worker, args.tail, args.interval)
+        return EXIT_OK
+    for chunk in ctx.client.stream_job_logs(args.job, worker=args.worker, tail_lines=args.tail):
         ctx.out.write(chunk)
     return EXIT_OK
 
 
+STARTED = frozenset({"running", *FINAL_STATUSES})
+
+
+def _stream_when_started(
+    ctx: Context, job_id: str, worker: int | None, tail: int | None, interval: float
+) -> None:
+    """Wait (saying why, on stderr) until the job runs or ended, then stream its log."""
+    seen: str | None = None
+    while True:
+        job = ctx.client.get_job(job_id)
+        if job["status"] in STARTED:
+            break
+        line = status_line(job)
+        if line != seen:
+            ctx.out.note(f"waiting for the job to start: {line}")
+            seen = line
+        ctx.sleep(interval)
+    try:
+        chunks = ctx.client.stream_job_logs(job_id, worker=worker, follow=True, tail_lines=tail)
+        for chunk in chunks:
+            ctx.out.write(chunk)
+    except CliError as error:
+        if job["status"] == "running":
+            raise
+        ctx.out.note(f"no log: {error.message}")  # ended and its pods are gone
+
+
 def _watch(ctx: Context, args: argparse.Namespace) -> int:
+    return _watch_job(ctx, args.job, args.interval)
+
+
+def _watch_job(ctx: Context, job_id: str, interval: float) -> int:
     seen: tuple[str, str] | None = None
     while True:
-        job = ctx.client.get_job(args.job)
+        job = ctx.client.get_job(job_id)
         state = (str(job["status"]), str(job.get("reason") or ""))
         if state != seen and not ctx.out.structured:
             ctx.out.line(status_line(job))
@@ -127,7 +227,7 @@ def _watch(ctx: Context, args: argparse.Namespace) -> int:
             if ctx.out.structured:
                 ctx.out.emit(job, str)
             return EXIT_OK if job["status"] == "succeeded" else EXIT_FAILURE
-        ctx.sleep(args.interval)
+        ctx.sleep(interval)
 
 
 # -- rendering ----------------------------------------------------------------------------------
@@ -151,11 +251,23 @@ def gpu_summary(job: dict[str, Any]) -> str:
     return f"{job['gpus']} per worker x {workers} workers = {int(job['gpus']) * workers}"
 
 
+def time_limit(job: dict[str, Any], now: datetime) -> str:
+    """``12h``, and for a running job when the limit ends it: ``12h (ends in 11h)``."""
+    limit = job.get("max_runtime_seconds")
+    if limit is None:
+        return "none"
+    started = job.get("started_at")
+    if job.get("status") != "running" or not started:
+        return duration(limit)
+    ends = (parse_time(started) + timedelta(seconds=int(limit))).isoformat()
+    return f"{duration(limit)} (ends {relative_time(ends, now)})"
+
+
 def checkpoint_summary(job: dict[str, Any]) -> str:
     interval = job.get("checkpoint_interval_seconds")
     if interval is None:
         return "none (an evicted job restarts from the beginning)"
-    return f"every {interval} s (an evicted job loses at most that much work)"
+    return f"every {duration(interval)} (an evicted job loses at most that much work)"
 
 
 def jobs_table(jobs: list[dict[str, Any]], out: Output) -> str:
@@ -196,7 +308,7 @@ def job_details(job: dict[str, Any], out: Output) -> str:
             ("GPUs", gpu_summary(job)),
             ("CPU / memory", f"{job.get('cpu')} / {job.get('memory')} per worker"),
             ("Priority", job.get("priority")),
-            ("Max runtime", job.get("max_runtime_seconds")),
+            ("Time limit", time_limit(job, now)),
             ("Checkpoints", checkpoint_summary(job)),
             ("Image", job["image"]),
             ("Command", command),

@@ -1,18 +1,38 @@
 """``tenants``, ``quota get|set`` and ``members``: who may use which GPUs, and how many.
 
 ``tenants queue NAME`` (and ``queue`` for the whole platform) shows waiting jobs in scheduling
-order like Slurm's ``sprio``: one column per ordering factor the server reports, so a new factor
+order like Slurm's ``sprio``: by default what a waiting user asks, within 120 columns; with
+``-o wide`` one column per ordering factor the server reports (with its unit), so a new factor
 appears without a client change.
 """
 
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from typing import Any
 
-from cli.commands.base import Context, Subparsers, add_command, add_group, load_document
+from cli.commands.base import (
+    Context,
+    Subparsers,
+    add_command,
+    add_group,
+    load_document,
+    sent_from,
+)
 from cli.errors import EXIT_OK
-from cli.output import Output, age, format_fields, format_table
+from cli.output import (
+    Output,
+    age,
+    cell,
+    duration,
+    format_fields,
+    format_table,
+    gpu_hours,
+    percent,
+    relative_time,
+    truncate,
+)
 
 ROLES = ("tenant-admin", "member", "viewer")
 KINDS = ("academic", "industry")
@@ -98,12 +118,14 @@ def _usage(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _queue(ctx: Context, args: argparse.Namespace) -> int:
-    ctx.out.emit(ctx.client.tenant_queue(args.tenant), queue_table)
+    entries = ctx.client.tenant_queue(args.tenant)
+    ctx.out.emit(entries, lambda e: queue_table(e, ctx.out, all_tenants=False))
     return EXIT_OK
 
 
 def _global_queue(ctx: Context, args: argparse.Namespace) -> int:
-    ctx.out.emit(ctx.client.global_queue(), queue_table)
+    entries = ctx.client.global_queue()
+    ctx.out.emit(entries, lambda e: queue_table(e, ctx.out, all_tenants=True))
     return EXIT_OK
 
 
@@ -116,7 +138,8 @@ def _quota_get(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _quota_set(ctx: Context, args: argparse.Namespace) -> int:
-    quota = ctx.client.set_quota(args.tenant, load_document(args.file))
+    with sent_from(args.file):
+        quota = ctx.client.set_quota(args.tenant, load_document(args.file))
     ctx.out.emit(quota, quota_table)
     return EXIT_OK
 
@@ -205,11 +228,66 @@ def usage_table(usage: dict[str, Any]) -> str:
     return format_table(headers, rows) if rows else "no quota and no usage"
 
 
-def queue_table(entries: list[dict[str, Any]]) -> str:
-    """One row per waiting job in scheduling order; one column per ordering factor."""
+QUEUE_WIDTH = 120
+"""The default ``tenants queue`` table fits this many columns; ``-o wide`` shows everything."""
+
+
+def factor_value(name: str, value: float, now: datetime) -> str:
+    """An ordering factor with its unit (see docs/scheduling.md for what each one means)."""
+    if name in ("tenant_usage", "user_usage", "entry_penalty"):
+        return gpu_hours(value)
+    if name == "age_seconds":
+        return duration(value)
+    if name == "submitted_at":
+        return relative_time(datetime.fromtimestamp(value, UTC).isoformat(), now)
+    if name == "tenant_drs":
+        return percent(value / 1000)
+    if name == "tenant_usage_ratio":
+        return f"{value:.2f}x"
+    if name in ("tenant_borrowing", "preempting", "starving"):
+        return "yes" if value else "no"
+    return cell(value)
+
+
+def queue_table(entries: list[dict[str, Any]], out: Output, *, all_tenants: bool) -> str:
+    """One row per waiting job in scheduling order.
+
+    The default view is the questions a waiting user asks (where am I, for how long, is my
+    tenant borrowing, how much has it used) in at most :data:`QUEUE_WIDTH` columns; ``-o wide``
+    adds one column per ordering factor the server reports, each with its unit.
+    """
     if not entries:
         return "no waiting jobs"
+    now = out.now()
+    if out.wide:
+        return _wide_queue(entries, now)
+    headers = ["POS", "JOB", *(["TENANT"] if all_tenants else []), "USER", "NAME", "GPUS"]
+    headers += ["PRIO", "WAITING", "BORROWS", "USAGE", "REASON"]
+    rows = []
+    for e in entries:
+        factors = e.get("factors") or {}
+        rows.append(
+            [
+                e.get("position"),
+                e.get("job_id"),
+                *([e.get("tenant")] if all_tenants else []),
+                e.get("user"),
+                truncate(str(e.get("name") or ""), 20),
+                int(e.get("gpus") or 0) * int(e.get("workers") or 1),
+                e.get("priority"),
+                duration(factors.get("age_seconds")),
+                percent(factors["tenant_drs"] / 1000) if "tenant_drs" in factors else None,
+                gpu_hours(factors.get("tenant_usage")),
+                e.get("reason"),
+            ]
+        )
+    table = format_table(headers, rows).splitlines()
+    return "\n".join(truncate(line, QUEUE_WIDTH) for line in table)
+
+
+def _wide_queue(entries: list[dict[str, Any]], now: datetime) -> str:
     factors = list(dict.fromkeys(name for e in entries for name in e.get("factors") or {}))
+    factors = [name for name in factors if name != "priority"]  # the PRIORITY column says it
     headers = ["POS", "IN TENANT", "JOB", "TENANT", "USER", "NAME", "GPUS", "PRIORITY"]
     rows = [
         [
@@ -219,14 +297,21 @@ def queue_table(entries: list[dict[str, Any]]) -> str:
             e.get("tenant"),
             e.get("user"),
             e.get("name"),
-            int(e.get("gpus") or 0) * int(e.get("workers") or 1),
+            f"{e.get('gpus')}x{e.get('workers') or 1}",
             e.get("priority"),
-            *((e.get("factors") or {}).get(name) for name in factors),
+            *(
+                factor_value(name, (e.get("factors") or {})[name], now)
+                if name in (e.get("factors") or {})
+                else None
+                for name in factors
+            ),
             e.get("reason"),
+            e.get("message"),
         ]
         for e in entries
     ]
-    return format_table([*headers, *factor_headers(factors, headers), "REASON"], rows)
+    names = factor_headers(factors, headers)
+    return format_table([*headers, *names, "REASON", "MESSAGE"], rows)
 
 
 def factor_headers(factors: list[str], taken: list[str]) -> list[str]:

@@ -90,6 +90,20 @@ def test_dockerfile_is_multi_stage_and_copies_only_the_venv() -> None:
     assert copies == ["--from=builder /opt/yushan /opt/yushan"]
 
 
+def test_dockerfile_installs_the_locked_dependencies_with_their_hashes() -> None:
+    builder = _stages(DOCKERFILE)[0]
+    runs = " ".join(args for op, args in builder if op == "RUN")
+    copies = " ".join(args for op, args in builder if op == "COPY")
+    assert "uv.lock" in copies
+    assert "uv export --frozen --no-dev" in runs
+    assert "--require-hashes --no-deps -r /tmp/requirements.txt" in runs
+    assert "pip install --no-deps /wheels/yushan-" in runs  # nothing resolved past the lock
+    makefile = (ROOT / "Makefile").read_text()
+    version = re.search(r"^UV_VERSION := (\S+)$", makefile, re.M)
+    assert version
+    assert f"ARG UV_VERSION={version.group(1)}" in DOCKERFILE.read_text()
+
+
 def test_dockerfile_final_stage_runs_as_a_numeric_non_root_user() -> None:
     final = _stages(DOCKERFILE)[-1]
     users = [args for op, args in final if op == "USER"]

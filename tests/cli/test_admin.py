@@ -113,11 +113,22 @@ def test_tenant_queue_shows_waiting_jobs_in_order(alice: CliDriver, platform: Ap
     ]
     queue = alice.ok("tenants", "queue", "lab-a", "-o", "json").json()
     assert sorted(entry["job_id"] for entry in queue) == sorted(ids)
-    rows = alice.ok("tenants", "queue", "lab-a").table()
+    shown = alice.ok("tenants", "queue", "lab-a")
+    rows = shown.table()
     assert [row["JOB"] for row in rows] == [entry["job_id"] for entry in queue]
     assert [row["POS"] for row in rows] == [str(entry["position"]) for entry in queue]
-    assert len(rows[0]) == 9 + len(queue[0]["factors"])  # job columns, factors, reason
-    assert list(rows[0])[-1] == "REASON"
+    assert list(rows[0]) == [
+        "POS", "JOB", "USER", "NAME", "GPUS", "PRIO", "WAITING", "BORROWS", "USAGE", "REASON"
+    ]  # fmt: skip
+    assert max(len(line) for line in shown.stdout.splitlines()) <= 120
+    assert rows[0]["USAGE"].endswith("GPU-h")
+    assert rows[0]["WAITING"].endswith("s")
+    wide = alice.ok("tenants", "queue", "lab-a", "-o", "wide").table()
+    factors = [name for name in queue[0]["factors"] if name != "priority"]
+    assert len(wide[0]) == 8 + len(factors) + 2  # job columns, factors, reason, message
+    assert wide[0]["TENANT USAGE"].endswith("GPU-h")
+    assert wide[0]["TENANT USAGE RATIO"].endswith("x")
+    assert wide[0]["SUBMITTED AT"].endswith("ago") or wide[0]["SUBMITTED AT"] == "now"
 
 
 def test_cohorts_flavors_cluster_and_audit(admin_cli: CliDriver, platform: ApiDriver) -> None:

@@ -167,20 +167,87 @@ def test_watch_follows_the_job_until_it_succeeds(capsys: pytest.CaptureFixture[s
     ]
 
 
+def fake_job_server(statuses: list[str], seen: list[httpx.URL]) -> httpx.Client:
+    """``GET /v1/jobs/j-1`` answers each status in turn (the last one forever); logs stream."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        if request.url.path.endswith("/logs"):
+            text = "step 1\nstep 2\n"
+            return httpx.Response(200, text=text, headers={"content-type": "text/plain"})
+        status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
+        reason = {"queued": "QuotaExceeded"}.get(status, "")
+        body = {"id": "j-1", "status": status, "reason": reason, "message": "", "exit_code": None}
+        return httpx.Response(200, json=body)
+
+    return mock_http(answer)
+
+
 def test_logs_stream_the_worker_with_follow(capsys: pytest.CaptureFixture[str]) -> None:
     seen: list[httpx.URL] = []
-
-    def logs(request: httpx.Request) -> httpx.Response:
-        seen.append(request.url)
-        return httpx.Response(200, text="step 1\nstep 2\n", headers={"content-type": "text/plain"})
-
-    cli = CliDriver(mock_http(logs), capsys, "t")
+    cli = CliDriver(fake_job_server(["running"], seen), capsys, "t")
     for command in (["logs"], ["jobs", "logs"]):
         result = cli.run(*command, "j-1", "--worker", "1", "--follow")
         assert (result.code, result.stdout) == (0, "step 1\nstep 2\n")
     assert [(u.path, dict(u.params)) for u in seen] == [
-        ("/v1/jobs/j-1/logs", {"worker": "1", "follow": "true"})
+        ("/v1/jobs/j-1", {}),
+        ("/v1/jobs/j-1/logs", {"worker": "1", "follow": "true"}),
     ] * 2
+
+
+def test_logs_follow_waits_for_a_queued_job_to_start(capsys: pytest.CaptureFixture[str]) -> None:
+    seen: list[httpx.URL] = []
+    cli = CliDriver(fake_job_server(["queued", "queued", "admitted", "running"], seen), capsys, "t")
+    result = cli.run("logs", "j-1", "--follow", "--interval", "0")
+    assert (result.code, result.stdout) == (0, "step 1\nstep 2\n")
+    assert [u.path for u in seen] == ["/v1/jobs/j-1"] * 4 + ["/v1/jobs/j-1/logs"]
+    assert result.stderr.splitlines() == [  # each state once, not once per poll
+        "waiting for the job to start: j-1  queued  QuotaExceeded",
+        "waiting for the job to start: j-1  admitted",
+    ]
+
+
+def test_submit_flags_override_the_file(
+    alice: CliDriver, platform: ApiDriver, tmp_path: Path
+) -> None:
+    spec = write_spec(tmp_path)
+    flags = ["--gpus", "1", "--workers", "1", "--image", "busybox:1", "--time", "90m"]
+    job_id = alice.ok("submit", spec, *flags, "--name", "short").stdout.strip()
+    job = alice.ok("jobs", "get", job_id, "-o", "json").json()
+    assert (job["gpus"], job["workers"], job["image"], job["name"]) == (1, 1, "busybox:1", "short")
+    assert job["max_runtime_seconds"] == 5400
+    assert "Time limit:      1h 30m" in alice.ok("jobs", "get", job_id).stdout
+    platform.post(f"/v1/jobs/{job_id}/cancel")
+    waited = alice.run("jobs", "watch", job_id, "--interval", "0")
+    assert waited.code == 1
+    assert "  cancelled" in waited.stdout
+
+
+def test_submit_wait_exits_with_the_job_outcome(capsys: pytest.CaptureFixture[str]) -> None:
+    seen: list[httpx.URL] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        if request.method == "POST":
+            return httpx.Response(201, json={"id": "j-1", "status": "queued"})
+        status = "succeeded" if len(seen) > 2 else "running"
+        code = 0 if status == "succeeded" else None
+        return httpx.Response(200, json={"id": "j-1", "status": status, "exit_code": code})
+
+    cli = CliDriver(mock_http(answer), capsys, "t")
+    result = cli.run("submit", "-", "--wait", "--interval", "0", stdin='{"tenant": "lab-a"}')
+    assert result.code == 0
+    assert result.stderr.strip() == "submitted j-1"
+    assert result.stdout.splitlines() == ["j-1  running", "j-1  succeeded  exit code 0"]
+
+
+def test_jobs_list_me_filters_to_the_callers_jobs(
+    alice: CliDriver, admin_cli: CliDriver, platform: ApiDriver, tmp_path: Path
+) -> None:
+    mine = submit(alice, tmp_path)
+    theirs = submit(admin_cli, tmp_path)
+    assert [row["ID"] for row in alice.ok("jobs", "list", "--me").table()] == [mine]
+    assert [row["ID"] for row in admin_cli.ok("jobs", "list", "--me").table()] == [theirs]
 
 
 def test_checkpoint_interval_from_the_job_file_shows_in_jobs_get(
@@ -191,7 +258,7 @@ def test_checkpoint_interval_from_the_job_file_shows_in_jobs_get(
 
     shown = alice.ok("jobs", "get", checkpointing).stdout
     assert "Checkpoints:" in shown
-    assert "every 1800 s" in shown
+    assert "every 30m (an evicted job" in shown
     assert "restarts from the beginning" in alice.ok("jobs", "get", plain).stdout
     as_json = alice.ok("jobs", "get", checkpointing, "-o", "json").json()
     assert as_json["checkpoint_interval_seconds"] == 1800

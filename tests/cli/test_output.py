@@ -100,24 +100,27 @@ def test_factor_headers_never_clash_with_job_columns() -> None:
     ]
 
 
-def test_error_shows_the_detail_and_each_field_once() -> None:
-    from cli.errors import FieldError, InvalidInputError
+def test_error_is_one_line_per_field_naming_the_file() -> None:
+    from cli.errors import FieldError, InvalidInputError, NotFoundError
     from cli.output import Output
 
-    def shown(error: InvalidInputError) -> list[str]:
+    def shown(error: InvalidInputError | NotFoundError, source: str | None = None) -> list[str]:
         stderr = io.StringIO()
+        error.source = source
         Output("table", io.StringIO(), stderr).error(error)
         return stderr.getvalue().splitlines()
 
-    fields = [FieldError("body.gpus", "too many")]
-    assert shown(InvalidInputError(422, "body.gpus: too many", field_errors=fields)) == [
-        "error: invalid input",
-        "  body.gpus: too many",
+    gpus = [FieldError("body.gpus", "too many")]
+    assert shown(InvalidInputError(422, "body.gpus: too many", field_errors=gpus), "j.yaml") == [
+        "error: j.yaml: gpus: too many"
     ]
-    assert shown(InvalidInputError(422, "flavor a100 is unknown", field_errors=fields)) == [
-        "error: flavor a100 is unknown",
-        "  body.gpus: too many",
+    both = [*gpus, FieldError("query.limit", "must be <= 500"), FieldError("body", "malformed")]
+    assert shown(InvalidInputError(422, "whatever the detail", field_errors=both)) == [
+        "error: gpus: too many",
+        "error: query.limit: must be <= 500",
+        "error: malformed",
     ]
+    assert shown(NotFoundError(404, "job j-1 not found")) == ["error: job j-1 not found"]
 
 
 def test_cluster_lists_flavors_then_nodes(capsys: pytest.CaptureFixture[str]) -> None:
@@ -143,3 +146,51 @@ def test_cluster_lists_flavors_then_nodes(capsys: pytest.CaptureFixture[str]) ->
     lines = cli.ok("cluster").stdout.splitlines()
     assert lines[1].split() == ["h100", "1", "1", "8", "7", "4"]
     assert lines[4].split() == ["gpu-1", "h100", "yes", "no", "7/8", "4"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(None, "-"), (0, "0s"), (45, "45s"), (5400, "1h 30m"), (86400, "1d"), (90061, "1d 1h")],
+)
+def test_durations_have_units(seconds: float | None, shown: str) -> None:
+    from cli.output import duration
+
+    assert duration(seconds) == shown
+
+
+@pytest.mark.parametrize(
+    ("gpu_seconds", "shown"),
+    [(None, "-"), (0.0, "0 GPU-h"), (5e-5, "0 GPU-h"), (900, "0.25 GPU-h"), (5400, "1.5 GPU-h"),
+     (36_000, "10 GPU-h"), (3600 * 12_345.4, "12,345 GPU-h")],
+)  # fmt: skip
+def test_usage_is_in_gpu_hours(gpu_seconds: float | None, shown: str) -> None:
+    from cli.output import gpu_hours
+
+    assert gpu_hours(gpu_seconds) == shown
+
+
+@pytest.mark.parametrize(
+    ("job", "shown"),
+    [
+        ({"max_runtime_seconds": None, "status": "queued"}, "none"),
+        ({"max_runtime_seconds": 7200, "status": "queued"}, "2h"),
+        (
+            {
+                "max_runtime_seconds": 7200,
+                "status": "running",
+                "started_at": "2026-11-30T11:30:00Z",
+            },
+            "2h (ends in 1h)",
+        ),
+        (
+            {"max_runtime_seconds": 5400, "status": "succeeded", "started_at": "2026-11-30T09:00Z"},
+            "1h 30m",
+        ),
+    ],
+)
+def test_a_running_jobs_time_limit_says_when_it_ends(job: dict[str, object], shown: str) -> None:
+    from datetime import UTC, datetime
+
+    from cli.commands.jobs import time_limit
+
+    assert time_limit(job, datetime(2026, 11, 30, 12, 0, tzinfo=UTC)) == shown

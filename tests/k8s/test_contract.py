@@ -277,7 +277,7 @@ def test_doctor_passes_on_a_usable_cluster(client: ClusterClient) -> None:
     assert report.ok, report.failures()
     names = [c.name for c in report.checks]
     assert names[0] == "connection"
-    assert "rbac: create pods" in names
+    assert "rbac: create pods in default" in names
     assert names[-1] == "gpu nodes"
 
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 from k8s.client import ClientOptions, ClusterClient
-from k8s.doctor import REQUIRED_PERMISSIONS, run_doctor
+from k8s.doctor import REQUIRED_PERMISSIONS, Permission, required_permissions, run_doctor
 from k8s.errors import RetryPolicy
 from k8s.sim import EmbeddedCluster
+from k8s.sim.rbac import RbacAuthorizer
 from k8s.transport import TransportOptions
+from tests.chart.rendering import NAMESPACE, RELEASE, render
 from tests.k8s.conftest import TEST_OPTIONS
 from tests.k8s.helpers import dead_kubeconfig
 
@@ -40,8 +44,46 @@ def test_every_required_permission_is_reviewed(embedded_client: ClusterClient) -
     report = run_doctor(embedded_client)
     reviewed = [c.name for c in report.checks if c.name.startswith("rbac: ")]
     assert reviewed == [f"rbac: {p}" for p in REQUIRED_PERMISSIONS]
-    assert "rbac: get pods/log" in reviewed
+    assert "rbac: get pods/log in default" in reviewed
     assert report.ok
+
+
+def test_writes_are_checked_only_in_tenant_namespaces() -> None:
+    permissions = required_permissions(["yushan-lab-b", "yushan-lab-a"], create_namespaces=False)
+    writes = [p for p in permissions if p.verb in ("create", "delete")]
+    assert {p.namespace for p in writes} == {"yushan-lab-a", "yushan-lab-b"}
+    assert all(p.resource != "namespaces" for p in permissions)
+    managed = required_permissions(["yushan-lab-a"], create_namespaces=True)
+    assert Permission("create", "namespaces") in managed
+
+
+@pytest.mark.parametrize(
+    ("values", "create_namespaces"),
+    [
+        ({}, True),
+        ({"rbac": {"tenantNamespaces": ["yushan-lab-a"]}}, False),
+    ],
+    ids=["cluster-wide", "tenant-namespaces"],
+)
+def test_exactly_the_charts_rbac_passes_in_each_mode(
+    tmp_path: Path, values: dict[str, Any], create_namespaces: bool
+) -> None:
+    """The chart's Roles as the embedded cluster's authorizer: the doctor asks only for what the
+    mode needs, so it passes; a tenant namespace the chart does not list fails by name."""
+    rendering = render({"config": {"createTenantNamespaces": create_namespaces}, **values})
+    authorizer = RbacAuthorizer.from_objects(rendering.manifests, RELEASE, NAMESPACE)
+    with EmbeddedCluster(authorizer=authorizer) as cluster:
+        authorizer.enforcing = True
+        path = cluster.write_kubeconfig(tmp_path / "config")
+        with ClusterClient.from_kubeconfig(path) as client:
+            wanted = required_permissions(["yushan-lab-a"], create_namespaces=create_namespaces)
+            assert run_doctor(client, wanted).ok
+            other = required_permissions(["yushan-lab-z"], create_namespaces=create_namespaces)
+            failures = [c.name for c in run_doctor(client, other).failures()]
+    if values:
+        assert "rbac: create pods in yushan-lab-z" in failures
+    else:
+        assert failures == []
 
 
 def test_denied_permissions_are_named(embedded: EmbeddedCluster) -> None:
@@ -49,8 +91,8 @@ def test_denied_permissions_are_named(embedded: EmbeddedCluster) -> None:
     report = run_doctor(client)
     assert not report.ok
     assert [(c.name, c.message) for c in report.failures()] == [
-        ("rbac: delete pods", "denied: no RBAC policy matched"),
         ("rbac: watch nodes", "denied: no RBAC policy matched"),
+        ("rbac: delete pods in default", "denied: no RBAC policy matched"),
     ]
 
 

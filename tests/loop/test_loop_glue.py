@@ -19,10 +19,10 @@ from sqlalchemy import Engine
 from k8s.client import ClusterClient
 from k8s.sim.cluster import EmbeddedCluster
 from quotas.decay import decay
-from scheduler.loop import SchedulerLoop
+from scheduler.loop import LoopSettings, SchedulerLoop
 from scheduler.policy import Policy
 from scheduler.snapshots import build_snapshot, load_usage
-from store import jobs, tenants, users
+from store import heartbeat, jobs, tenants, users
 from store.common import as_utc, new_job_id
 from store.db import SessionFactory, session_factory, transaction
 from store.models import Job
@@ -185,3 +185,30 @@ def test_a_preemption_is_persisted_as_an_eviction_requeued_with_backoff(world: W
     assert list(seen.evicted_at) == [pytest.approx(evicted_at, abs=1e-3)]
     run_until(loop, lambda: world.status(claimant) in ("admitted", "running"))
     assert world.status(victim_id) == "queued"
+
+
+# -- the heartbeat doctor reads ---------------------------------------------------------------
+
+
+def test_each_committed_cycle_writes_the_heartbeat_with_the_loops_identity_and_mode(
+    world: World,
+) -> None:
+    client = ClusterClient.from_kubeconfig(str(world.kubeconfig))
+    settings = LoopSettings(identity="sched-0", interval_seconds=7.0, create_namespaces=False)
+    loop = SchedulerLoop(
+        world.sessions, client, Policy.named("fair"), clock=world.clock, settings=settings
+    )
+    with world.sessions() as session:
+        assert heartbeat.last(session) is None
+    loop.run_once()
+    with world.sessions() as session:
+        beat = heartbeat.last(session)
+    assert beat is not None
+    assert (beat.holder, beat.interval_seconds, beat.create_namespaces) == ("sched-0", 7.0, False)
+    assert beat.beat_at.timestamp() == pytest.approx(world.clock.now)
+    world.clock.now += 30
+    loop.run_once()
+    with world.sessions() as session:
+        later = heartbeat.last(session)
+    assert later is not None
+    assert later.beat_at.timestamp() == pytest.approx(world.clock.now)

@@ -148,7 +148,34 @@ def test_cli_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str
     configure_parser(parser)
     args = parser.parse_args(["--cluster", str(tmp_path / "missing.yaml")])
     assert run(args) == 2
-    assert "cannot read" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"yushan simulate: cannot read {tmp_path / 'missing.yaml'}: No such file or directory\n"
+    )
+
+
+def test_a_missing_trace_is_one_line_saying_where_the_sample_and_full_trace_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    assert run(parser.parse_args(["--trace", str(tmp_path / "philly.csv")])) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"yushan simulate: no trace at {tmp_path / 'philly.csv'}: pass --trace")
+    assert "examples/philly/sample.csv" in line
+    assert "Error" not in line  # no exception repr
+
+
+def test_the_default_trace_is_the_shipped_sample(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    assert run(parser.parse_args(["-o", "json", "--no-progress"])) == 0
+    assert json.loads(capsys.readouterr().out)["jobs"] == 400
+    credit = (ROOT / "examples/philly/README.md").read_text()
+    assert "Creative Commons Attribution 4.0" in credit
 
 
 @pytest.mark.parametrize(
