@@ -160,7 +160,7 @@ def test_a_capped_job_becomes_a_victim_once_an_eviction_leaves_the_day() -> None
     ).build()
     policy = replace(FAIR, min_runtime_seconds=60)
     state = SchedulingState(
-        snapshot.tenants, snapshot.cohorts, snapshot.nodes, snapshot.running, None
+        snapshot.tenants, snapshot.cohorts, snapshot.nodes, snapshot.running, policy.topology_label
     )
     first = schedule(state, snapshot.queued, now, policy, snapshot.usage, explain_all=False)
     assert victims(first.result) == []
