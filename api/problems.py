@@ -8,7 +8,8 @@ for input errors, ``errors``: a list of ``{field, message}`` naming exactly what
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -79,8 +80,19 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+_VALIDATOR_STEP = re.compile(r"^(function-(after|before|wrap|plain)\[.*\]|constrained-\w+)$")
+"""Names pydantic gives the members of a union in an error's location: validator internals,
+never a field the caller wrote, so they are left out of the field path."""
+
+
 def _field_path(location: Sequence[Any]) -> str:
-    return ".".join(str(part) for part in location)
+    return ".".join(str(part) for part in location if not _VALIDATOR_STEP.match(str(part)))
+
+
+def _message(item: Mapping[str, Any]) -> str:
+    if item.get("type") == "extra_forbidden":
+        return "unknown field"
+    return str(item.get("msg", "invalid value")).removeprefix("Value error, ")
 
 
 def _validation_errors(error: RequestValidationError) -> tuple[int, list[dict[str, str]]]:
@@ -91,10 +103,7 @@ def _validation_errors(error: RequestValidationError) -> tuple[int, list[dict[st
             status = 400
             errors.append({"field": "body", "message": f"malformed JSON: {item.get('msg')}"})
             continue
-        message = str(item.get("msg", "invalid value"))
-        if item.get("type") == "extra_forbidden":
-            message = "unknown field"
-        errors.append({"field": _field_path(item.get("loc", ())), "message": message})
+        errors.append({"field": _field_path(item.get("loc", ())), "message": _message(item)})
     return status, errors
 
 
