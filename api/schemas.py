@@ -129,10 +129,6 @@ _QUANTITY_SCHEMA = WithJsonSchema(
 )
 
 
-def _quantity_type(check: Callable[[object], str]) -> Any:
-    return Annotated[str, PlainValidator(check), _QUANTITY_SCHEMA]
-
-
 _cpu = _bounded(cpu_to_milli, MAX_JOB_CPU_MILLI, "100000 (cores)")
 _memory = _bounded(memory_to_bytes, MAX_JOB_MEMORY_BYTES, "1Pi")
 _quota_cpu = _bounded(cpu_to_milli, MAX_QUOTA_CPU_MILLI, "1000000000 (cores)", allow_zero=True)
@@ -151,10 +147,10 @@ UserName = Annotated[
     AfterValidator(_label_value),
 ]
 JobName = UserName
-CpuQuantity = _quantity_type(_cpu)
-MemoryQuantity = _quantity_type(_memory)
-QuotaCpu = _quantity_type(_quota_cpu)
-QuotaMemory = _quantity_type(_quota_memory)
+CpuQuantity = Annotated[str, PlainValidator(_cpu), _QUANTITY_SCHEMA]
+MemoryQuantity = Annotated[str, PlainValidator(_memory), _QUANTITY_SCHEMA]
+QuotaCpu = Annotated[str, PlainValidator(_quota_cpu), _QUANTITY_SCHEMA]
+QuotaMemory = Annotated[str, PlainValidator(_quota_memory), _QUANTITY_SCHEMA]
 Text = Annotated[str, Field(pattern=TEXT)]
 Priority = Literal["low", "normal", "high"]
 Role = Literal["tenant-admin", "member", "viewer"]
@@ -183,24 +179,42 @@ class CohortCreate(Request):
     parent: ObjectName | None = None
 
 
+class CohortPatch(Request):
+    parent: ObjectName | None = None
+    """``null`` makes the cohort a root; absent leaves the parent as it is."""
+
+
 class CohortOut(Response):
     name: str
     parent: str | None
     created_at: datetime
 
 
+NodeLabels = dict[
+    Annotated[str, Field(min_length=1, max_length=253, pattern=NO_CONTROL)],
+    Annotated[
+        str,
+        Field(max_length=63, pattern=LABEL_VALUE.pattern),
+        AfterValidator(lambda v: v and _label_value(v)),
+    ],
+]
+
+
 class FlavorCreate(Request):
     name: ObjectName
-    node_labels: dict[
-        Annotated[str, Field(min_length=1, max_length=253, pattern=NO_CONTROL)],
-        Annotated[
-            str,
-            Field(max_length=63, pattern=LABEL_VALUE.pattern),
-            AfterValidator(lambda v: v and _label_value(v)),
-        ],
-    ] = Field(default_factory=dict, max_length=32)
+    node_labels: NodeLabels = Field(default_factory=dict, max_length=32)
     cpu_per_gpu: CpuQuantity = "4"
     memory_per_gpu: MemoryQuantity = "90Gi"
+    allow_empty: bool = False
+    """Create the flavor even if its labels select no node the scheduler has reported (nodes
+    that have not joined yet); its jobs wait with ``NoNodesForFlavor`` until one does."""
+
+
+class FlavorPatch(Request):
+    node_labels: NodeLabels | None = Field(default=None, max_length=32)
+    cpu_per_gpu: CpuQuantity | None = None
+    memory_per_gpu: MemoryQuantity | None = None
+    allow_empty: bool = False
 
 
 class FlavorOut(Response):
@@ -292,6 +306,10 @@ class UsageOut(BaseModel):
 class UserCreate(Request):
     name: UserName
     admin: bool = False
+
+
+class UserPatch(Request):
+    admin: bool
 
 
 class UserOut(Response):
@@ -426,9 +444,14 @@ class AuditPageOut(BaseModel):
 class NodeOut(Response):
     name: str
     flavor: str | None
+    gpu_product: str | None
+    """The node's ``nvidia.com/gpu.product`` label (GPU feature discovery), if any."""
+    labels: dict[str, str]
     gpu_capacity: int
     gpu_allocatable: int
     gpu_allocated: int
+    cpu_allocatable: str
+    memory_allocatable: str
     ready: bool
     schedulable: bool
 
