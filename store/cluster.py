@@ -113,14 +113,6 @@ def nodes_of_flavor(session: Session, flavor: Flavor) -> Sequence[Node]:
     return assigned or nodes_selected_by(session, flavor.name, flavor.node_labels)
 
 
-def largest(nodes: Iterable[Node]) -> Node:
-    """The node with the most GPUs, then CPU, then memory."""
-    return max(
-        nodes,
-        key=lambda n: (n.gpu_allocatable, n.cpu_milli_allocatable, n.memory_bytes_allocatable),
-    )
-
-
 def load_usage(session: Session) -> Sequence[Usage]:
     return session.scalars(select(Usage)).all()
 
@@ -136,3 +128,19 @@ def save_usage(session: Session, values: dict[tuple[str, str], float]) -> None:
         else:
             row.gpu_seconds = value
             row.updated_at = now
+
+
+def largest(nodes: Iterable[Node], resource: str = "gpus") -> Node:
+    """The node with the most of ``resource`` (``gpus``, ``cpu`` or ``memory``), ties broken
+    by GPUs, then CPU, then memory."""
+
+    def size(node: Node) -> tuple[int, int, int, int]:
+        gpus, cpu, memory = (
+            node.gpu_allocatable,
+            node.cpu_milli_allocatable,
+            node.memory_bytes_allocatable,
+        )
+        first = {"gpus": gpus, "cpu": cpu, "memory": memory}[resource]
+        return first, gpus, cpu, memory
+
+    return max(nodes, key=size)

@@ -281,8 +281,16 @@ def _check_some_node_holds(session: Session, request: JobRequest, worker: Demand
         return
     with_gpus = [n for n in nodes if n.gpu_allocatable >= worker.gpus]
     with_cpu = [n for n in with_gpus if n.cpu_milli_allocatable >= worker.cpu_milli]
-    field = "gpus" if not with_gpus else "cpu" if not with_cpu else "memory"
-    big = cluster.largest(nodes)
+    # The first resource no node offers alongside the ones before it, and the node that comes
+    # closest: the one with the most of it among those that offer the rest.
+    field, pool = (
+        ("gpus", nodes)
+        if not with_gpus
+        else ("cpu", with_gpus)
+        if not with_cpu
+        else ("memory", with_cpu)
+    )
+    big = cluster.largest(pool, field)
     defaults = []
     if request.cpu_milli is None:
         defaults.append(f"{format_cpu(flavor.cpu_milli_per_gpu)} CPU")

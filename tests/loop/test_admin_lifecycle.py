@@ -70,7 +70,9 @@ def test_the_recorded_inventory_refuses_a_worker_no_node_can_hold(platform: Plat
         jobs.submit(session, request, user="alice", job_id=new_job_id())
     message = refused.value.message
     assert refused.value.field == "body.memory"
-    assert "720Gi" in message and "v100-" in message and "384Gi" in message
+    assert "720Gi" in message
+    assert "v100-" in message
+    assert "384Gi" in message
     # With memory that fits, the same job is taken.
     with transaction(platform.sessions) as session:
         tenants.set_quota(session, TENANT, "lab-a", {"v100": {"gpu": Limits(8)}})
