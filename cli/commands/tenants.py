@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from cli.commands import admin
 from cli.commands.base import Context, Subparsers, add_command, add_group, load_document
 from cli.errors import EXIT_OK
 from cli.output import Output, age, format_fields, format_table
@@ -40,6 +41,7 @@ def register(subparsers: Subparsers) -> None:
     create.add_argument("--cohort", help="the cohort it borrows from and lends to")
     create.add_argument("--weight", type=float, help="fair-share weight (default 1)")
     create.add_argument("--quota", metavar="FILE", help="quota body (YAML/JSON), '-' for stdin")
+    admin.add_tenant_commands(tenants)
 
     add_command(subparsers, "queue", _global_queue, "every waiting job in order (platform admin)")
 
