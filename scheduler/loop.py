@@ -327,7 +327,7 @@ class SchedulerLoop:
         with_pods = [job for job in loaded.values() if job.id in gangs]
 
         node_states, inventory = self._node_states(
-            nodes, flavors, with_pods, gangs, active, closed=_nodes_held_by(orphans)
+            nodes, flavors, with_pods, gangs, active, _nodes_held_by(orphans)
         )
         if inventory != self._inventory:
             cluster_store.replace_nodes(session, inventory)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from sqlalchemy.orm.exc import StaleDataError
 
 from api.convert import format_amount, quota_in, quota_out, tenant_out
 from api.deps import (
@@ -19,6 +20,7 @@ from api.deps import (
     visible_tenants,
 )
 from api.params import TenantPath, UserPath
+from api.problems import ApiProblem
 from api.schemas import (
     MemberCreate,
     MemberOut,
@@ -94,7 +96,13 @@ def delete_tenant(
     """Delete a tenant with its quota, members, jobs and usage. A tenant with unfinished jobs
     is a 409 unless ``force=true``, which cancels them first (the scheduler removes their
     pods)."""
-    cancelled = lifecycle.delete_tenant(session, name, force=force, by=admin.user)
+    try:
+        cancelled = lifecycle.delete_tenant(session, name, force=force, by=admin.user)
+        session.flush()
+    except StaleDataError as error:  # the scheduler changed one of its jobs meanwhile
+        raise ApiProblem(
+            409, f"a job of tenant {name!r} changed concurrently; retry the delete"
+        ) from error
     detail: dict[str, object] = {"force": True, "cancelled": len(cancelled)} if force else {}
     audit.record(session, admin.user, "tenant.delete", name, **detail)
     for job in cancelled:
