@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, BindParameter, Select, bindparam, func, select
+from sqlalchemy import BigInteger, BindParameter, Select, bindparam, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -145,10 +145,10 @@ class _FitFacts:
     memory_bytes_per_gpu: int | None
     gpu_nominal: int | None
     gpu_borrowing_limit: int | None
-    nodes_known: int
-    """Nodes in the inventory the scheduler last recorded (0 before its first iteration)."""
-    fitting_nodes: int
-    """Nodes assigned to the flavor that could hold one worker, defaults included, if empty."""
+    nodes_known: bool
+    """Whether the scheduler has recorded any node (not before its first iteration)."""
+    fitting_nodes: bool
+    """Whether a node assigned to the flavor could hold one worker, defaults included."""
 
 
 def _fit_facts_statement() -> Select[Any]:
@@ -160,15 +160,11 @@ def _fit_facts_statement() -> Select[Any]:
     flavor_row = select(Flavor).where(Flavor.name == flavor)
     cpu_per_gpu = flavor_row.with_only_columns(Flavor.cpu_milli_per_gpu).scalar_subquery()
     memory_per_gpu = flavor_row.with_only_columns(Flavor.memory_bytes_per_gpu).scalar_subquery()
-    fitting = (
-        select(func.count())
-        .select_from(Node)
-        .where(
-            Node.flavor == flavor,
-            Node.gpu_allocatable >= gpus,
-            Node.cpu_milli_allocatable >= func.coalesce(cpu, gpus * cpu_per_gpu),
-            Node.memory_bytes_allocatable >= func.coalesce(memory, gpus * memory_per_gpu),
-        )
+    fitting = select(Node.name).where(
+        Node.flavor == flavor,
+        Node.gpu_allocatable >= gpus,
+        Node.cpu_milli_allocatable >= func.coalesce(cpu, gpus * cpu_per_gpu),
+        Node.memory_bytes_allocatable >= func.coalesce(memory, gpus * memory_per_gpu),
     )
     quota = select(QuotaEntry).where(
         QuotaEntry.owner_kind == TENANT,
@@ -182,8 +178,8 @@ def _fit_facts_statement() -> Select[Any]:
         memory_per_gpu,
         quota.with_only_columns(QuotaEntry.nominal).scalar_subquery(),
         quota.with_only_columns(QuotaEntry.borrowing_limit).scalar_subquery(),
-        select(func.count()).select_from(Node).scalar_subquery(),
-        fitting.scalar_subquery(),
+        exists(select(Node.name)),
+        exists(fitting),
     )
 
 
@@ -201,7 +197,7 @@ def _fit_facts(session: Session, request: JobRequest) -> _FitFacts:
         "memory": request.memory_bytes,
     }
     row = session.execute(_FIT_FACTS, parameters).one()
-    return _FitFacts(bool(row[0]), row[1], row[2], row[3], row[4], int(row[5]), int(row[6]))
+    return _FitFacts(bool(row[0]), row[1], row[2], row[3], row[4], bool(row[5]), bool(row[6]))
 
 
 def _replay(session: Session, user: str, key: str, fingerprint: str) -> Submitted | None:
