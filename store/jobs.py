@@ -241,7 +241,7 @@ def _check_fits(session: Session, request: JobRequest) -> tuple[int, int]:
             field="gpus",
         )
     if facts.nodes_known and not facts.fitting_nodes:
-        worker = Demand(
+        worker = _Worker(
             request.gpus,
             request.cpu_milli or request.gpus * facts.cpu_milli_per_gpu,
             request.memory_bytes or request.gpus * facts.memory_bytes_per_gpu,
@@ -251,7 +251,7 @@ def _check_fits(session: Session, request: JobRequest) -> tuple[int, int]:
 
 
 @dataclass(frozen=True, slots=True)
-class Demand:
+class _Worker:
     """What one worker asks of a node."""
 
     gpus: int
@@ -266,7 +266,7 @@ class Demand:
         )
 
 
-def _check_some_node_holds(session: Session, request: JobRequest, worker: Demand) -> None:
+def _check_some_node_holds(session: Session, request: JobRequest, worker: _Worker) -> None:
     """Refuse a worker no node of its flavor can hold, naming the largest node and the field
     to change. Runs only when the one-query check found no node (rare), so its extra queries
     cost the common path nothing."""
@@ -293,10 +293,7 @@ def _check_some_node_holds(session: Session, request: JobRequest, worker: Demand
     if request.memory_bytes is None:
         defaults.append(f"{format_memory(flavor.memory_bytes_per_gpu)} memory")
     default_text = (
-        f" ({' and '.join(defaults)} per GPU by default for {flavor.name}, as no "
-        f"{' or '.join(d.split()[-1] for d in defaults)} was given)"
-        if defaults
-        else ""
+        f" (the {flavor.name} default per GPU: {' and '.join(defaults)})" if defaults else ""
     )
     advice = {
         "gpus": "use fewer GPUs per worker and more workers",
