@@ -62,7 +62,12 @@ REFUSED: list[tuple[str, dict[str, Any], str, list[str]]] = [
         "v100 with 8 GPUs and the default 90Gi per GPU",
         {"flavor": "v100", "gpus": 8},
         "body.memory",
-        ["720Gi", "the v100 default per GPU: 4 CPU and 90Gi memory", "v100-0", "8 GPUs, 48 CPU and 384Gi"],
+        [
+            "720Gi",
+            "the v100 default per GPU: 4 CPU and 90Gi memory",
+            "v100-0",
+            "8 GPUs, 48 CPU and 384Gi",
+        ],
     ),
     (
         "cpu 500 on 96-CPU nodes",
