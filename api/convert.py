@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from api.schemas import FlavorOut, FlavorQuota, JobOut, LimitsOut, Quota, QuotaOut, TenantOut
+from api.schemas import (
+    FlavorOut,
+    FlavorQuota,
+    JobOut,
+    LimitsOut,
+    NodeOut,
+    Quota,
+    QuotaOut,
+    TenantOut,
+)
 from quotas.quantity import cpu_to_milli, format_cpu, format_memory, memory_to_bytes
-from store.models import Flavor, Job, Tenant
+from store.cluster import GPU_PRODUCT_LABEL
+from store.models import Flavor, Job, Node, Tenant
 from store.tenants import Limits
 
 
@@ -57,6 +67,22 @@ def flavor_out(flavor: Flavor) -> FlavorOut:
         cpu_per_gpu=format_cpu(flavor.cpu_milli_per_gpu),
         memory_per_gpu=format_memory(flavor.memory_bytes_per_gpu),
         created_at=flavor.created_at,
+    )
+
+
+def node_out(node: Node) -> NodeOut:
+    return NodeOut(
+        name=node.name,
+        flavor=node.flavor,
+        gpu_product=node.labels.get(GPU_PRODUCT_LABEL),
+        labels=node.labels,
+        gpu_capacity=node.gpu_capacity,
+        gpu_allocatable=node.gpu_allocatable,
+        gpu_allocated=node.gpu_allocated,
+        cpu_allocatable=format_cpu(node.cpu_milli_allocatable),
+        memory_allocatable=format_memory(node.memory_bytes_allocatable),
+        ready=node.ready,
+        schedulable=node.schedulable,
     )
 
 

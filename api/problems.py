@@ -8,6 +8,7 @@ for input errors, ``errors``: a list of ``{field, message}`` naming exactly what
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -79,8 +80,13 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+_VALIDATOR_STEP = re.compile(r"^(function-(after|before|wrap|plain)\[.*\]|constrained-\w+)$")
+"""Names pydantic gives the members of a union in an error's location: validator internals,
+never a field the caller wrote, so they are left out of the field path."""
+
+
 def _field_path(location: Sequence[Any]) -> str:
-    return ".".join(str(part) for part in location)
+    return ".".join(str(part) for part in location if not _VALIDATOR_STEP.match(str(part)))
 
 
 _WHOLE_NUMBER_ERRORS = frozenset({"int_type", "int_parsing", "int_from_float"})

@@ -1,8 +1,11 @@
 """Request and response bodies of the v1 API.
 
 Requests forbid unknown fields and bound every number, so a typo or an absurd value is an
-error that names the field instead of a silently ignored input. Quantities are Kubernetes
-strings ("4", "500m", "90Gi") on the wire and integers in base units inside.
+error that names the field instead of a silently ignored input. Quantities are what Kubernetes
+takes: strings ("4", "500m", "90Gi", "1e3") or plain numbers (``cpu: 8``, ``memory: 1024``
+bytes) on the wire, validated by one function per kind of quantity that answers with a sentence
+("must be at most 1Pi", "not a Kubernetes quantity: 'four' ..."), never with validator
+internals; inside they are integers in base units.
 """
 
 from __future__ import annotations
@@ -12,7 +15,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from quotas.quantity import QuantityError, cpu_to_milli, memory_to_bytes
 
@@ -32,7 +44,8 @@ them)."""
 IMAGE = r"^[^\s\x00-\x1f\x7f]+$"
 TOKEN_ID = r"^[0-9a-f]{1,16}$"
 CURSOR = r"^[A-Za-z0-9_-]{1,200}$"
-QUANTITY = r"^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([a-zA-Z]{0,2})$"
+QUANTITY = r"^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+|[a-zA-Z]{0,2})$"
+QUANTITY_MAX_LENGTH = 32
 MAX_JOB_CPU_MILLI = 100_000 * 1000
 """Per pod: 100 000 cores, far above any node, far below what int64 millicores can hold."""
 MAX_JOB_MEMORY_BYTES = 1 << 50
@@ -63,21 +76,57 @@ def _label_value(value: str) -> str:
     return value
 
 
+def _quantity_value(value: object) -> str | int | float:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _quantity_error("must be a number or a quantity string such as 4, 500m or 90Gi")
+    if isinstance(value, str) and len(value) > QUANTITY_MAX_LENGTH:
+        raise _quantity_error(f"must be at most {QUANTITY_MAX_LENGTH} characters")
+    return value
+
+
+def _quantity_text(value: str | int | float) -> str:
+    """A quantity as Kubernetes writes it: strings as given, numbers in their shortest form."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def _bounded(
-    convert: Callable[[str], int], maximum: int, limit_text: str, *, allow_zero: bool = False
-) -> Callable[[str], str]:
-    def check(value: str) -> str:
+    convert: Callable[[str | int | float], int],
+    maximum: int,
+    limit_text: str,
+    *,
+    allow_zero: bool = False,
+) -> Callable[[object], str]:
+    def check(value: object) -> str:
+        quantity = _quantity_value(value)
         try:
-            amount = convert(value)
+            amount = convert(quantity)
         except QuantityError as error:
-            raise ValueError(str(error)) from error
+            raise _quantity_error(str(error)) from error
         if amount < 0 or (amount == 0 and not allow_zero):
-            raise ValueError("must be greater than 0")
+            raise _quantity_error("must be greater than 0")
         if amount > maximum:
-            raise ValueError(f"must be at most {limit_text}")
-        return value
+            raise _quantity_error(f"must be at most {limit_text}")
+        return _quantity_text(quantity)
 
     return check
+
+
+def _quantity_error(message: str) -> PydanticCustomError:
+    # The message goes in as a context value: user text is never read as a format template.
+    return PydanticCustomError("quantity", "{reason}", {"reason": message})
+
+
+_QUANTITY_SCHEMA = WithJsonSchema(
+    {
+        "anyOf": [
+            {"type": "string", "pattern": QUANTITY, "maxLength": QUANTITY_MAX_LENGTH},
+            {"type": "number", "minimum": 0},
+        ],
+        "description": "a Kubernetes quantity: a number, or a string such as 4, 500m, 90Gi",
+    }
+)
 
 
 _cpu = _bounded(cpu_to_milli, MAX_JOB_CPU_MILLI, "100000 (cores)")
@@ -98,10 +147,10 @@ UserName = Annotated[
     AfterValidator(_label_value),
 ]
 JobName = UserName
-CpuQuantity = Annotated[str, Field(max_length=32, pattern=QUANTITY), AfterValidator(_cpu)]
-MemoryQuantity = Annotated[str, Field(max_length=32, pattern=QUANTITY), AfterValidator(_memory)]
-QuotaCpu = Annotated[str, Field(max_length=32, pattern=QUANTITY), AfterValidator(_quota_cpu)]
-QuotaMemory = Annotated[str, Field(max_length=32, pattern=QUANTITY), AfterValidator(_quota_memory)]
+CpuQuantity = Annotated[str, PlainValidator(_cpu), _QUANTITY_SCHEMA]
+MemoryQuantity = Annotated[str, PlainValidator(_memory), _QUANTITY_SCHEMA]
+QuotaCpu = Annotated[str, PlainValidator(_quota_cpu), _QUANTITY_SCHEMA]
+QuotaMemory = Annotated[str, PlainValidator(_quota_memory), _QUANTITY_SCHEMA]
 Text = Annotated[str, Field(pattern=TEXT)]
 Priority = Literal["low", "normal", "high"]
 Role = Literal["tenant-admin", "member", "viewer"]
@@ -130,24 +179,42 @@ class CohortCreate(Request):
     parent: ObjectName | None = None
 
 
+class CohortPatch(Request):
+    parent: ObjectName | None = None
+    """``null`` makes the cohort a root; absent leaves the parent as it is."""
+
+
 class CohortOut(Response):
     name: str
     parent: str | None
     created_at: datetime
 
 
+NodeLabels = dict[
+    Annotated[str, Field(min_length=1, max_length=253, pattern=NO_CONTROL)],
+    Annotated[
+        str,
+        Field(max_length=63, pattern=LABEL_VALUE.pattern),
+        AfterValidator(lambda v: v and _label_value(v)),
+    ],
+]
+
+
 class FlavorCreate(Request):
     name: ObjectName
-    node_labels: dict[
-        Annotated[str, Field(min_length=1, max_length=253, pattern=NO_CONTROL)],
-        Annotated[
-            str,
-            Field(max_length=63, pattern=LABEL_VALUE.pattern),
-            AfterValidator(lambda v: v and _label_value(v)),
-        ],
-    ] = Field(default_factory=dict, max_length=32)
+    node_labels: NodeLabels = Field(default_factory=dict, max_length=32)
     cpu_per_gpu: CpuQuantity = "4"
     memory_per_gpu: MemoryQuantity = "90Gi"
+    allow_empty: bool = False
+    """Create the flavor even if its labels select no node the scheduler has reported (nodes
+    that have not joined yet); its jobs wait with ``NoNodesForFlavor`` until one does."""
+
+
+class FlavorPatch(Request):
+    node_labels: NodeLabels | None = Field(default=None, max_length=32)
+    cpu_per_gpu: CpuQuantity | None = None
+    memory_per_gpu: MemoryQuantity | None = None
+    allow_empty: bool = False
 
 
 class FlavorOut(Response):
@@ -239,6 +306,10 @@ class UsageOut(BaseModel):
 class UserCreate(Request):
     name: UserName
     admin: bool = False
+
+
+class UserPatch(Request):
+    admin: bool
 
 
 class UserOut(Response):
@@ -373,9 +444,14 @@ class AuditPageOut(BaseModel):
 class NodeOut(Response):
     name: str
     flavor: str | None
+    gpu_product: str | None
+    """The node's ``nvidia.com/gpu.product`` label (GPU feature discovery), if any."""
+    labels: dict[str, str]
     gpu_capacity: int
     gpu_allocatable: int
     gpu_allocated: int
+    cpu_allocatable: str
+    memory_allocatable: str
     ready: bool
     schedulable: bool
 

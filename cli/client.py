@@ -261,11 +261,56 @@ class YushanClient:
     def cluster(self) -> JsonObject:
         return _object(self._call("GET", "/v1/cluster"))
 
-    def list_audit(self, *, limit: int = 100, cursor: str | None = None) -> Page:
-        params: dict[str, Any] = {"limit": limit}
+    def list_audit(
+        self,
+        *,
+        limit: int = 100,
+        cursor: str | None = None,
+        filters: Mapping[str, str] | None = None,
+    ) -> Page:
+        """A page of the audit log; ``filters``: ``actor``, ``action``, ``since``, ``until``."""
+        params: dict[str, Any] = {"limit": limit, **(filters or {})}
         if cursor:
             params["cursor"] = cursor
         return _page(self._call("GET", "/v1/audit", params=params))
+
+    # -- admin lifecycle: update and delete ----------------------------------------------------
+
+    def update_tenant(self, name: str, changes: Mapping[str, Any]) -> JsonObject:
+        return _object(self._call("PATCH", f"/v1/tenants/{name}", json=dict(changes)))
+
+    def delete_tenant(self, name: str, *, force: bool = False) -> None:
+        self._call("DELETE", f"/v1/tenants/{name}", params={"force": "true"} if force else None)
+
+    def get_cohort(self, name: str) -> JsonObject:
+        return _object(self._call("GET", f"/v1/cohorts/{name}"))
+
+    def update_cohort(self, name: str, changes: Mapping[str, Any]) -> JsonObject:
+        return _object(self._call("PATCH", f"/v1/cohorts/{name}", json=dict(changes)))
+
+    def delete_cohort(self, name: str) -> None:
+        self._call("DELETE", f"/v1/cohorts/{name}")
+
+    def get_cohort_quota(self, name: str) -> JsonObject:
+        return _object(self._call("GET", f"/v1/cohorts/{name}/quota"))
+
+    def set_cohort_quota(self, name: str, quota: Mapping[str, Any]) -> JsonObject:
+        return _object(self._call("PUT", f"/v1/cohorts/{name}/quota", json=dict(quota)))
+
+    def get_flavor(self, name: str) -> JsonObject:
+        return _object(self._call("GET", f"/v1/flavors/{name}"))
+
+    def update_flavor(self, name: str, changes: Mapping[str, Any]) -> JsonObject:
+        return _object(self._call("PATCH", f"/v1/flavors/{name}", json=dict(changes)))
+
+    def delete_flavor(self, name: str) -> None:
+        self._call("DELETE", f"/v1/flavors/{name}")
+
+    def update_user(self, name: str, *, admin: bool) -> JsonObject:
+        return _object(self._call("PATCH", f"/v1/users/{name}", json={"admin": admin}))
+
+    def delete_user(self, name: str) -> None:
+        self._call("DELETE", f"/v1/users/{name}")
 
     # -- plumbing -----------------------------------------------------------------------------
 

@@ -1,13 +1,18 @@
-"""Kubernetes resource quantities ("500m", "4", "90Gi", "1.5G") to and from integer base units.
+"""Kubernetes resource quantities ("500m", "4", "90Gi", "1.5G", "1e3", 64) to and from integer
+base units.
 
 CPU is kept in millicores and memory in bytes. Parsing is exact (``Decimal``) and rejects
 anything Kubernetes itself would reject, so that what a user submits is what the pod requests.
+Like Kubernetes (and ``kubectl``), a plain JSON/YAML number is a quantity too: ``cpu: 8`` is
+``cpu: "8"`` and ``memory: 1024`` is 1024 bytes. Exponents (``1e3``) are accepted as Kubernetes
+accepts them; values beyond :data:`MAX_QUANTITY` are refused before any conversion, so an
+absurd exponent costs nothing.
 """
 
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 _SUFFIXES: dict[str, Decimal] = {
     "": Decimal(1),
@@ -25,7 +30,12 @@ _SUFFIXES: dict[str, Decimal] = {
     "Pi": Decimal(2) ** 50,
     "Ei": Decimal(2) ** 60,
 }
-_QUANTITY = re.compile(r"^\+?(?P<number>[0-9]+(\.[0-9]*)?|\.[0-9]+)(?P<suffix>[a-zA-Z]{0,2})$")
+_QUANTITY = re.compile(
+    r"^\+?(?P<number>[0-9]+(\.[0-9]*)?|\.[0-9]+)"
+    r"((?P<exponent>[eE][-+]?[0-9]+)|(?P<suffix>[a-zA-Z]{0,2}))$"
+)
+MAX_QUANTITY = Decimal(10) ** 24
+"""Far above any real request or quota (1Ei is about 1.15e18): larger values are refused."""
 
 
 class QuantityError(ValueError):
@@ -38,16 +48,25 @@ def parse_quantity(text: str | int | float) -> Decimal:
         raise QuantityError(f"not a quantity: {text!r}")
     if isinstance(text, int | float):
         value = Decimal(str(text))
-        if value < 0 or not value.is_finite():
+        if not value.is_finite() or value < 0:
             raise QuantityError(f"quantity must be a non-negative number: {text!r}")
-        return value
+        return _bounded(value, text)
     match = _QUANTITY.match(text.strip())
-    if match is None or match["suffix"] not in _SUFFIXES:
-        raise QuantityError(f"not a Kubernetes quantity: {text!r} (examples: 500m, 4, 90Gi)")
-    try:
-        return Decimal(match["number"]) * _SUFFIXES[match["suffix"]]
-    except InvalidOperation as error:  # pragma: no cover - the regex admits only decimals
-        raise QuantityError(f"not a Kubernetes quantity: {text!r}") from error
+    if match is None or (match["exponent"] is None and match["suffix"] not in _SUFFIXES):
+        raise QuantityError(f"not a Kubernetes quantity: {text!r} (examples: 500m, 4, 90Gi, 1e3)")
+    number = Decimal(match["number"])
+    if match["exponent"] is not None:
+        exponent = int(match["exponent"][1:])
+        if abs(exponent) > 30:
+            raise QuantityError(f"quantity exponent out of range: {text!r}")
+        return _bounded(number.scaleb(exponent), text)
+    return _bounded(number * _SUFFIXES[match["suffix"]], text)
+
+
+def _bounded(value: Decimal, text: str | int | float) -> Decimal:
+    if value > MAX_QUANTITY:
+        raise QuantityError(f"quantity too large: {text!r}")
+    return value
 
 
 def cpu_to_milli(text: str | int | float) -> int:

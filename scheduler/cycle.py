@@ -2,7 +2,8 @@
 
 The cycle walks the queue in policy order (:mod:`scheduler.ordering`) and, for each job:
 
-1. holds it back if its requeue backoff has not passed;
+1. holds it back if its requeue backoff has not passed, and leaves it waiting
+   (``NoNodesForFlavor``) if no node of the cluster belongs to its flavor;
 2. checks its whole gang against the tenant's quota (nominal plus permitted borrowing,
    :mod:`quotas.tree`), then against a reservation made for an earlier job (EASY backfill,
    :mod:`scheduler.backfill`), then places all its workers on free nodes of its flavor
@@ -57,6 +58,9 @@ PREEMPTING = "Preempting"
 UNKNOWN_TENANT = "UnknownTenant"
 DEADLINE_EXCEEDED = "DeadlineExceeded"
 BEHIND = "WaitingBehindTenantQueue"
+NO_NODES_FOR_FLAVOR = "NoNodesForFlavor"
+"""No node of the cluster belongs to the job's flavor (its nodes were removed, or the flavor
+was created before they joined): the job waits, with no preemption and no reservation."""
 EXPLAINED_PER_TENANT = 10
 """Jobs of each tenant explained one by one per cycle; the rest of a tenant's queue, once
 nothing more of it can start, gets its position and a shared reason (``GET /v1/jobs/{id}``
@@ -408,6 +412,8 @@ class _Cycle:
 
     def _try_start(self, job: JobState) -> tuple[str, str] | None:
         state = self.state
+        if not state.cluster.has_nodes(job.flavor):
+            return NO_NODES_FOR_FLAVOR, explain.no_nodes_message(job) if self.explain else ""
         shape = shape_of(job)
         request = state.quota_request(job, shape)
         reservation = self.reservations.get(job.flavor)

@@ -66,3 +66,10 @@ def capacity_message(job: JobState, free_gpus: int) -> str:
         f"waiting for {job.total().gpu} {job.flavor} GPUs{gang}: quota allows it, "
         f"{free_gpus} free on schedulable {job.flavor} nodes"
     )
+
+
+def no_nodes_message(job: JobState) -> str:
+    return (
+        f"no node of the cluster belongs to flavor {job.flavor} (none carries its labels); "
+        "the job waits until one joins"
+    )

@@ -20,7 +20,9 @@ One iteration (:meth:`SchedulerLoop.run_once`), in one database transaction, in 
 7. **Decay usage**: fold the GPUs each tenant and user holds into their decayed usage.
 8. After the commit, **dispatch**: create the pods of every admitted job that lacks them
    (idempotent: pod names are deterministic), delete the pods of jobs that were cancelled,
-   preempted or failed.
+   preempted or failed, and the pods of *orphans*: gangs of this installation whose job row no
+   longer exists (a tenant deleted with ``force``). Pods of an orphan have no row to size them,
+   so the nodes they occupy take no new job until they are gone.
 
 **Conflicts cost one job, not the cycle.** Job writes are versioned (``UPDATE ... WHERE id = :id
 AND version = :seen``). The writes of each phase (observations, decisions) are first tried
@@ -81,7 +83,7 @@ from store.models import Flavor, Job
 
 log = logging.getLogger(__name__)
 
-FLAVOR_LABEL = "yushan.io/flavor"
+FLAVOR_LABEL = cluster_store.FLAVOR_LABEL
 _JOBS = cast(Table, Job.__table__)
 
 
@@ -181,13 +183,15 @@ class _Plan:
     inventory: list[cluster_store.NodeRecord]
     started: frozenset[str] = frozenset()
     """Jobs of the snapshot whose pods run (status ``running``), as opposed to admitted."""
+    orphans: Mapping[str, GangObservation] = field(default_factory=dict)
+    """Gangs whose job row no longer exists (their tenant was deleted): their pods go."""
 
 
 def flavor_of(labels: Mapping[str, str], flavors: Sequence[Flavor]) -> str | None:
     """The flavor whose node labels the node carries (or whose name its flavor label names)."""
     for flavor in flavors:
         selector = flavor.node_labels
-        if selector and all(labels.get(k) == v for k, v in selector.items()):
+        if selector and cluster_store.selects(flavor.name, selector, labels):
             return flavor.name
     named = labels.get(FLAVOR_LABEL)
     return named if any(f.name == named for f in flavors) else None
@@ -315,6 +319,7 @@ class SchedulerLoop:
         known = {job.id for job in queued} | {job.id for job in active}
         wanted = [job_id for job_id in gangs if job_id not in known]
         others = _rows(session, Job.id.in_(wanted)) if wanted else []
+        orphans = _orphans(gangs, wanted, others)
         observations = dict(gangs)
         for job in active:
             if job.id not in observations and job.placement:
@@ -333,7 +338,9 @@ class SchedulerLoop:
         queued = sorted(queued + requeued, key=lambda job: job.seq)
         with_pods = [job for job in loaded.values() if job.id in gangs]
 
-        node_states, inventory = self._node_states(nodes, flavors, with_pods, gangs, active)
+        node_states, inventory = self._node_states(
+            nodes, flavors, with_pods, gangs, active, _nodes_held_by(orphans)
+        )
         if inventory != self._inventory:
             cluster_store.replace_nodes(session, inventory)
         snapshot = build_snapshot(session, node_states, now, queued=queued, active=active)
@@ -364,7 +371,7 @@ class SchedulerLoop:
             if job.id in gangs and JobStatus(job.status) not in ACTIVE_STATES
         ]
         started = frozenset(job.id for job in active if job.status == JobStatus.RUNNING.value)
-        return _Plan(snapshot, lacking_pods, stale, inventory, started)
+        return _Plan(snapshot, lacking_pods, stale, inventory, started, orphans)
 
     # -- per-job writes -------------------------------------------------------------------
 
@@ -545,7 +552,10 @@ class SchedulerLoop:
         with_pods: Sequence[Job],
         gangs: Mapping[str, GangObservation],
         active: Sequence[Job],
+        closed: frozenset[str] = frozenset(),
     ) -> tuple[tuple[NodeState, ...], list[cluster_store.NodeRecord]]:
+        """The cycle's nodes and the inventory to record. ``closed`` nodes (holding pods of
+        unknown size: orphans being deleted) take no new job until those pods are gone."""
         lingering = _lingering_usage(with_pods, gangs)
         active_ids = {job.id for job in active}
         for name, demand in self._unseen_usage(gangs, active_ids).items():
@@ -580,7 +590,7 @@ class SchedulerLoop:
                         node.allocatable.memory_bytes,
                     ),
                     labels=dict(node.labels),
-                    schedulable=schedulable,
+                    schedulable=schedulable and node.name not in closed,
                     foreign=foreign,
                 )
             )
@@ -777,7 +787,7 @@ class SchedulerLoop:
             if not (job_id in self._creating and self._creating[job_id][0].attempt == spec.attempt)
         ]
         self._dispatch(to_dispatch, report)
-        stale_ids = {stale.job_id for stale in plan.stale}
+        stale_ids = {stale.job_id for stale in plan.stale} | set(plan.orphans)
         self._deleting = {
             job_id: until
             for job_id, until in self._deleting.items()
@@ -786,6 +796,28 @@ class SchedulerLoop:
         for stale in plan.stale:
             if stale.job_id not in self._deleting:
                 self._clean_up(stale, gangs[stale.job_id], report)
+        for job_id, observation in plan.orphans.items():
+            if job_id not in self._deleting:
+                self._delete_orphan(job_id, observation, report)
+
+    def _delete_orphan(
+        self, job_id: str, observation: GangObservation, report: IterationReport
+    ) -> None:
+        """Delete the pods of a job whose row is gone (its tenant was deleted)."""
+        if all(p.terminating for p in observation.pods):
+            return
+        try:
+            self.cluster.delete_job(
+                job_id,
+                observation.namespace,
+                self.settings.grace_seconds,
+                keep_finished=False,
+                known_pods=observation.pods,
+            )
+            report.deleted.append(job_id)
+            self._deleting[job_id] = time.monotonic() + self.settings.expectation_seconds
+        except ClusterError as error:
+            log.warning("deleting pods of orphaned job %s failed: %s", job_id, error)
 
     def _clean_up(self, job: _Stale, observation: GangObservation, report: IterationReport) -> None:
         """Delete the pods of a job that should not run (any more).
@@ -932,6 +964,24 @@ def _shows_pods(observation: GangObservation | None, attempt: int) -> bool:
         observation is not None
         and observation.attempt == attempt
         and observation.phase not in ("missing", "partial")
+    )
+
+
+def _orphans(
+    gangs: Mapping[str, GangObservation], unknown: Sequence[str], found: Sequence[Job]
+) -> dict[str, GangObservation]:
+    """Gangs of this installation whose job row does not exist (any more)."""
+    rows = {job.id for job in found}
+    return {job_id: gangs[job_id] for job_id in unknown if job_id not in rows}
+
+
+def _nodes_held_by(orphans: Mapping[str, GangObservation]) -> frozenset[str]:
+    """Nodes where orphaned pods still hold resources (their size is unknown without a row)."""
+    return frozenset(
+        pod.node
+        for observation in orphans.values()
+        for pod in observation.pods
+        if pod.node is not None and pod.phase not in ("Succeeded", "Failed")
     )
 
 

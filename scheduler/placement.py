@@ -50,6 +50,7 @@ class ClusterState:
         self, nodes: Iterable[NodeState], running: Iterable[JobState], block_label: str
     ) -> None:
         self._nodes: dict[str, _Free] = {n.name: _Free(n, block_label) for n in nodes}
+        self._flavors = frozenset(free.flavor for free in self._nodes.values() if free.flavor)
         self._by_gpu: dict[str, list[dict[str, None]]] = {}
         for free in self._nodes.values():
             if free.open:
@@ -89,6 +90,10 @@ class ClusterState:
                 self._index(free)
 
     # -- queries ---------------------------------------------------------------------------
+
+    def has_nodes(self, flavor: str) -> bool:
+        """Whether any node (schedulable or not) belongs to ``flavor``."""
+        return flavor in self._flavors
 
     def free_gpus(self, flavor: str) -> int:
         buckets = self._by_gpu.get(flavor, [])

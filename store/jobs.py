@@ -14,10 +14,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, Select, bindparam, func, select
+from sqlalchemy import BigInteger, BindParameter, Select, bindparam, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from quotas.quantity import format_cpu, format_memory
+from store import cluster
 from store.common import decode_cursor, encode_cursor, utcnow
 from store.errors import Conflict, InvalidRequest, InvalidTransition, NotFound
 from store.jobstates import ACTIVE_STATES, JobStatus, is_allowed, is_final
@@ -143,13 +145,27 @@ class _FitFacts:
     memory_bytes_per_gpu: int | None
     gpu_nominal: int | None
     gpu_borrowing_limit: int | None
-    largest_node_gpus: int | None
+    nodes_known: bool
+    """Whether the scheduler has recorded any node (not before its first iteration)."""
+    fitting_nodes: bool
+    """Whether a node assigned to the flavor could hold one worker, defaults included."""
 
 
 def _fit_facts_statement() -> Select[Any]:
     tenant: BindParameter[str] = bindparam("tenant")
     flavor: BindParameter[str] = bindparam("flavor")
+    gpus: BindParameter[int] = bindparam("gpus", type_=BigInteger)
+    cpu: BindParameter[int | None] = bindparam("cpu", type_=BigInteger)
+    memory: BindParameter[int | None] = bindparam("memory", type_=BigInteger)
     flavor_row = select(Flavor).where(Flavor.name == flavor)
+    cpu_per_gpu = flavor_row.with_only_columns(Flavor.cpu_milli_per_gpu).scalar_subquery()
+    memory_per_gpu = flavor_row.with_only_columns(Flavor.memory_bytes_per_gpu).scalar_subquery()
+    fitting = select(Node.name).where(
+        Node.flavor == flavor,
+        Node.gpu_allocatable >= gpus,
+        Node.cpu_milli_allocatable >= func.coalesce(cpu, gpus * cpu_per_gpu),
+        Node.memory_bytes_allocatable >= func.coalesce(memory, gpus * memory_per_gpu),
+    )
     quota = select(QuotaEntry).where(
         QuotaEntry.owner_kind == TENANT,
         QuotaEntry.owner == tenant,
@@ -158,11 +174,12 @@ def _fit_facts_statement() -> Select[Any]:
     )
     return select(
         select(func.count()).where(Tenant.name == tenant).scalar_subquery(),
-        flavor_row.with_only_columns(Flavor.cpu_milli_per_gpu).scalar_subquery(),
-        flavor_row.with_only_columns(Flavor.memory_bytes_per_gpu).scalar_subquery(),
+        cpu_per_gpu,
+        memory_per_gpu,
         quota.with_only_columns(QuotaEntry.nominal).scalar_subquery(),
         quota.with_only_columns(QuotaEntry.borrowing_limit).scalar_subquery(),
-        select(func.max(Node.gpu_allocatable)).where(Node.flavor == flavor).scalar_subquery(),
+        exists(select(Node.name)),
+        exists(fitting),
     )
 
 
@@ -172,8 +189,15 @@ _FIT_FACTS = _fit_facts_statement()
 
 def _fit_facts(session: Session, request: JobRequest) -> _FitFacts:
     """Everything the submit checks need, in one round trip to the database."""
-    row = session.execute(_FIT_FACTS, {"tenant": request.tenant, "flavor": request.flavor}).one()
-    return _FitFacts(bool(row[0]), row[1], row[2], row[3], row[4], row[5])
+    parameters = {
+        "tenant": request.tenant,
+        "flavor": request.flavor,
+        "gpus": request.gpus,
+        "cpu": request.cpu_milli,
+        "memory": request.memory_bytes,
+    }
+    row = session.execute(_FIT_FACTS, parameters).one()
+    return _FitFacts(bool(row[0]), row[1], row[2], row[3], row[4], bool(row[5]), bool(row[6]))
 
 
 def _replay(session: Session, user: str, key: str, fingerprint: str) -> Submitted | None:
@@ -189,8 +213,12 @@ def _replay(session: Session, user: str, key: str, fingerprint: str) -> Submitte
 
 
 def _check_fits(session: Session, request: JobRequest) -> tuple[int, int]:
-    """Refuse a job that can never run: unknown flavor, no quota, bigger than any node.
+    """Refuse a job that can never run: unknown flavor, no quota, a worker bigger than any node
+    of its flavor (GPUs, CPU or memory, the flavor's per-GPU defaults included).
 
+    The node check uses the inventory the scheduler last recorded; with none yet (the scheduler
+    has not run) nothing is refused on those grounds, and a flavor without nodes (all removed,
+    or created with ``allow_empty``) takes jobs that wait with ``NoNodesForFlavor``.
     Returns the flavor's per-GPU CPU (millicores) and memory (bytes) defaults.
     """
     facts = _fit_facts(session, request)
@@ -212,14 +240,74 @@ def _check_fits(session: Session, request: JobRequest) -> tuple[int, int]:
             f"borrowing limit {limit})",
             field="gpus",
         )
-    largest = facts.largest_node_gpus
-    if largest is not None and request.gpus > largest:
-        raise InvalidRequest(
-            f"{request.gpus} GPUs per worker, but the largest {request.flavor} node has "
-            f"{largest}; split the job into more workers",
-            field="gpus",
+    if facts.nodes_known and not facts.fitting_nodes:
+        worker = _Worker(
+            request.gpus,
+            request.cpu_milli or request.gpus * facts.cpu_milli_per_gpu,
+            request.memory_bytes or request.gpus * facts.memory_bytes_per_gpu,
         )
+        _check_some_node_holds(session, request, worker)
     return facts.cpu_milli_per_gpu, facts.memory_bytes_per_gpu
+
+
+@dataclass(frozen=True, slots=True)
+class _Worker:
+    """What one worker asks of a node."""
+
+    gpus: int
+    cpu_milli: int
+    memory_bytes: int
+
+    def fits(self, node: Node) -> bool:
+        return (
+            node.gpu_allocatable >= self.gpus
+            and node.cpu_milli_allocatable >= self.cpu_milli
+            and node.memory_bytes_allocatable >= self.memory_bytes
+        )
+
+
+def _check_some_node_holds(session: Session, request: JobRequest, worker: _Worker) -> None:
+    """Refuse a worker no node of its flavor can hold, naming the largest node and the field
+    to change. Runs only when the one-query check found no node (rare), so its extra queries
+    cost the common path nothing."""
+    flavor = session.get(Flavor, request.flavor)
+    assert flavor is not None  # _check_fits found its defaults
+    nodes = cluster.nodes_of_flavor(session, flavor)
+    if not nodes or any(worker.fits(node) for node in nodes):
+        return
+    with_gpus = [n for n in nodes if n.gpu_allocatable >= worker.gpus]
+    with_cpu = [n for n in with_gpus if n.cpu_milli_allocatable >= worker.cpu_milli]
+    # The first resource no node offers alongside the ones before it, and the node that comes
+    # closest: the one with the most of it among those that offer the rest.
+    field, pool = (
+        ("gpus", nodes)
+        if not with_gpus
+        else ("cpu", with_gpus)
+        if not with_cpu
+        else ("memory", with_cpu)
+    )
+    big = cluster.largest(pool, field)
+    defaults = []
+    if request.cpu_milli is None:
+        defaults.append(f"{format_cpu(flavor.cpu_milli_per_gpu)} CPU")
+    if request.memory_bytes is None:
+        defaults.append(f"{format_memory(flavor.memory_bytes_per_gpu)} memory")
+    default_text = (
+        f" (the {flavor.name} default per GPU: {' and '.join(defaults)})" if defaults else ""
+    )
+    advice = {
+        "gpus": "use fewer GPUs per worker and more workers",
+        "cpu": "ask for less CPU per worker (cpu), or fewer GPUs per worker",
+        "memory": "ask for less memory per worker (memory), or fewer GPUs per worker",
+    }[field]
+    raise InvalidRequest(
+        f"a worker needs {worker.gpus} GPUs, {format_cpu(worker.cpu_milli)} CPU and "
+        f"{format_memory(worker.memory_bytes)} memory{default_text}, but no {flavor.name} node "
+        f"can hold it; the largest is {big.name} with {big.gpu_allocatable} GPUs, "
+        f"{format_cpu(big.cpu_milli_allocatable)} CPU and "
+        f"{format_memory(big.memory_bytes_allocatable)} memory allocatable: {advice}",
+        field=f"body.{field}",
+    )
 
 
 def get(session: Session, job_id: str, *, tenants: Sequence[str] | None = None) -> Job:

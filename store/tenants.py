@@ -1,9 +1,15 @@
-"""Cohorts, flavors, tenants and their quotas: the administrative objects of the platform."""
+"""Cohorts, flavors, tenants and their quotas: the administrative objects of the platform.
+
+Updates and deletions keep the state consistent or refuse with :class:`Conflict` saying what
+to do first: a cohort with tenants or child cohorts, a flavor named by a quota or by an
+unfinished job are not deleted; tenants are deleted by :mod:`store.lifecycle`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -58,6 +64,44 @@ def get_cohort(session: Session, name: str) -> Cohort:
     return cohort
 
 
+def set_cohort_parent(session: Session, name: str, parent: str | None) -> Cohort:
+    """Move a cohort under ``parent`` (``None``: make it a root), refusing cycles."""
+    cohort = get_cohort(session, name)
+    ancestor = parent
+    while ancestor is not None:
+        if ancestor == name:
+            raise InvalidRequest(
+                f"cohort {parent!r} is {name!r} or one of its descendants: a cohort cannot be "
+                "its own ancestor",
+                field="body.parent",
+            )
+        row = session.get(Cohort, ancestor)
+        if row is None:
+            raise InvalidRequest(f"parent cohort {ancestor!r} does not exist", field="body.parent")
+        ancestor = row.parent
+    cohort.parent = parent
+    return cohort
+
+
+def delete_cohort(session: Session, name: str) -> None:
+    """Delete an empty cohort and its quota; refuse while tenants or cohorts are in it."""
+    cohort = get_cohort(session, name)
+    members = session.scalars(select(Tenant.name).where(Tenant.cohort == name)).all()
+    children = session.scalars(select(Cohort.name).where(Cohort.parent == name)).all()
+    if members or children:
+        inside = [f"tenants {', '.join(members)}"] if members else []
+        inside += [f"cohorts {', '.join(children)}"] if children else []
+        raise Conflict(
+            f"cohort {name!r} still holds {' and '.join(inside)}: move them to another cohort "
+            "(yushan tenants update NAME --cohort OTHER / --no-cohort, yushan cohorts update "
+            "NAME --parent OTHER / --no-parent) first"
+        )
+    session.execute(
+        delete(QuotaEntry).where(QuotaEntry.owner_kind == COHORT, QuotaEntry.owner == name)
+    )
+    session.delete(cohort)
+
+
 # -- flavors ----------------------------------------------------------------------------------
 
 
@@ -90,6 +134,60 @@ def get_flavor(session: Session, name: str) -> Flavor:
     if flavor is None:
         raise NotFound(f"flavor {name!r} not found")
     return flavor
+
+
+def update_flavor(
+    session: Session,
+    name: str,
+    *,
+    node_labels: Mapping[str, str] | None = None,
+    cpu_milli_per_gpu: int | None = None,
+    memory_bytes_per_gpu: int | None = None,
+) -> Flavor:
+    """Change a flavor; new per-GPU defaults apply to jobs submitted from now on."""
+    flavor = get_flavor(session, name)
+    if node_labels is not None:
+        flavor.node_labels = dict(node_labels)
+    if cpu_milli_per_gpu is not None:
+        flavor.cpu_milli_per_gpu = cpu_milli_per_gpu
+    if memory_bytes_per_gpu is not None:
+        flavor.memory_bytes_per_gpu = memory_bytes_per_gpu
+    return flavor
+
+
+def delete_flavor(session: Session, name: str) -> None:
+    """Delete a flavor no quota and no unfinished job names."""
+    flavor = get_flavor(session, name)
+    owners = session.execute(
+        select(QuotaEntry.owner_kind, QuotaEntry.owner)
+        .where(QuotaEntry.flavor == name)
+        .distinct()
+        .order_by(QuotaEntry.owner_kind, QuotaEntry.owner)
+    ).all()
+    if owners:
+        named = ", ".join(f"{kind} {owner}" for kind, owner in owners)
+        raise Conflict(
+            f"flavor {name!r} is in the quota of {named}: remove it from those quotas "
+            "(yushan quota set / yushan cohorts quota set) first"
+        )
+    active = _unfinished_jobs(session, Job.flavor == name)
+    if active:
+        raise Conflict(
+            f"flavor {name!r} has {active} unfinished jobs: wait for them to finish or cancel "
+            "them first"
+        )
+    session.delete(flavor)
+
+
+def _unfinished_jobs(session: Session, *where: Any) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Job)
+            .where(*where, Job.status.not_in([s.value for s in FINAL_STATES]))
+        )
+        or 0
+    )
 
 
 # -- tenants ----------------------------------------------------------------------------------
@@ -152,22 +250,6 @@ def update_tenant(
     if weight is not None:
         tenant.weight = weight
     return tenant
-
-
-def delete_tenant(session: Session, name: str) -> None:
-    tenant = get_tenant(session, name)
-    active = session.scalar(
-        select(func.count())
-        .select_from(Job)
-        .where(Job.tenant == name, Job.status.not_in([s.value for s in FINAL_STATES]))
-    )
-    if active:
-        raise Conflict(f"tenant {name!r} still has {active} unfinished jobs; cancel them first")
-    session.execute(
-        delete(QuotaEntry).where(QuotaEntry.owner_kind == TENANT, QuotaEntry.owner == name)
-    )
-    session.execute(delete(Job).where(Job.tenant == name))
-    session.delete(tenant)
 
 
 # -- quotas -----------------------------------------------------------------------------------

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from store.common import as_utc, utcnow
-from store.errors import AlreadyExists, InvalidRequest, NotFound
+from store.errors import AlreadyExists, Conflict, InvalidRequest, NotFound
 from store.models import Membership, Tenant, Token, User
 
 ROLES = ("tenant-admin", "member", "viewer")
@@ -65,6 +65,44 @@ def get_user(session: Session, name: str) -> User:
 
 def list_users(session: Session) -> Sequence[User]:
     return session.scalars(select(User).order_by(User.name)).all()
+
+
+def set_admin(session: Session, name: str, is_admin: bool) -> User:
+    """Grant or withdraw the platform admin role; the last admin keeps it."""
+    user = get_user(session, name)
+    if user.is_admin and not is_admin:
+        _refuse_losing_last_admin(session, name, "withdraw the admin role of")
+    user.is_admin = is_admin
+    return user
+
+
+def delete_user(session: Session, name: str) -> int:
+    """Delete a user with their memberships and tokens (which stop working at once); returns
+    how many usable tokens were revoked. Their jobs stay, still naming them."""
+    user = get_user(session, name)
+    if user.is_admin:
+        _refuse_losing_last_admin(session, name, "delete")
+    now = utcnow()
+    usable = sum(
+        1
+        for token in list_tokens(session, name)
+        if token.revoked_at is None and (token.expires_at is None or as_utc(token.expires_at) > now)
+    )
+    session.execute(delete(Token).where(Token.user == name))
+    session.execute(delete(Membership).where(Membership.user == name))
+    session.delete(user)
+    return usable
+
+
+def _refuse_losing_last_admin(session: Session, name: str, verb: str) -> None:
+    others = session.scalar(
+        select(func.count()).select_from(User).where(User.is_admin.is_(True), User.name != name)
+    )
+    if not others:
+        raise Conflict(
+            f"{name!r} is the last platform admin: make another user admin "
+            "(yushan users update OTHER --admin) before you " + verb + " them"
+        )
 
 
 def any_admin(session: Session) -> bool:

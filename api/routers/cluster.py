@@ -1,11 +1,13 @@
-"""``/v1/cluster``: nodes and GPU capacity per flavor, as last seen by the scheduler."""
+"""``/v1/cluster``: nodes and GPU capacity per flavor, as last seen by the scheduler; each
+node with its labels and GPU product, so an admin can write a flavor's labels from it."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.convert import node_out
 from api.deps import PrincipalDep, SessionDep
-from api.schemas import ClusterOut, FlavorCapacityOut, NodeOut
+from api.schemas import ClusterOut, FlavorCapacityOut
 from store import cluster
 
 router = APIRouter(prefix="/v1/cluster", tags=["cluster"])
@@ -35,5 +37,5 @@ def get_cluster(session: SessionDep, _: PrincipalDep) -> ClusterOut:
         entry.gpu_allocated += node.gpu_allocated
     return ClusterOut(
         flavors=sorted(flavors.values(), key=lambda f: f.flavor),
-        nodes=[NodeOut.model_validate(n) for n in nodes],
+        nodes=[node_out(n) for n in nodes],
     )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from api.convert import quota_in, quota_out
 from api.deps import AdminDep, PrincipalDep, SessionDep
 from api.params import ObjectPath
-from api.schemas import CohortCreate, CohortOut, Quota, QuotaOut
+from api.schemas import CohortCreate, CohortOut, CohortPatch, Quota, QuotaOut
 from store import audit, tenants
 from store.tenants import COHORT
 
@@ -30,6 +30,26 @@ def list_cohorts(session: SessionDep, _: PrincipalDep) -> list[CohortOut]:
 @router.get("/{name}")
 def get_cohort(name: ObjectPath, session: SessionDep, _: PrincipalDep) -> CohortOut:
     return CohortOut.model_validate(tenants.get_cohort(session, name))
+
+
+@router.patch("/{name}")
+def patch_cohort(
+    name: ObjectPath, body: CohortPatch, session: SessionDep, admin: AdminDep
+) -> CohortOut:
+    cohort = tenants.get_cohort(session, name)
+    if "parent" in body.model_fields_set:
+        cohort = tenants.set_cohort_parent(session, name, body.parent)
+    audit.record(session, admin.user, "cohort.update", name, **body.model_dump(exclude_unset=True))
+    session.flush()
+    return CohortOut.model_validate(cohort)
+
+
+@router.delete("/{name}", status_code=204)
+def delete_cohort(name: ObjectPath, session: SessionDep, admin: AdminDep) -> Response:
+    """Delete a cohort and its quota; one that still holds tenants or cohorts is a 409."""
+    tenants.delete_cohort(session, name)
+    audit.record(session, admin.user, "cohort.delete", name)
+    return Response(status_code=204)
 
 
 @router.get("/{name}/quota")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy.orm.exc import StaleDataError
 
 from api.convert import format_amount, quota_in, quota_out, tenant_out
 from api.deps import (
@@ -17,6 +20,7 @@ from api.deps import (
     visible_tenants,
 )
 from api.params import TenantPath, UserPath
+from api.problems import ApiProblem
 from api.schemas import (
     MemberCreate,
     MemberOut,
@@ -27,7 +31,8 @@ from api.schemas import (
     TenantPatch,
     UsageOut,
 )
-from store import audit, jobs, tenants, users
+from scheduler.metrics import METRICS, JobOutcome
+from store import audit, jobs, lifecycle, tenants, users
 from store.tenants import TENANT
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
@@ -82,9 +87,26 @@ def patch_tenant(
 
 
 @router.delete("/{name}", status_code=204, dependencies=[ForgetPrincipals])
-def delete_tenant(name: TenantPath, session: SessionDep, admin: AdminDep) -> Response:
-    tenants.delete_tenant(session, name)
-    audit.record(session, admin.user, "tenant.delete", name)
+def delete_tenant(
+    name: TenantPath,
+    session: SessionDep,
+    admin: AdminDep,
+    force: Annotated[bool, Query()] = False,
+) -> Response:
+    """Delete a tenant with its quota, members, jobs and usage. A tenant with unfinished jobs
+    is a 409 unless ``force=true``, which cancels them first (the scheduler removes their
+    pods)."""
+    try:
+        cancelled = lifecycle.delete_tenant(session, name, force=force, by=admin.user)
+        session.flush()
+    except StaleDataError as error:  # the scheduler changed one of its jobs meanwhile
+        raise ApiProblem(
+            409, f"a job of tenant {name!r} changed concurrently; retry the delete"
+        ) from error
+    detail: dict[str, object] = {"force": True, "cancelled": len(cancelled)} if force else {}
+    audit.record(session, admin.user, "tenant.delete", name, **detail)
+    for job in cancelled:
+        METRICS.job_finished(job.tenant, job.flavor, JobOutcome.CANCELLED, 0.0)
     return Response(status_code=204)
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from api.deps import AdminDep, ForgetPrincipals, PrincipalDep, SessionDep
 from api.params import TokenIdPath, UserPath
 from api.problems import ApiProblem
-from api.schemas import TokenCreate, TokenIssued, TokenOut, UserCreate, UserOut
+from api.schemas import TokenCreate, TokenIssued, TokenOut, UserCreate, UserOut, UserPatch
 from store import audit, users
 from store.common import utcnow
 from store.users import Principal
@@ -45,6 +45,24 @@ def whoami(session: SessionDep, principal: PrincipalDep) -> dict[str, object]:
 def get_user(name: UserPath, session: SessionDep, principal: PrincipalDep) -> UserOut:
     _require_self_or_admin(principal, name)
     return UserOut.model_validate(users.get_user(session, name))
+
+
+@router.patch("/{name}", dependencies=[ForgetPrincipals])
+def patch_user(name: UserPath, body: UserPatch, session: SessionDep, admin: AdminDep) -> UserOut:
+    """Grant or withdraw the platform admin role; the last admin keeps it (409)."""
+    user = users.set_admin(session, name, body.admin)
+    audit.record(session, admin.user, "user.update", name, admin=body.admin)
+    session.flush()
+    return UserOut.model_validate(user)
+
+
+@router.delete("/{name}", status_code=204, dependencies=[ForgetPrincipals])
+def delete_user(name: UserPath, session: SessionDep, admin: AdminDep) -> Response:
+    """Delete a user, their memberships and tokens (which stop working at once). Their jobs
+    stay. The last platform admin cannot be deleted (409)."""
+    revoked = users.delete_user(session, name)
+    audit.record(session, admin.user, "user.delete", name, tokens_revoked=revoked)
+    return Response(status_code=204)
 
 
 @router.post("/{name}/tokens", status_code=201)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from cli.commands import admin
 from cli.commands.base import Context, Subparsers, add_command, add_group, parse_key_value
 from cli.errors import EXIT_OK
 from cli.output import Output, age, format_table, relative_time
@@ -18,6 +19,7 @@ def register(subparsers: Subparsers) -> None:
     cohort = add_command(cohorts, "create", _cohort_create, "create a cohort (platform admin)")
     cohort.add_argument("cohort", metavar="NAME")
     cohort.add_argument("--parent", help="parent cohort, for nested sharing")
+    admin.add_cohort_commands(cohorts)
 
     flavors = add_group(subparsers, "flavors", "GPU types and their node labels", default=_flavors)
     add_command(flavors, "list", _flavors, "list flavors")
@@ -33,6 +35,8 @@ def register(subparsers: Subparsers) -> None:
     )
     flavor.add_argument("--cpu-per-gpu", help="default CPU per GPU (server default 4)")
     flavor.add_argument("--memory-per-gpu", help="default memory per GPU (server default 90Gi)")
+    admin.add_allow_empty(flavor)
+    admin.add_flavor_commands(flavors)
 
     add_command(subparsers, "cluster", _cluster, "GPU capacity per flavor and node")
 
@@ -40,6 +44,7 @@ def register(subparsers: Subparsers) -> None:
     audit.add_argument("--limit", type=int, default=50, help="entries per page (default 50)")
     audit.add_argument("--cursor", help="continue from a previous page's cursor")
     audit.add_argument("--all", action="store_true", help="follow every page to the end")
+    admin.add_audit_filters(audit)
 
 
 def _cohorts(ctx: Context, args: argparse.Namespace) -> int:
@@ -64,6 +69,8 @@ def _flavor_create(ctx: Context, args: argparse.Namespace) -> int:
         body["cpu_per_gpu"] = args.cpu_per_gpu
     if args.memory_per_gpu:
         body["memory_per_gpu"] = args.memory_per_gpu
+    if args.allow_empty:
+        body["allow_empty"] = True
     flavor = ctx.client.create_flavor(body)
     ctx.out.emit(flavor, lambda f: f"created flavor {f['name']}")
     return EXIT_OK
@@ -75,10 +82,11 @@ def _cluster(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _audit(ctx: Context, args: argparse.Namespace) -> int:
-    page = ctx.client.list_audit(limit=args.limit, cursor=args.cursor)
+    filters = admin.audit_filters(args)
+    page = ctx.client.list_audit(limit=args.limit, cursor=args.cursor, filters=filters)
     entries = page.items
     while args.all and page.next_cursor:
-        page = ctx.client.list_audit(limit=args.limit, cursor=page.next_cursor)
+        page = ctx.client.list_audit(limit=args.limit, cursor=page.next_cursor, filters=filters)
         entries += page.items
     if page.next_cursor and not args.all:
         ctx.out.note(f"more entries: use --all, or --cursor {page.next_cursor}")
@@ -120,20 +128,37 @@ def cluster_tables(cluster: dict[str, Any]) -> str:
         ],
     )
     nodes = format_table(
-        ["NODE", "FLAVOR", "READY", "SCHEDULABLE", "GPUS", "ALLOCATED"],
+        [
+            "NODE",
+            "FLAVOR",
+            "GPU PRODUCT",
+            "READY",
+            "SCHEDULABLE",
+            "GPUS",
+            "ALLOCATED",
+            "CPU",
+            "MEMORY",
+        ],
         [
             [
                 n["name"],
                 n.get("flavor"),
+                n.get("gpu_product"),
                 bool(n["ready"]),
                 bool(n["schedulable"]),
                 f"{n['gpu_allocatable']}/{n['gpu_capacity']}",
                 n["gpu_allocated"],
+                n.get("cpu_allocatable"),
+                n.get("memory_allocatable"),
             ]
             for n in cluster.get("nodes", [])
         ],
     )
-    return f"{flavors}\n\n{nodes}"
+    labels = format_table(
+        ["NODE", "LABELS"],
+        [[n["name"], n.get("labels")] for n in cluster.get("nodes", [])],
+    )
+    return f"{flavors}\n\n{nodes}\n\n{labels}"
 
 
 def audit_table(entries: list[dict[str, Any]], out: Output) -> str:

@@ -12,6 +12,7 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
+from cli.commands import admin
 from cli.commands.base import (
     Context,
     Subparsers,
@@ -60,6 +61,7 @@ def register(subparsers: Subparsers) -> None:
     create.add_argument("--cohort", help="the cohort it borrows from and lends to")
     create.add_argument("--weight", type=float, help="fair-share weight (default 1)")
     create.add_argument("--quota", metavar="FILE", help="quota body (YAML/JSON), '-' for stdin")
+    admin.add_tenant_commands(tenants)
 
     add_command(subparsers, "queue", _global_queue, "every waiting job in order (platform admin)")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from cli.commands import admin
 from cli.commands.base import Context, Subparsers, add_command, add_group, parse_duration
 from cli.config import ClientConfig, config_path, write_config_file
 from cli.errors import EXIT_OK, EXIT_USAGE
@@ -23,6 +24,7 @@ def register(subparsers: Subparsers) -> None:
     create = add_command(users, "create", _create, "create a user")
     create.add_argument("user", metavar="USER")
     create.add_argument("--admin", action="store_true", help="make them a platform admin")
+    admin.add_user_commands(users)
 
     tokens = add_group(subparsers, "tokens", "issue, list and revoke a user's API tokens")
     issue = add_command(tokens, "create", _token_create, "issue a token (printed once)")

@@ -69,7 +69,7 @@ class ApiDriver:
 
     def ok(self, response: httpx.Response, status: int = 200) -> Any:
         assert response.status_code == status, response.text
-        return response.json()
+        return response.json() if response.content else None
 
     # -- platform set-up ------------------------------------------------------------------
 

@@ -130,6 +130,10 @@ def test_cluster_lists_flavors_then_nodes(capsys: pytest.CaptureFixture[str]) ->
         "gpu_capacity": 8,
         "gpu_allocatable": 7,
         "gpu_allocated": 4,
+        "gpu_product": "NVIDIA-H100-80GB-HBM3",
+        "labels": {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3", "zone": "a"},
+        "cpu_allocatable": "96",
+        "memory_allocatable": "1440Gi",
         "ready": True,
         "schedulable": False,
     }
@@ -145,7 +149,20 @@ def test_cluster_lists_flavors_then_nodes(capsys: pytest.CaptureFixture[str]) ->
     cli = CliDriver(mock_http(lambda _: httpx.Response(200, json=body)), capsys, "t")
     lines = cli.ok("cluster").stdout.splitlines()
     assert lines[1].split() == ["h100", "1", "1", "8", "7", "4"]
-    assert lines[4].split() == ["gpu-1", "h100", "yes", "no", "7/8", "4"]
+    assert lines[3].split()[:3] == ["NODE", "FLAVOR", "GPU"]
+    assert lines[4].split() == [
+        "gpu-1",
+        "h100",
+        "NVIDIA-H100-80GB-HBM3",
+        "yes",
+        "no",
+        "7/8",
+        "4",
+        "96",
+        "1440Gi",
+    ]
+    assert lines[6].split() == ["NODE", "LABELS"]
+    assert lines[7].split() == ["gpu-1", "nvidia.com/gpu.product=NVIDIA-H100-80GB-HBM3,zone=a"]
 
 
 @pytest.mark.parametrize(

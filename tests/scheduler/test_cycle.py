@@ -127,6 +127,32 @@ def test_multi_node_gangs_prefer_one_topology_block() -> None:
     assert sorted(admit.placement) == ["a100-0", "a100-3"]
 
 
+@pytest.mark.parametrize("policy", [FIFO, FAIR, BACKFILL])
+@pytest.mark.parametrize("cordoned", [0, 1], ids=["no nodes", "only a cordoned node"])
+def test_job_of_a_flavor_without_nodes_waits_with_no_nodes_for_flavor(
+    policy: Policy, cordoned: int
+) -> None:
+    snapshot = (
+        SnapshotBuilder()
+        .tenant("a", gpu=8)
+        .tenant("a", gpu=8, flavor="h100")
+        .nodes(1)
+        .nodes(cordoned, flavor="h100", schedulable=False)
+        .queued("empty", "a", gpus=1, flavor="h100")
+        .queued("fits", "a", gpus=1)
+        .build()
+    )
+    result = run_cycle(snapshot, policy)
+    assert admitted(result) == {"fits"}
+    waiting = pending(result, "empty")
+    # A flavor whose only node is cordoned has nodes (they come back): it waits for capacity.
+    expected = "NoNodesForFlavor" if not cordoned else "InsufficientCapacity"
+    assert waiting.reason == expected
+    if not cordoned:
+        assert "no node of the cluster belongs to flavor h100" in waiting.message
+    assert result.preempted == ()
+
+
 def test_unknown_tenant_waits_with_a_reason() -> None:
     result = run_cycle(two_tenants().queued("j", "ghost").build(), FAIR)
     assert pending(result, "j").reason == "UnknownTenant"
