@@ -21,7 +21,19 @@ from api.limits import BodySizeLimit
 from api.observability import RequestInstrumentation
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
-from api.routers import audit, cluster, cohorts, flavors, health, jobs, queue, tenants, users
+from api.routers import (
+    audit,
+    cluster,
+    cohorts,
+    flavors,
+    health,
+    job_controls,
+    jobs,
+    limits,
+    queue,
+    tenants,
+    users,
+)
 from api.settings import ApiSettings
 from k8s.client import ClusterClient
 from k8s.errors import ClusterError
@@ -66,7 +78,8 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestInstrumentation)
     app.state.cluster_client = cluster_client(settings)
-    for module in (health, cohorts, flavors, tenants, users, jobs, queue, cluster, audit):
+    routers = (health, cohorts, flavors, tenants, limits, users, jobs, job_controls, queue)
+    for module in (*routers, cluster, audit):
         app.include_router(module.router)
     return app
 

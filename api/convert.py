@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from api.schemas import FlavorOut, FlavorQuota, JobOut, LimitsOut, Quota, QuotaOut, TenantOut
+from api.schemas import (
+    FlavorOut,
+    FlavorQuota,
+    JobOut,
+    LimitsOut,
+    Quota,
+    QuotaOut,
+    TenantOut,
+    UserLimitsBody,
+    UserLimitsOut,
+)
 from quotas.quantity import cpu_to_milli, format_cpu, format_memory, memory_to_bytes
+from store import controls
 from store.models import Flavor, Job, Tenant
 from store.tenants import Limits
 
@@ -47,6 +58,13 @@ _JOB_COLUMNS = (
     "admitted_at",
     "started_at",
     "finished_at",
+    "held",
+    "depends_on",
+    "array_id",
+    "array_index",
+    "array_parallelism",
+    "estimated_start",
+    "estimate_is_bound",
 )
 
 
@@ -57,6 +75,7 @@ def flavor_out(flavor: Flavor) -> FlavorOut:
         cpu_per_gpu=format_cpu(flavor.cpu_milli_per_gpu),
         memory_per_gpu=format_memory(flavor.memory_bytes_per_gpu),
         created_at=flavor.created_at,
+        stop_policy=flavor.stop_policy,
     )
 
 
@@ -64,7 +83,16 @@ def tenant_out(tenant: Tenant, quota: dict[str, dict[str, Limits]] | None = None
     out = TenantOut.model_validate(tenant)
     if quota is not None:
         out.quota = quota_out(quota)
+    out.user_limits = user_limits_out(controls.tenant_defaults(tenant))
     return out
+
+
+def user_limits_out(limits: controls.Limits) -> UserLimitsOut:
+    return UserLimitsOut(**controls.limits_detail(limits))
+
+
+def user_limits_in(body: UserLimitsBody) -> controls.Limits:
+    return controls.Limits(body.max_gpus, body.max_running_jobs, body.max_queued_jobs)
 
 
 def quota_in(quota: Quota) -> dict[str, dict[str, Limits]]:

@@ -105,6 +105,8 @@ QuotaMemory = Annotated[str, Field(max_length=32, pattern=QUANTITY), AfterValida
 Text = Annotated[str, Field(pattern=TEXT)]
 Priority = Literal["low", "normal", "high"]
 Role = Literal["tenant-admin", "member", "viewer"]
+StopPolicy = Literal["open", "hold", "hold_and_drain"]
+MAX_USER_LIMIT = 1_000_000
 
 
 class Request(BaseModel):
@@ -150,12 +152,17 @@ class FlavorCreate(Request):
     memory_per_gpu: MemoryQuantity = "90Gi"
 
 
+class FlavorPatch(Request):
+    stop_policy: StopPolicy
+
+
 class FlavorOut(Response):
     name: str
     node_labels: dict[str, str]
     cpu_per_gpu: str
     memory_per_gpu: str
     created_at: datetime
+    stop_policy: str = "open"
 
 
 # -- quotas -----------------------------------------------------------------------------------
@@ -204,18 +211,49 @@ class QuotaOut(BaseModel):
 # -- tenants ----------------------------------------------------------------------------------
 
 
+class UserLimitsBody(Request):
+    """Per-user limits: tenant defaults (``null``: unlimited) or a user's overrides (``null``:
+    the tenant default)."""
+
+    max_gpus: int | None = Field(default=None, ge=0, le=MAX_USER_LIMIT)
+    """GPUs the user's admitted and running jobs hold at once."""
+    max_running_jobs: int | None = Field(default=None, ge=0, le=MAX_USER_LIMIT)
+    max_queued_jobs: int | None = Field(default=None, ge=0, le=MAX_USER_LIMIT)
+    """Queued jobs at once; a submission past it is refused with 429."""
+
+
+class UserLimitsOut(BaseModel):
+    max_gpus: int | None
+    max_running_jobs: int | None
+    max_queued_jobs: int | None
+
+
+class TenantLimitsOut(BaseModel):
+    tenant: str
+    defaults: UserLimitsOut
+    users: dict[str, UserLimitsOut]
+    """Overrides as set (``null`` fields inherit the defaults)."""
+
+
 class TenantCreate(Request):
     name: TenantName
     kind: Literal["academic", "industry"]
     cohort: ObjectName | None = None
     weight: float = Field(default=1.0, gt=0, le=1000)
     quota: Quota | None = None
+    user_limits: UserLimitsBody | None = None
+    stop_policy: StopPolicy = "open"
 
 
 class TenantPatch(Request):
     kind: Literal["academic", "industry"] | None = None
     cohort: ObjectName | None = None
     weight: float | None = Field(default=None, gt=0, le=1000)
+    stop_policy: StopPolicy | None = None
+    """``open``; ``hold``: nothing new is admitted; ``hold_and_drain``: running jobs are also
+    stopped and requeued."""
+    user_limits: UserLimitsBody | None = None
+    """Replaces the per-user defaults."""
 
 
 class TenantOut(Response):
@@ -226,6 +264,8 @@ class TenantOut(Response):
     namespace: str
     created_at: datetime
     quota: QuotaOut | None = None
+    stop_policy: str = "open"
+    user_limits: UserLimitsOut | None = None
 
 
 class UsageOut(BaseModel):
@@ -282,6 +322,19 @@ EnvName = Annotated[str, Field(min_length=1, max_length=253, pattern=ENV_NAME.pa
 AnnotationKey = Annotated[str, Field(min_length=1, max_length=317, pattern=ANNOTATION_KEY.pattern)]
 
 
+JobId = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL.pattern)]
+
+
+class DependencyBody(Request):
+    job: JobId
+    condition: Literal["succeeded", "failed", "finished"] = "succeeded"
+    """``succeeded`` (afterok), ``failed`` (afternotok: failed or cancelled), ``finished``
+    (afterany)."""
+
+
+Dependencies = Annotated[list[DependencyBody], Field(max_length=64)]
+
+
 class JobCreate(Request):
     tenant: TenantName
     name: JobName
@@ -310,6 +363,18 @@ class JobCreate(Request):
     annotations: dict[AnnotationKey, Annotated[Text, Field(max_length=4096)]] = Field(
         default_factory=dict, max_length=64
     )
+    depends_on: Dependencies = Field(default_factory=list)
+    """The job starts once every dependency is met; one that can never be met fails it."""
+
+
+class JobPatch(Request):
+    """Changes to a queued job. The owner may lower its priority and time limit; raising either
+    needs the tenant-admin role. ``max_runtime_seconds: null`` removes the limit (a raise)."""
+
+    name: JobName | None = None
+    priority: Priority | None = None
+    max_runtime_seconds: int | None = Field(default=None, ge=1, le=MAX_RUNTIME_SECONDS)
+    depends_on: Dependencies | None = None
 
 
 class JobOut(Response):
@@ -341,6 +406,17 @@ class JobOut(Response):
     admitted_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+    held: bool = False
+    depends_on: list[dict[str, str]] = Field(default_factory=list)
+    array_id: str | None = None
+    array_index: int | None = None
+    array_parallelism: int | None = None
+    estimated_start: datetime | None = None
+    """When the job is projected to start (queued jobs; refreshed every cycle for the first
+    jobs of each tenant, on demand with ``GET /v1/jobs/{id}/estimate``)."""
+    estimate_is_bound: bool = False
+    """``estimated_start`` is only "at the earliest": jobs without a time limit hold what the
+    job needs."""
 
 
 class JobPageOut(BaseModel):

@@ -16,13 +16,13 @@ dependencies are met; the first one that can never be met fails it with
 ``DependencyNeverSatisfied`` (the cycle reports the failure; :mod:`scheduler.gates`).
 
 Submission refuses dependencies on other tenants' jobs and dependency cycles
-(:func:`find_cycle`, used by the store when a job's dependencies are edited).
+(:mod:`store.controls`).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from scheduler.model import Condition, Dependency
 
@@ -69,21 +69,3 @@ def evaluate(
     if waiting:
         return Verdict.OPEN, "waiting for job(s) " + ", ".join(waiting)
     return Verdict.MET, ""
-
-
-def find_cycle(
-    start: str, depends_on: Iterable[str], edges: Callable[[str], Iterable[str]]
-) -> list[str] | None:
-    """A path ``start -> ... -> start`` if ``start`` depending on ``depends_on`` would close a
-    cycle, given each other job's dependencies (``edges``); ``None`` otherwise."""
-    stack: list[tuple[str, list[str]]] = [(job, [start, job]) for job in depends_on]
-    seen: set[str] = set()
-    while stack:
-        job, path = stack.pop()
-        if job == start:
-            return path
-        if job in seen:
-            continue
-        seen.add(job)
-        stack.extend((following, [*path, following]) for following in edges(job))
-    return None

@@ -64,7 +64,15 @@ from scheduler import metrics
 from scheduler.backoff import requeue_delay
 from scheduler.cycle import DEADLINE_EXCEEDED, run_cycle
 from scheduler.logs import log_context
-from scheduler.model import Admit, CycleResult, Demand, NodeState, Preempt, Snapshot
+from scheduler.model import (
+    Admit,
+    CycleResult,
+    Demand,
+    NodeState,
+    Preempt,
+    PreemptionReason,
+    Snapshot,
+)
 from scheduler.policy import Policy
 from scheduler.snapshots import build_snapshot
 from scheduler.state import SchedulingState
@@ -494,11 +502,14 @@ class SchedulerLoop:
         message: str,
         at: datetime,
         report: IterationReport,
+        *,
+        backoff: bool = True,
     ) -> None:
-        """Evict a job: through ``preempted`` back to ``queued`` with backoff, or ``failed``."""
+        """Evict a job: through ``preempted`` back to ``queued`` with backoff, or ``failed``.
+        Without ``backoff`` (a drained job) it is requeued at once and never fails for it."""
         job_store.transition(session, job, JobStatus.PREEMPTED, reason, message, at=at)
         report.log_job(logging.INFO, job.tenant, job.id, "evicted (%s): %s", reason, message)
-        delay = requeue_delay(job.attempts + 1, self.policy)
+        delay = requeue_delay(job.attempts + 1, self.policy) if backoff else 0.0
         if delay is None:
             self._finish(
                 session,
@@ -511,14 +522,16 @@ class SchedulerLoop:
             )
             return
         job.attempts += 1
-        job.not_before = at + timedelta(seconds=delay)
+        job.not_before = at + timedelta(seconds=delay) if backoff else None
         job.placement = None
         job_store.transition(
             session,
             job,
             JobStatus.QUEUED,
-            "Backoff",
-            f"{message}; requeued, eligible again in {int(delay)} s",
+            "Backoff" if backoff else reason,
+            f"{message}; requeued, eligible again in {int(delay)} s"
+            if backoff
+            else f"{message}; requeued",
             at=at,
         )
         session.flush()
@@ -679,7 +692,10 @@ class SchedulerLoop:
         report.after_commit.append(
             partial(metrics.METRICS.job_preempted, job.tenant, job.flavor, preempt.reason)
         )
-        self._requeue(session, job, str(preempt.reason), preempt.message, at, report)
+        drained = preempt.reason is PreemptionReason.DRAINED
+        self._requeue(
+            session, job, str(preempt.reason), preempt.message, at, report, backoff=not drained
+        )
         report.preempted.append(job.id)
 
     @staticmethod

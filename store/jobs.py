@@ -18,6 +18,7 @@ from sqlalchemy import BindParameter, Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from store import controls
 from store.common import decode_cursor, encode_cursor, utcnow
 from store.errors import Conflict, InvalidRequest, InvalidTransition, NotFound
 from store.jobstates import ACTIVE_STATES, JobStatus, is_allowed, is_final
@@ -48,13 +49,17 @@ class JobRequest:
     max_runtime_seconds: int | None = None
     annotations: dict[str, str] = field(default_factory=dict)
     checkpoint_interval_seconds: int | None = None
+    depends_on: list[dict[str, str]] = field(default_factory=list)
+    """``[{"job": id, "condition": "succeeded" | "failed" | "finished"}]``."""
 
     def fingerprint(self) -> str:
         fields = asdict(self)
+        # Absent, a newer field leaves the fingerprint as it was before the field existed, so
+        # a retried submission keeps matching its idempotency key across an upgrade.
         if fields["checkpoint_interval_seconds"] is None:
-            # Absent, the field leaves the fingerprint as it was before the field existed, so
-            # a retried submission keeps matching its idempotency key across an upgrade.
             del fields["checkpoint_interval_seconds"]
+        if not fields["depends_on"]:
+            del fields["depends_on"]
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
@@ -85,6 +90,9 @@ def submit(
         if replay is not None:
             return replay
     cpu_per_gpu, memory_per_gpu = _check_fits(session, request)
+    controls.check_queued_limit(session, request.tenant, user, 1)
+    if request.depends_on:
+        controls.check_dependencies(session, request.tenant, request.depends_on, job_id=job_id)
     now = utcnow()
     job = Job(
         id=job_id,
@@ -103,6 +111,7 @@ def submit(
         priority=request.priority,
         max_runtime_seconds=request.max_runtime_seconds,
         checkpoint_interval_seconds=request.checkpoint_interval_seconds,
+        depends_on=[dict(d) for d in request.depends_on],
         annotations=dict(request.annotations),
         status=JobStatus.QUEUED.value,
         reason="Submitted",

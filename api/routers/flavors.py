@@ -7,9 +7,9 @@ from fastapi import APIRouter
 from api.convert import flavor_out
 from api.deps import AdminDep, PrincipalDep, SessionDep
 from api.params import ObjectPath
-from api.schemas import FlavorCreate, FlavorOut
+from api.schemas import FlavorCreate, FlavorOut, FlavorPatch
 from quotas.quantity import cpu_to_milli, memory_to_bytes
-from store import audit, tenants
+from store import audit, controls, tenants
 
 router = APIRouter(prefix="/v1/flavors", tags=["flavors"])
 
@@ -36,3 +36,14 @@ def list_flavors(session: SessionDep, _: PrincipalDep) -> list[FlavorOut]:
 @router.get("/{name}")
 def get_flavor(name: ObjectPath, session: SessionDep, _: PrincipalDep) -> FlavorOut:
     return flavor_out(tenants.get_flavor(session, name))
+
+
+@router.patch("/{name}")
+def patch_flavor(
+    name: ObjectPath, body: FlavorPatch, session: SessionDep, admin: AdminDep
+) -> FlavorOut:
+    """Set the flavor's stop policy: ``open``, ``hold`` (nothing new is admitted on it) or
+    ``hold_and_drain`` (its running jobs are also stopped and requeued)."""
+    flavor = controls.set_stop_policy(session, "flavor", name, body.stop_policy)
+    audit.record(session, admin.user, "flavor.update", name, stop_policy=body.stop_policy)
+    return flavor_out(tenants.get_flavor(session, flavor.name))

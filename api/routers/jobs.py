@@ -64,6 +64,7 @@ def submit_job(
         max_runtime_seconds=body.max_runtime_seconds,
         annotations=body.annotations,
         checkpoint_interval_seconds=body.checkpoint_interval_seconds,
+        depends_on=[d.model_dump() for d in body.depends_on],
     )
     submitted = jobs.submit(
         session,
@@ -116,7 +117,7 @@ def get_job(job_id: JobIdPath, session: SessionDep, principal: PrincipalDep) -> 
 @router.post("/{job_id}/cancel")
 def cancel_job(job_id: JobIdPath, session: SessionDep, principal: PrincipalDep) -> JobOut:
     job = jobs.get(session, job_id, tenants=visible_tenants(principal))
-    _require_may_cancel(principal, job.tenant, job.user)
+    require_owner_or_manager(principal, job.tenant, job.user)
     jobs.cancel(session, job, by=principal.user)
     try:
         session.flush()
@@ -132,7 +133,9 @@ def _run_seconds(job: Job) -> float:
     return max(0.0, (as_utc(job.finished_at) - as_utc(job.started_at)).total_seconds())
 
 
-def _require_may_cancel(principal: Principal, tenant: str, owner: str) -> None:
+def require_owner_or_manager(principal: Principal, tenant: str, owner: str) -> None:
+    """Owners (with a submitting role) act on their own jobs, tenant admins on any of the
+    tenant's."""
     if principal.user == owner:
         require_tenant_role(principal, tenant, SUBMIT_ROLES)
     else:

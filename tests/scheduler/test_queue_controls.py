@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scheduler.cycle import explain_queue, run_cycle
-from scheduler.dependencies import Verdict, evaluate, find_cycle
+from scheduler.dependencies import Verdict, evaluate
 from scheduler.model import (
     Condition,
     CycleResult,
@@ -44,7 +44,7 @@ def test_a_held_job_is_never_admitted_and_says_held() -> None:
     waiting = pending(result, "held")
     assert waiting.reason == "Held"
     assert "release" in waiting.message
-    assert waiting.position == 2 and waiting.tenant_position == 2
+    assert (waiting.position, waiting.tenant_position) == (2, 2)
 
 
 @pytest.mark.parametrize(
@@ -259,16 +259,19 @@ def test_a_job_waits_for_its_dependencies() -> None:
 
 
 def test_a_job_starts_once_every_dependency_is_met() -> None:
-    result = dependent({"d1": "succeeded", "d2": "failed"}, Dependency("d1", OK), Dependency("d2", NOT_OK))
+    outcomes = {"d1": "succeeded", "d2": "failed"}
+    result = dependent(outcomes, Dependency("d1", OK), Dependency("d2", NOT_OK))
     assert admitted(result) == {"j"}
 
 
 def test_a_dependency_that_can_never_be_met_fails_the_job() -> None:
-    result = dependent({"d1": "failed", "d2": "running"}, Dependency("d2", ANY), Dependency("d1", OK))
+    outcomes = {"d1": "failed", "d2": "running"}
+    result = dependent(outcomes, Dependency("d2", ANY), Dependency("d1", OK))
     (failure,) = result.failed
     assert (failure.job_id, failure.reason) == ("j", "DependencyNeverSatisfied")
     assert failure.message == "job d1 ended failed, so the dependency 'succeeded' can never be met"
-    assert admitted(result) == set() and result.pending == ()
+    assert admitted(result) == set()
+    assert result.pending == ()
 
 
 def test_held_takes_precedence_over_stops_and_dependencies() -> None:
@@ -287,18 +290,3 @@ def test_gated_jobs_appear_in_the_queue_view() -> None:
     snapshot = lab().queued("free", "a").queued("held", "a", held=True).build()
     entries = explain_queue(snapshot, FAIR, "a")
     assert [(e.job_id, e.position) for e in entries] == [("free", 1), ("held", 2)]
-
-
-@pytest.mark.parametrize(
-    ("start", "depends_on", "edges", "cycle"),
-    [
-        ("x", ["a"], {"a": ["b"], "b": ["x"]}, ["x", "a", "b", "x"]),
-        ("x", ["x"], {}, ["x", "x"]),
-        ("x", ["a", "b"], {"a": ["b"], "b": []}, None),
-        ("x", ["a"], {"a": ["a"]}, None),
-    ],
-)
-def test_find_cycle(
-    start: str, depends_on: list[str], edges: dict[str, list[str]], cycle: list[str] | None
-) -> None:
-    assert find_cycle(start, depends_on, lambda job: edges.get(job, [])) == cycle
