@@ -145,7 +145,7 @@ def check_dependencies(
     """Refuse dependencies on unknown jobs, other tenants' jobs, and cycles."""
     ids = [d["job"] for d in depends_on]
     query = select(Job.id, Job.tenant).where(Job.id.in_(ids))
-    rows = {job: owner for job, owner in session.execute(query)}
+    rows = dict(session.execute(query).all())
     for index, dependency in enumerate(depends_on):
         field = f"depends_on.{index}.job"
         if dependency["condition"] not in CONDITIONS:
@@ -200,7 +200,7 @@ def statuses(session: Session, ids: Iterable[str]) -> dict[str, str]:
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
         query = select(Job.id, Job.status).where(Job.id.in_(chunk))
-        result.update({job: status for job, status in session.execute(query)})
+        result.update(dict(session.execute(query).all()))
     return result
 
 
@@ -225,8 +225,8 @@ def stopped(session: Session) -> tuple[dict[str, str], dict[str, str]]:
     tenants = select(Tenant.name, Tenant.stop_policy).where(Tenant.stop_policy != "open")
     flavors = select(Flavor.name, Flavor.stop_policy).where(Flavor.stop_policy != "open")
     return (
-        {name: policy for name, policy in session.execute(tenants)},
-        {name: policy for name, policy in session.execute(flavors)},
+        dict(session.execute(tenants).all()),
+        dict(session.execute(flavors).all()),
     )
 
 
