@@ -109,6 +109,15 @@ class YushanClient:
     def cancel_job(self, job_id: str) -> JsonObject:
         return _object(self._call("POST", f"/v1/jobs/{job_id}/cancel"))
 
+    def hold_job(self, job_id: str) -> JsonObject:
+        return _object(self._call("POST", f"/v1/jobs/{job_id}/hold"))
+
+    def release_job(self, job_id: str) -> JsonObject:
+        return _object(self._call("POST", f"/v1/jobs/{job_id}/release"))
+
+    def update_job(self, job_id: str, changes: Mapping[str, Any]) -> JsonObject:
+        return _object(self._call("PATCH", f"/v1/jobs/{job_id}", json=dict(changes)))
+
     def job_events(self, job_id: str) -> list[JsonObject]:
         return _objects(self._call("GET", f"/v1/jobs/{job_id}/events"))
 
@@ -166,6 +175,22 @@ class YushanClient:
     def global_queue(self) -> list[JsonObject]:
         """Every waiting job in scheduling order (platform admins)."""
         return _objects(self._call("GET", "/v1/queue"))
+
+    def update_tenant(self, name: str, changes: Mapping[str, Any]) -> JsonObject:
+        return _object(self._call("PATCH", f"/v1/tenants/{name}", json=dict(changes)))
+
+    def update_flavor(self, name: str, changes: Mapping[str, Any]) -> JsonObject:
+        return _object(self._call("PATCH", f"/v1/flavors/{name}", json=dict(changes)))
+
+    def tenant_limits(self, tenant: str) -> JsonObject:
+        return _object(self._call("GET", f"/v1/tenants/{tenant}/limits"))
+
+    def set_user_limits(self, tenant: str, user: str, limits: Mapping[str, Any]) -> JsonObject:
+        path = f"/v1/tenants/{tenant}/limits/{user}"
+        return _object(self._call("PUT", path, json=dict(limits)))
+
+    def delete_user_limits(self, tenant: str, user: str) -> None:
+        self._call("DELETE", f"/v1/tenants/{tenant}/limits/{user}")
 
     def get_quota(self, tenant: str) -> JsonObject:
         return _object(self._call("GET", f"/v1/tenants/{tenant}/quota"))

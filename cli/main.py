@@ -31,7 +31,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from cli.client import YushanClient
-from cli.commands import jobs, platform, tenants, users
+from cli.commands import jobs, platform, queue_controls, tenants, users
 from cli.commands.base import COMMON, ClientFactory, Context, Subparsers
 from cli.config import ClientConfig, resolve_config
 from cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, CliError
@@ -73,7 +73,7 @@ def build_parser(
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     register_server(subparsers)
-    for module in (jobs, tenants, users, platform):
+    for module in (jobs, tenants, users, platform, queue_controls):
         module.register(subparsers)
     return parser
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from cli.commands import queue_controls
 from cli.commands.base import Context, Subparsers, add_command, add_group, load_document
 from cli.errors import EXIT_FAILURE, EXIT_OK
 from cli.output import Output, age, format_fields, format_table, relative_time
@@ -26,6 +27,7 @@ def register(subparsers: Subparsers) -> None:
     submit.add_argument(
         "--idempotency-key", help="a retried submit with the same key returns the same job"
     )
+    queue_controls.register_submit_options(submit)
 
     jobs = add_group(subparsers, "jobs", "list, inspect, cancel and follow jobs")
     listing = add_command(jobs, "list", _list, "list jobs, newest first")
@@ -45,6 +47,7 @@ def register(subparsers: Subparsers) -> None:
     ):
         add_command(jobs, name, run, text).add_argument("job", metavar="JOB", help="job id")
 
+    queue_controls.register_job_commands(jobs)
     _logs_arguments(add_command(jobs, "logs", _logs, "print a job's logs"))
     _logs_arguments(add_command(subparsers, "logs", _logs, "print a job's logs (jobs logs)"))
 
@@ -70,6 +73,7 @@ def _submit(ctx: Context, args: argparse.Namespace) -> int:
     for field in ("tenant", "name"):
         if getattr(args, field):
             spec[field] = getattr(args, field)
+    queue_controls.apply_submit_options(spec, args)
     job = ctx.client.submit_job(spec, idempotency_key=args.idempotency_key)
     ctx.out.emit(job, lambda j: str(j["id"]))
     return EXIT_OK
@@ -151,6 +155,13 @@ def gpu_summary(job: dict[str, Any]) -> str:
     return f"{job['gpus']} per worker x {workers} workers = {int(job['gpus']) * workers}"
 
 
+def dependency_summary(job: dict[str, Any]) -> str | None:
+    dependencies = job.get("depends_on") or []
+    if not dependencies:
+        return None
+    return ", ".join(f"{d['job']} ({d['condition']})" for d in dependencies)
+
+
 def checkpoint_summary(job: dict[str, Any]) -> str:
     interval = job.get("checkpoint_interval_seconds")
     if interval is None:
@@ -192,6 +203,8 @@ def job_details(job: dict[str, Any], out: Output) -> str:
             ("Reason", job.get("reason")),
             ("Message", job.get("message")),
             ("Queue position", job.get("queue_position")),
+            ("Held", "yes (jobs release to let it start)" if job.get("held") else None),
+            ("Depends on", dependency_summary(job)),
             ("Flavor", job["flavor"]),
             ("GPUs", gpu_summary(job)),
             ("CPU / memory", f"{job.get('cpu')} / {job.get('memory')} per worker"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from cli.commands import queue_controls
 from cli.commands.base import Context, Subparsers, add_command, add_group, load_document
 from cli.errors import EXIT_OK
 from cli.output import Output, age, format_fields, format_table
@@ -40,6 +41,7 @@ def register(subparsers: Subparsers) -> None:
     create.add_argument("--cohort", help="the cohort it borrows from and lends to")
     create.add_argument("--weight", type=float, help="fair-share weight (default 1)")
     create.add_argument("--quota", metavar="FILE", help="quota body (YAML/JSON), '-' for stdin")
+    queue_controls.register_stop_commands(tenants, "tenant")
 
     add_command(subparsers, "queue", _global_queue, "every waiting job in order (platform admin)")
 
@@ -172,6 +174,7 @@ def tenant_details(tenant: dict[str, Any], out: Output) -> str:
             ("Cohort", tenant.get("cohort")),
             ("Weight", tenant["weight"]),
             ("Namespace", tenant["namespace"]),
+            ("Stop policy", tenant.get("stop_policy")),
             ("Age", age(tenant["created_at"], out.now())),
         ]
     )
