@@ -92,7 +92,7 @@ def test_tenants_and_flavors_hold_drain_open(
     )
     assert platform.ok(platform.get("/v1/tenants/lab-a"))["stop_policy"] == policy
     details = admin_cli.ok("tenants", "get", "lab-a").stdout.splitlines()
-    assert any(line.split() == ["Stop", "policy", policy] for line in details)
+    assert any(line.split() == ["Stop", "policy:", policy] for line in details)
     admin_cli.ok("flavors", command, "h100")
     assert platform.ok(platform.get("/v1/flavors/h100"))["stop_policy"] == policy
     assert admin_cli.ok("flavors").table()[0]["STOP POLICY"] == policy
