@@ -66,8 +66,6 @@ def test_simulate_command_takes_user_limits(
             "2",
             "-o",
             "json",
-            "--jobs-out",
-            str(jobs_csv),
         ]
     )
     assert run(args) == 0
