@@ -126,7 +126,7 @@ def test_limits_set_get_unset_and_a_refused_submission(
     submit(alice, tmp_path)
     submit(alice, tmp_path)
     refused = alice.run("submit", str(tmp_path / "job.yaml"))
-    assert refused.code == 1
+    assert refused.code == 9
     assert "max_queued_jobs" in refused.stderr
     admin_cli.ok("limits", "unset", "lab-a", "--user", "alice")
     assert admin_cli.ok("-o", "json", "limits", "get", "lab-a").json()["users"] == {}
