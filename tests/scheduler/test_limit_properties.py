@@ -40,11 +40,13 @@ def controls(draw: st.DrawFn, tenants: list[str]) -> QueueControls:
     return QueueControls(user_limits=defaults, user_overrides=overrides)
 
 
-def in_arrays(world: World, draw: st.DrawFn) -> World:
+def in_arrays(world: World, data: st.DataObject) -> World:
     """Put some jobs of each wave into a two-task-at-a-time array."""
     waves = [
         [
-            replace(j, array_id=f"a-{j.tenant}", array_parallelism=2) if draw(st.booleans()) else j
+            replace(j, array_id=f"a-{j.tenant}", array_parallelism=2)
+            if data.draw(st.booleans())
+            else j
             for j in wave
         ]
         for wave in world.arrivals
@@ -78,7 +80,7 @@ def over_limits(running: list[JobState], controls: QueueControls) -> list[str]:
 @given(data=st.data(), policy=POLICIES)
 def test_no_user_ever_runs_more_than_their_limits(data: st.DataObject, policy: Policy) -> None:
     world = data.draw(worlds())
-    world = in_arrays(world, data.draw)
+    world = in_arrays(world, data)
     limits = data.draw(controls(sorted(world.tenants)))
     world.builder.controls(limits)
     run = drive(world, policy)
@@ -154,14 +156,14 @@ def test_the_simulator_honours_user_limits_and_arrays(
     by_id = {j.id: j for j in jobs}
     for tenant in ("t0", "t1"):
         started = [r for r in report.records if r.tenant == tenant and r.start_time is not None]
-        ran = [(r.start_time, r.end_time or 1e18, r.gpus) for r in started]
-        peak_jobs, peak_gpus = peak_overlap(ran)  # type: ignore[arg-type]
+        ran = [(r.start_time or 0.0, r.end_time or 1e18, r.gpus) for r in started]
+        peak_jobs, peak_gpus = peak_overlap(ran)
         if limits.max_running_jobs is not None:
             assert peak_jobs <= limits.max_running_jobs
         if limits.max_gpus is not None:
             assert peak_gpus <= limits.max_gpus
-        arrayed = [x for r, x in zip(started, ran, strict=True) if by_id[r.job_id].array_id]
-        assert peak_overlap(arrayed)[0] <= 1
+        in_array = [x for r, x in zip(started, ran, strict=True) if by_id[r.job_id].array_id]
+        assert peak_overlap(in_array)[0] <= 1
     blocked = (limits.max_running_jobs == 0) or (
         limits.max_gpus is not None and limits.max_gpus < 1
     )
