@@ -22,6 +22,7 @@ from api.observability import RequestInstrumentation
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.routers import (
+    arrays,
     audit,
     cluster,
     cohorts,
@@ -78,8 +79,8 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestInstrumentation)
     app.state.cluster_client = cluster_client(settings)
-    routers = (health, cohorts, flavors, tenants, limits, users, jobs, job_controls, queue)
-    for module in (*routers, cluster, audit):
+    resources = (health, cohorts, flavors, tenants, limits, users)
+    for module in (*resources, jobs, job_controls, arrays, queue, cluster, audit):
         app.include_router(module.router)
     return app
 

@@ -21,3 +21,4 @@ TokenIdPath = Annotated[str, Path(min_length=1, max_length=16, pattern=TOKEN_ID)
 CursorQuery = Annotated[str | None, Query(max_length=200, pattern=CURSOR)]
 TenantQuery = Annotated[str | None, Query(min_length=1, max_length=56, pattern=DNS_LABEL.pattern)]
 UserQuery = Annotated[str | None, Query(min_length=1, max_length=63, pattern=LABEL_VALUE.pattern)]
+JobIdQuery = Annotated[str | None, Query(min_length=1, max_length=63, pattern=DNS_LABEL.pattern)]

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from quotas.quantity import QuantityError, cpu_to_milli, memory_to_bytes
 
@@ -333,6 +334,25 @@ class DependencyBody(Request):
 
 
 Dependencies = Annotated[list[DependencyBody], Field(max_length=64)]
+MAX_ARRAY_TASKS = 1000
+
+
+class ArraySpec(Request):
+    """Submit ``count`` tasks (indices 0..count-1, ``YUSHAN_ARRAY_INDEX`` in their environment)
+    sharing one array id; at most ``parallelism`` of them hold resources at once."""
+
+    count: int = Field(ge=1, le=MAX_ARRAY_TASKS)
+    parallelism: int | None = Field(default=None, ge=1, le=MAX_ARRAY_TASKS)
+
+    @model_validator(mode="after")
+    def _parallelism_within_count(self) -> ArraySpec:
+        if self.parallelism is not None and self.parallelism > self.count:
+            raise PydanticCustomError(
+                "parallelism_above_count",
+                "parallelism ({parallelism}) must be at most count ({count})",
+                {"parallelism": self.parallelism, "count": self.count},
+            )
+        return self
 
 
 class JobCreate(Request):
@@ -365,6 +385,7 @@ class JobCreate(Request):
     )
     depends_on: Dependencies = Field(default_factory=list)
     """The job starts once every dependency is met; one that can never be met fails it."""
+    array: ArraySpec | None = None
 
 
 class JobPatch(Request):
@@ -417,6 +438,16 @@ class JobOut(Response):
     estimate_is_bound: bool = False
     """``estimated_start`` is only "at the earliest": jobs without a time limit hold what the
     job needs."""
+
+
+class ArrayOut(BaseModel):
+    array_id: str
+    tenant: str
+    count: int
+    parallelism: int | None
+    statuses: dict[str, int]
+    """How many tasks are in each status."""
+    tasks: list[JobOut]
 
 
 class JobPageOut(BaseModel):

@@ -75,9 +75,11 @@ class YushanClient:
         user: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        array_id: str | None = None,
     ) -> Page:
         params: dict[str, Any] = {"limit": limit}
-        for name, value in (("tenant", tenant), ("status", statuses), ("user", user)):
+        filters = (("tenant", tenant), ("status", statuses), ("user", user), ("array_id", array_id))
+        for name, value in filters:
             if value:
                 params[name] = value
         if cursor:
@@ -91,12 +93,18 @@ class YushanClient:
         statuses: list[str] | None = None,
         user: str | None = None,
         page_size: int = 200,
+        array_id: str | None = None,
     ) -> Iterator[JsonObject]:
         """Every matching job, following ``next_cursor`` until the last page."""
         cursor: str | None = None
         while True:
             page = self.list_jobs(
-                tenant=tenant, statuses=statuses, user=user, limit=page_size, cursor=cursor
+                tenant=tenant,
+                statuses=statuses,
+                user=user,
+                limit=page_size,
+                cursor=cursor,
+                array_id=array_id,
             )
             yield from page.items
             if page.next_cursor is None:
@@ -108,6 +116,13 @@ class YushanClient:
 
     def cancel_job(self, job_id: str) -> JsonObject:
         return _object(self._call("POST", f"/v1/jobs/{job_id}/cancel"))
+
+    def get_array(self, array_id: str) -> JsonObject:
+        return _object(self._call("GET", f"/v1/arrays/{array_id}"))
+
+    def array_action(self, array_id: str, action: str) -> JsonObject:
+        """``cancel``, ``hold`` or ``release`` every task of an array that it applies to."""
+        return _object(self._call("POST", f"/v1/arrays/{array_id}/{action}"))
 
     def hold_job(self, job_id: str) -> JsonObject:
         return _object(self._call("POST", f"/v1/jobs/{job_id}/hold"))

@@ -18,7 +18,7 @@ from api.deps import (
     require_tenant_role,
     visible_tenants,
 )
-from api.params import CursorQuery, JobIdPath, TenantQuery, UserQuery
+from api.params import CursorQuery, JobIdPath, JobIdQuery, TenantQuery, UserQuery
 from api.problems import ApiProblem
 from api.schemas import JobCreate, JobEventOut, JobOut, JobPageOut
 from k8s.client import ClusterClient
@@ -65,6 +65,8 @@ def submit_job(
         annotations=body.annotations,
         checkpoint_interval_seconds=body.checkpoint_interval_seconds,
         depends_on=[d.model_dump() for d in body.depends_on],
+        array_count=body.array.count if body.array else None,
+        array_parallelism=body.array.parallelism if body.array else None,
     )
     submitted = jobs.submit(
         session,
@@ -77,7 +79,8 @@ def submit_job(
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
     else:
-        METRICS.job_submitted(body.tenant, body.flavor)
+        for _ in range(body.array.count if body.array else 1):
+            METRICS.job_submitted(body.tenant, body.flavor)
     response.headers["Location"] = f"/v1/jobs/{submitted.job.id}"
     session.flush()
     return job_out(submitted.job)
@@ -92,6 +95,7 @@ def list_jobs(
     user: UserQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: CursorQuery = None,
+    array_id: JobIdQuery = None,
 ) -> JobPageOut:
     scope = visible_tenants(principal)
     if tenant is not None:
@@ -105,6 +109,7 @@ def list_jobs(
         user=user,
         limit=limit,
         cursor=cursor,
+        array_id=array_id,
     )
     return JobPageOut(items=[job_out(j) for j in page.items], next_cursor=page.next_cursor)
 

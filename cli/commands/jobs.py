@@ -36,6 +36,7 @@ def register(subparsers: Subparsers) -> None:
         "--status", action="append", choices=JOB_STATUSES, help="only jobs in this status (repeat)"
     )
     listing.add_argument("--user", help="only this user's jobs")
+    listing.add_argument("--array", help="only the tasks of this job array")
     listing.add_argument("--limit", type=int, default=50, help="jobs per page (default 50)")
     listing.add_argument("--cursor", help="continue from a previous page's cursor")
     listing.add_argument("--all", action="store_true", help="follow every page to the end")
@@ -75,12 +76,17 @@ def _submit(ctx: Context, args: argparse.Namespace) -> int:
             spec[field] = getattr(args, field)
     queue_controls.apply_submit_options(spec, args)
     job = ctx.client.submit_job(spec, idempotency_key=args.idempotency_key)
-    ctx.out.emit(job, lambda j: str(j["id"]))
+    ctx.out.emit(job, lambda j: str(j.get("array_id") or j["id"]))
     return EXIT_OK
 
 
 def _list(ctx: Context, args: argparse.Namespace) -> int:
-    filters: dict[str, Any] = {"tenant": args.tenant, "statuses": args.status, "user": args.user}
+    filters: dict[str, Any] = {
+        "tenant": args.tenant,
+        "statuses": args.status,
+        "user": args.user,
+        "array_id": args.array,
+    }
     if args.all:
         items = list(ctx.client.iter_jobs(**filters, page_size=args.limit))
     else:

@@ -5,6 +5,8 @@
   turned into the API's ``depends_on``;
 - ``tenants hold|drain|open NAME`` and ``flavors hold|drain|open NAME`` (Kueue's
   ``stopPolicy``: ``hold``, ``hold_and_drain``, ``open``);
+- ``submit --array 0-99%10`` (``array: {count: 100, parallelism: 10}``) and ``arrays
+  get|cancel|hold|release ARRAY`` for a whole array;
 - ``limits get TENANT`` and ``limits set TENANT [--user USER] --max-gpus N …`` (tenant defaults,
   or one user's overrides), ``limits unset TENANT --user USER``.
 """
@@ -12,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 from cli.commands.base import Context, Subparsers, add_command, add_group, parse_duration
@@ -47,6 +50,22 @@ def parse_time_limit(text: str) -> int | str:
     return NO_LIMIT if text.strip().lower() == NO_LIMIT else parse_duration(text)
 
 
+_ARRAY = re.compile(r"^0-(\d+)(?:%(\d+))?$")
+
+
+def parse_array(text: str) -> dict[str, int]:
+    """Slurm's ``0-99%10`` as ``{count: 100, parallelism: 10}`` (argparse ``type``)."""
+    match = _ARRAY.match(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"invalid array {text!r}: use 0-LAST or 0-LAST%PARALLEL (tasks are numbered from 0)"
+        )
+    array = {"count": int(match.group(1)) + 1}
+    if match.group(2) is not None:
+        array["parallelism"] = int(match.group(2))
+    return array
+
+
 def register_submit_options(submit: argparse.ArgumentParser) -> None:
     submit.add_argument(
         "--dependency",
@@ -54,11 +73,20 @@ def register_submit_options(submit: argparse.ArgumentParser) -> None:
         metavar="afterok:ID[:ID],afternotok:ID,afterany:ID",
         help="start only after these jobs succeeded / failed / finished (adds to the spec's)",
     )
+    submit.add_argument(
+        "--array",
+        type=parse_array,
+        metavar="0-LAST[%%PARALLEL]",
+        help="submit tasks 0..LAST (YUSHAN_ARRAY_INDEX), at most PARALLEL running; "
+        "prints the array id",
+    )
 
 
 def apply_submit_options(spec: dict[str, Any], args: argparse.Namespace) -> None:
     if args.dependency:
         spec["depends_on"] = [*spec.get("depends_on", []), *args.dependency]
+    if args.array:
+        spec["array"] = args.array
 
 
 def register_job_commands(jobs: Subparsers) -> None:
@@ -100,6 +128,14 @@ def register_stop_commands(group: Subparsers, kind: str) -> None:
 
 
 def register(subparsers: Subparsers) -> None:
+    arrays = add_group(subparsers, "arrays", "job arrays as a whole")
+    for name, run, text in (
+        ("get", _array_get, "an array's tasks and how many are in each status"),
+        ("cancel", _array_action("cancel"), "cancel every unfinished task"),
+        ("hold", _array_action("hold"), "hold every queued task"),
+        ("release", _array_action("release"), "release every held task"),
+    ):
+        add_command(arrays, name, run, text).add_argument("array", metavar="ARRAY")
     limits = add_group(subparsers, "limits", "per-user limits inside a tenant")
     getter = add_command(limits, "get", _limits_get, "a tenant's defaults and per-user overrides")
     getter.add_argument("tenant", metavar="TENANT")
@@ -120,6 +156,33 @@ def register(subparsers: Subparsers) -> None:
 
 
 # -- commands -----------------------------------------------------------------------------------
+
+
+def _array_get(ctx: Context, args: argparse.Namespace) -> int:
+    ctx.out.emit(ctx.client.get_array(args.array), array_table)
+    return EXIT_OK
+
+
+def _array_action(action: str) -> Any:
+    def run(ctx: Context, args: argparse.Namespace) -> int:
+        array = ctx.client.array_action(args.array, action)
+        ctx.out.emit(array, array_table)
+        return EXIT_OK
+
+    return run
+
+
+def array_table(array: dict[str, Any]) -> str:
+    statuses = ", ".join(f"{n} {s}" for s, n in sorted((array.get("statuses") or {}).items()))
+    rows = [
+        [t["array_index"], t["id"], t["status"], "yes" if t.get("held") else "", t.get("reason")]
+        for t in array.get("tasks") or []
+    ]
+    head = (
+        f"array {array['array_id']} ({array['tenant']}): {array['count']} tasks, "
+        f"at most {array.get('parallelism')} running; {statuses}"
+    )
+    return head + "\n" + format_table(["INDEX", "JOB", "STATUS", "HELD", "REASON"], rows)
 
 
 def _hold(ctx: Context, args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.commands.queue_controls import parse_dependency
+from cli.commands.queue_controls import parse_array, parse_dependency
 from tests.api.builders import ApiDriver
 from tests.cli.driver import CliDriver
 
@@ -130,3 +130,35 @@ def test_limits_set_get_unset_and_a_refused_submission(
     assert "max_queued_jobs" in refused.stderr
     admin_cli.ok("limits", "unset", "lab-a", "--user", "alice")
     assert admin_cli.ok("-o", "json", "limits", "get", "lab-a").json()["users"] == {}
+
+
+def test_submit_an_array_then_list_hold_and_cancel_it(
+    alice: CliDriver, platform: ApiDriver, tmp_path: Path
+) -> None:
+    array_id = submit(alice, tmp_path, "--array", "0-3%2")
+    array = platform.ok(platform.get(f"/v1/arrays/{array_id}"))
+    assert (array["count"], array["parallelism"]) == (4, 2)
+    listed = alice.ok("jobs", "list", "--array", array_id).table()
+    assert len(listed) == 4
+    shown = alice.ok("arrays", "get", array_id).stdout
+    assert shown.splitlines()[0] == (
+        f"array {array_id} (lab-a): 4 tasks, at most 2 running; 4 queued"
+    )
+    alice.ok("arrays", "hold", array_id)
+    assert all(t["held"] for t in platform.ok(platform.get(f"/v1/arrays/{array_id}"))["tasks"])
+    alice.ok("arrays", "cancel", array_id)
+    assert platform.ok(platform.get(f"/v1/arrays/{array_id}"))["statuses"] == {"cancelled": 4}
+
+
+@pytest.mark.parametrize(
+    ("text", "array"),
+    [("0-99%10", {"count": 100, "parallelism": 10}), ("0-3", {"count": 4})],
+)
+def test_array_syntax(text: str, array: dict[str, int]) -> None:
+    assert parse_array(text) == array
+
+
+@pytest.mark.parametrize("text", ["1-10", "0-", "10", "0-9%", "a-b"])
+def test_bad_array_syntax_is_a_usage_error(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="invalid array"):
+        parse_array(text)

@@ -108,3 +108,43 @@ def test_per_user_limits_keep_jobs_waiting_with_reason_user_limit(platform: Plat
     assert waiting[0].message.startswith(
         "user alice runs 1 job(s) in lab-a, the limit is 1 (max_running_jobs)"
     )
+
+
+def test_an_array_runs_at_most_its_parallelism_with_its_index_in_the_environment(
+    platform: Platform,
+) -> None:
+    request = jobs.JobRequest(
+        tenant="lab-a",
+        name="sweep",
+        image="pytorch:latest",
+        flavor="h100",
+        gpus=1,
+        annotations={"sim.yushan.io/duration-seconds": "10"},
+        array_count=3,
+        array_parallelism=1,
+    )
+    with transaction(platform.sessions) as session:
+        array_id = jobs.submit(session, request, user="alice", job_id=new_job_id()).job.array_id
+        assert array_id is not None
+        ids = [t.id for t in jobs.array_tasks(session, array_id, tenants=None)]
+    loop = platform.loop()
+    most = 0
+    environments: dict[str, str] = {}
+    reasons: set[str] = set()
+
+    def done() -> bool:
+        nonlocal most
+        rows = [platform.job(i) for i in ids]
+        statuses = [row.status for row in rows]
+        reasons.update(row.reason for row in rows if row.status == "queued")
+        most = max(most, sum(s in {"admitted", "running"} for s in statuses))
+        for job_id in ids:
+            for pod in platform.pods(job_id):
+                env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+                environments[job_id] = env["YUSHAN_ARRAY_INDEX"]
+        return statuses == ["succeeded"] * 3
+
+    run_until(loop, done, timeout=30.0)
+    assert most == 1
+    assert environments == {job_id: str(index) for index, job_id in enumerate(ids)}
+    assert "ArrayLimit" in reasons
