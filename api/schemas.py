@@ -440,6 +440,15 @@ class JobOut(Response):
     job needs."""
 
 
+class JobEstimateOut(BaseModel):
+    job_id: str
+    estimated_start: datetime | None
+    """``null`` when no start can be projected (held, stopped tenant or flavor, a dependency
+    that cannot be met, or beyond the projection's horizon)."""
+    estimate_is_bound: bool
+    message: str
+
+
 class ArrayOut(BaseModel):
     array_id: str
     tenant: str

@@ -63,6 +63,7 @@ from quotas.decay import decay
 from scheduler import metrics
 from scheduler.backoff import requeue_delay
 from scheduler.cycle import DEADLINE_EXCEEDED, run_cycle
+from scheduler.estimate import ESTIMATED_PER_TENANT, Estimate, annotate, heads, project
 from scheduler.logs import log_context
 from scheduler.model import (
     Admit,
@@ -103,6 +104,8 @@ class LoopSettings:
     expectation_seconds: float = 30.0
     """How long pods just created (or deleted) may take to show in the cluster view before the
     loop creates (or deletes) them again."""
+    estimated_per_tenant: int = ESTIMATED_PER_TENANT
+    """Queued jobs of each tenant whose estimated start is projected every cycle (0: none)."""
 
 
 class ClusterView(Protocol):
@@ -334,7 +337,8 @@ class SchedulerLoop:
             cluster_store.replace_nodes(session, inventory)
         snapshot = build_snapshot(session, node_states, now, queued=queued, active=active)
         result = run_cycle(snapshot, self.policy)
-        self._persist(session, queued, active, snapshot, result, now, report)
+        estimates = self._estimate(snapshot, result)
+        self._persist(session, queued, active, snapshot, result, now, report, estimates)
         self._decay_usage(session, snapshot, now)
 
         by_name = {f.name: f for f in flavors}
@@ -637,6 +641,7 @@ class SchedulerLoop:
         result: CycleResult,
         now: float,
         report: IterationReport,
+        estimates: Mapping[str, Estimate] | None = None,
     ) -> None:
         at = datetime.fromtimestamp(now, UTC)
         rows = {job.id: job for job in (*queued, *active)}
@@ -667,7 +672,16 @@ class SchedulerLoop:
             return wanted is not None and any(wanted & preempted.get(o, set()) for o in skipped)
 
         self._write_jobs(session, writes, report, skip=relies_on_a_skipped_preemption)
-        self._update_pending(session, queued, result, set(report.skipped))
+        self._update_pending(session, queued, result, set(report.skipped), estimates or {})
+
+    def _estimate(self, snapshot: Snapshot, result: CycleResult) -> dict[str, Estimate]:
+        """Projected starts of the first jobs of every tenant (:mod:`scheduler.estimate`)."""
+        per_tenant = self.settings.estimated_per_tenant
+        if per_tenant <= 0 or not result.pending:
+            return {}
+        targets = heads(result.pending, per_tenant)
+        started = [admit.job_id for admit in result.admitted]  # they start first
+        return project(snapshot, self.policy, targets, window=[*started, *targets])
 
     def _admit(
         self, session: Session, job: Job, admit: Admit, now: float, report: IterationReport
@@ -700,27 +714,37 @@ class SchedulerLoop:
 
     @staticmethod
     def _update_pending(
-        session: Session, queued: Sequence[Job], result: CycleResult, skipped: set[str]
+        session: Session,
+        queued: Sequence[Job],
+        result: CycleResult,
+        skipped: set[str],
+        estimates: Mapping[str, Estimate],
     ) -> None:
-        """Queue positions and reasons: advisory, so written without a version bump and only
-        while the job is still queued (a concurrent cancel wins and never conflicts)."""
-        pending = {p.job_id: p for p in result.pending}
+        """Queue positions, reasons and estimated starts: advisory, so written without a version
+        bump and only while the job is still queued (a concurrent cancel wins and never
+        conflicts)."""
+        pending = {p.job_id: p for p in annotate(result.pending, dict(estimates))}
         changes = []
         for job in queued:
             entry = pending.get(job.id)
             if entry is None or job.id in skipped:
                 continue
+            estimate = estimates.get(job.id)
+            start = None if estimate is None else datetime.fromtimestamp(estimate.start, UTC)
+            bound = estimate is not None and estimate.bound
             if (job.queue_position, job.reason, job.message) != (
                 entry.position,
                 entry.reason,
                 entry.message,
-            ):
+            ) or (job.estimated_start is None) != (start is None):
                 changes.append(
                     {
                         "job": job.id,
                         "position": entry.position,
                         "reason": entry.reason,
                         "message": entry.message,
+                        "start": start,
+                        "bound": bound,
                     }
                 )
         if not changes:
@@ -732,6 +756,8 @@ class SchedulerLoop:
                 queue_position=bindparam("position"),
                 reason=bindparam("reason"),
                 message=bindparam("message"),
+                estimated_start=bindparam("start"),
+                estimate_is_bound=bindparam("bound"),
             )
         )
         session.connection().execute(statement, changes)

@@ -1,5 +1,6 @@
 """``/v1/jobs/{id}/hold``, ``/release`` and ``PATCH /v1/jobs/{id}``: Slurm's
-``scontrol hold|release|update`` for queued jobs.
+``scontrol hold|release|update`` for queued jobs; ``GET /v1/jobs/{id}/estimate``: its projected
+start on demand (``squeue --start``, :mod:`scheduler.estimate`).
 
 Owners act on their own jobs, tenant admins on any job of their tenant (as for cancel). Only
 queued jobs can be held, released or edited: anything else is 409. In an edit the owner may
@@ -9,18 +10,25 @@ tenant-admin role, like Slurm, where users may only lower their jobs' limits.
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
+
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from api.convert import job_out
-from api.deps import MANAGE_ROLES, PrincipalDep, SessionDep, visible_tenants
+from api.deps import MANAGE_ROLES, PolicyDep, PrincipalDep, SessionDep, visible_tenants
 from api.params import JobIdPath
 from api.problems import ApiProblem
 from api.routers.jobs import require_owner_or_manager
-from api.schemas import JobOut, JobPatch
+from api.schemas import JobEstimateOut, JobOut, JobPatch
+from scheduler.cycle import explain_queue
+from scheduler.estimate import ESTIMATED_PER_TENANT, project
+from scheduler.snapshots import build_snapshot, stored_nodes
 from store import controls, jobs
 from store.jobs import PRIORITIES
+from store.jobstates import JobStatus
 from store.models import Job
 from store.users import Principal
 
@@ -107,3 +115,42 @@ def _refuse_raises(job: Job, body: JobPatch, clear_limit: bool) -> None:
                 {"field": "body.max_runtime_seconds", "message": "only a tenant admin may raise it"}
             ],
         )
+
+
+@router.get("/{job_id}/estimate")
+def estimate_job(
+    job_id: JobIdPath, session: SessionDep, principal: PrincipalDep, policy: PolicyDep
+) -> JobEstimateOut:
+    """Project the job's start now, with every job of its tenant ahead of it and the first jobs
+    of the other tenants."""
+    job = jobs.get(session, job_id, tenants=visible_tenants(principal))
+    if job.status != JobStatus.QUEUED.value:
+        raise ApiProblem(409, f"job {job_id} is {job.status}; only queued jobs have an estimate")
+    snapshot = build_snapshot(session, stored_nodes(session), time.time())
+    order = explain_queue(snapshot, policy, None)
+    mine = next((e for e in order if e.job_id == job_id), None)
+    tenant_of = {j.id: j.tenant for j in snapshot.queued}
+    window = [
+        e.job_id
+        for e in order
+        if e.tenant_position <= ESTIMATED_PER_TENANT
+        or (
+            mine is not None
+            and tenant_of[e.job_id] == job.tenant
+            and e.tenant_position <= mine.tenant_position
+        )
+    ]
+    estimate = project(snapshot, policy, [job_id], window=window).get(job_id)
+    if estimate is None:
+        return JobEstimateOut(
+            job_id=job_id,
+            estimated_start=None,
+            estimate_is_bound=False,
+            message=f"no start can be projected: {job.reason}: {job.message}",
+        )
+    return JobEstimateOut(
+        job_id=job_id,
+        estimated_start=datetime.fromtimestamp(estimate.start, UTC),
+        estimate_is_bound=estimate.bound,
+        message=estimate.describe(),
+    )

@@ -3,11 +3,14 @@ dependencies at submission — through the API on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, update
 
+from store.cluster import NodeRecord, replace_nodes
+from store.db import session_factory
 from store.models import Job
 from tests.api.builders import ApiDriver, a_job
 
@@ -282,3 +285,56 @@ def test_bad_limits_are_422_and_change_nothing(lab: dict[str, ApiDriver], value:
     )
     assert problem(response, 422)["errors"][0]["field"] == "body.user_limits.max_gpus"
     assert admin.ok(admin.get("/v1/tenants/lab-a"))["user_limits"]["max_gpus"] is None
+
+
+# -- estimated start --------------------------------------------------------------------------
+
+
+def test_estimate_on_demand(lab: dict[str, ApiDriver], engine: Engine) -> None:
+    alice = lab["alice"]
+    job = submit(alice, max_runtime_seconds=600)
+    answer = alice.ok(alice.get(f"/v1/jobs/{job['id']}/estimate"))
+    # no inventory is stored yet: the projection finds no node for it
+    assert answer["estimated_start"] is None
+    assert answer["message"].startswith("no start can be projected: Submitted")
+    held = submit(alice)
+    alice.ok(alice.post(f"/v1/jobs/{held['id']}/hold"))
+    assert alice.ok(alice.get(f"/v1/jobs/{held['id']}/estimate"))["estimated_start"] is None
+    set_status(engine, job["id"], "running")
+    body = problem(alice.get(f"/v1/jobs/{job['id']}/estimate"), 409)
+    assert body["detail"] == f"job {job['id']} is running; only queued jobs have an estimate"
+    assert lab["bob"].get(f"/v1/jobs/{job['id']}/estimate").status_code == 404
+
+
+def test_estimate_on_demand_follows_the_running_jobs_time_limit(
+    lab: dict[str, ApiDriver], engine: Engine
+) -> None:
+    alice = lab["alice"]
+    node = NodeRecord(
+        name="h100-0",
+        flavor="h100",
+        labels={},
+        gpu_capacity=8,
+        gpu_allocatable=8,
+        gpu_allocated=8,
+        cpu_milli_allocatable=64_000,
+        memory_bytes_allocatable=1 << 40,
+        ready=True,
+        schedulable=True,
+    )
+    with session_factory(engine)() as session, session.begin():
+        replace_nodes(session, [node])
+    running = submit(alice, gpus=8, max_runtime_seconds=3600)
+    started = datetime.now(UTC) - timedelta(seconds=600)
+    with engine.begin() as connection:
+        connection.execute(
+            update(Job)
+            .where(Job.id == running["id"])
+            .values(status="running", placement=["h100-0"], admitted_at=started)
+        )
+    waiting = submit(alice, gpus=8, max_runtime_seconds=60)
+    answer = alice.ok(alice.get(f"/v1/jobs/{waiting['id']}/estimate"))
+    projected = datetime.fromisoformat(answer["estimated_start"])
+    assert abs((projected - (started + timedelta(seconds=3600))).total_seconds()) < 1
+    assert answer["estimate_is_bound"] is False
+    assert answer["message"].startswith("estimated to start at ")

@@ -4,10 +4,11 @@ per-user limits keep jobs waiting — and each says why."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from store import controls, jobs, tenants
-from store.common import new_job_id
+from store.common import as_utc, new_job_id
 from store.db import transaction
 from store.models import Job
 from tests.loop.conftest import Platform, run_until
@@ -19,6 +20,9 @@ def submit(
     seconds: float = 20,
     exit_code: int | None = None,
     depends_on: list[dict[str, str]] | None = None,
+    gpus: int = 1,
+    workers: int = 1,
+    max_runtime_seconds: int | None = None,
 ) -> str:
     annotations = {"sim.yushan.io/duration-seconds": str(seconds)}
     if exit_code is not None:
@@ -28,7 +32,9 @@ def submit(
         name="train",
         image="pytorch:latest",
         flavor="h100",
-        gpus=1,
+        gpus=gpus,
+        workers=workers,
+        max_runtime_seconds=max_runtime_seconds,
         annotations=annotations,
         depends_on=depends_on or [],
     )
@@ -148,3 +154,18 @@ def test_an_array_runs_at_most_its_parallelism_with_its_index_in_the_environment
     assert most == 1
     assert environments == {job_id: str(index) for index, job_id in enumerate(ids)}
     assert "ArrayLimit" in reasons
+
+
+def test_waiting_jobs_get_an_estimated_start(platform: Platform) -> None:
+    first = submit(platform, seconds=600, gpus=8, workers=2, max_runtime_seconds=900)
+    second = submit(platform, seconds=60, gpus=8, workers=2, max_runtime_seconds=900)
+    loop = platform.loop()
+    run_until(loop, lambda: platform.job(second).estimated_start is not None)
+    started = platform.job(first).admitted_at
+    waiting = platform.job(second)
+    assert started is not None
+    assert waiting.estimated_start is not None
+    expected = as_utc(started).timestamp() + 900
+    assert as_utc(waiting.estimated_start).timestamp() == pytest.approx(expected, abs=1)
+    assert waiting.estimate_is_bound is False
+    assert "estimated to start at" in waiting.message
