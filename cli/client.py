@@ -124,6 +124,9 @@ class YushanClient:
         """``cancel``, ``hold`` or ``release`` every task of an array that it applies to."""
         return _object(self._call("POST", f"/v1/arrays/{array_id}/{action}"))
 
+    def estimate_job(self, job_id: str) -> JsonObject:
+        return _object(self._call("GET", f"/v1/jobs/{job_id}/estimate"))
+
     def hold_job(self, job_id: str) -> JsonObject:
         return _object(self._call("POST", f"/v1/jobs/{job_id}/hold"))
 

@@ -37,6 +37,11 @@ def register(subparsers: Subparsers) -> None:
     )
     listing.add_argument("--user", help="only this user's jobs")
     listing.add_argument("--array", help="only the tasks of this job array")
+    listing.add_argument(
+        "--start",
+        action="store_true",
+        help="add the estimated start of queued jobs (like squeue --start)",
+    )
     listing.add_argument("--limit", type=int, default=50, help="jobs per page (default 50)")
     listing.add_argument("--cursor", help="continue from a previous page's cursor")
     listing.add_argument("--all", action="store_true", help="follow every page to the end")
@@ -94,7 +99,7 @@ def _list(ctx: Context, args: argparse.Namespace) -> int:
         items = page.items
         if page.next_cursor:
             ctx.out.note(f"more jobs: use --all, or --cursor {page.next_cursor}")
-    ctx.out.emit(items, lambda jobs: jobs_table(jobs, ctx.out))
+    ctx.out.emit(items, lambda jobs: jobs_table(jobs, ctx.out, start=args.start))
     return EXIT_OK
 
 
@@ -161,6 +166,14 @@ def gpu_summary(job: dict[str, Any]) -> str:
     return f"{job['gpus']} per worker x {workers} workers = {int(job['gpus']) * workers}"
 
 
+def estimated_start(job: dict[str, Any], now: Any) -> str | None:
+    """``in 2h``, ``in 2h (at the earliest)``, or nothing for a job without an estimate."""
+    if job.get("status") != "queued" or not job.get("estimated_start"):
+        return None
+    text = relative_time(job["estimated_start"], now)
+    return f"{text} (at the earliest)" if job.get("estimate_is_bound") else text
+
+
 def dependency_summary(job: dict[str, Any]) -> str | None:
     dependencies = job.get("depends_on") or []
     if not dependencies:
@@ -175,11 +188,13 @@ def checkpoint_summary(job: dict[str, Any]) -> str:
     return f"every {interval} s (an evicted job loses at most that much work)"
 
 
-def jobs_table(jobs: list[dict[str, Any]], out: Output) -> str:
+def jobs_table(jobs: list[dict[str, Any]], out: Output, *, start: bool = False) -> str:
     if not jobs:
         return "no jobs"
     now = out.now()
     headers = ["ID", "TENANT", "USER", "NAME", "STATUS", "GPUS", "FLAVOR", "QUEUE", "AGE", "REASON"]
+    if start:
+        headers.insert(-1, "START")
     rows = [
         [
             job["id"],
@@ -191,6 +206,7 @@ def jobs_table(jobs: list[dict[str, Any]], out: Output) -> str:
             job["flavor"],
             job.get("queue_position"),
             age(job.get("created_at"), now),
+            *([estimated_start(job, now)] if start else []),
             job.get("reason"),
         ]
         for job in jobs
@@ -209,6 +225,7 @@ def job_details(job: dict[str, Any], out: Output) -> str:
             ("Reason", job.get("reason")),
             ("Message", job.get("message")),
             ("Queue position", job.get("queue_position")),
+            ("Estimated start", estimated_start(job, now)),
             ("Held", "yes (jobs release to let it start)" if job.get("held") else None),
             ("Depends on", dependency_summary(job)),
             ("Flavor", job["flavor"]),

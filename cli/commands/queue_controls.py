@@ -19,7 +19,7 @@ from typing import Any
 
 from cli.commands.base import Context, Subparsers, add_command, add_group, parse_duration
 from cli.errors import EXIT_OK
-from cli.output import format_table
+from cli.output import format_table, relative_time
 
 CONDITIONS = {"afterok": "succeeded", "afternotok": "failed", "afterany": "finished"}
 STOP_COMMANDS = {"hold": "hold", "drain": "hold_and_drain", "open": "open"}
@@ -95,6 +95,10 @@ def register_job_commands(jobs: Subparsers) -> None:
         ("release", _release, "let a held job start again"),
     ):
         add_command(jobs, name, run, text).add_argument("job", metavar="JOB", help="job id")
+    estimate = add_command(
+        jobs, "estimate", _estimate, "project a queued job's start now (squeue --start)"
+    )
+    estimate.add_argument("job", metavar="JOB", help="job id")
     update = add_command(jobs, "update", _update, "change a queued job (scontrol update)")
     update.add_argument("job", metavar="JOB", help="job id")
     update.add_argument("--name", help="new job name")
@@ -183,6 +187,20 @@ def array_table(array: dict[str, Any]) -> str:
         f"at most {array.get('parallelism')} running; {statuses}"
     )
     return head + "\n" + format_table(["INDEX", "JOB", "STATUS", "HELD", "REASON"], rows)
+
+
+def _estimate(ctx: Context, args: argparse.Namespace) -> int:
+    answer = ctx.client.estimate_job(args.job)
+
+    def text(a: dict[str, Any]) -> str:
+        if not a.get("estimated_start"):
+            return str(a["message"])
+        when = relative_time(a["estimated_start"], ctx.out.now())
+        bound = " at the earliest" if a.get("estimate_is_bound") else ""
+        return f"job {a['job_id']} is estimated to start {when}{bound} ({a['estimated_start']})"
+
+    ctx.out.emit(answer, text)
+    return EXIT_OK
 
 
 def _hold(ctx: Context, args: argparse.Namespace) -> int:

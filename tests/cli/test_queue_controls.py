@@ -4,11 +4,14 @@ and ``limits`` against the real API."""
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, update
 
 from cli.commands.queue_controls import parse_array, parse_dependency
+from store.models import Job
 from tests.api.builders import ApiDriver
 from tests.cli.driver import CliDriver
 
@@ -162,3 +165,25 @@ def test_array_syntax(text: str, array: dict[str, int]) -> None:
 def test_bad_array_syntax_is_a_usage_error(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="invalid array"):
         parse_array(text)
+
+
+def test_estimated_start_in_jobs_get_list_and_estimate(
+    alice: CliDriver, platform: ApiDriver, tmp_path: Path, engine: Engine
+) -> None:
+    job_id = submit(alice, tmp_path)
+    later = datetime.now(UTC) + timedelta(hours=2, minutes=5)
+    with engine.begin() as connection:
+        connection.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(estimated_start=later, estimate_is_bound=True)
+        )
+    details = alice.ok("jobs", "get", job_id).stdout.splitlines()
+    assert any(line.split(":", 1)[0] == "Estimated start" for line in details)
+    line = next(line for line in details if line.startswith("Estimated start"))
+    assert line.split(":", 1)[1].strip() == "in 2h (at the earliest)"
+    (row,) = alice.ok("jobs", "list", "--start").table()
+    assert row["START"] == "in 2h (at the earliest)"
+    assert "START" not in alice.ok("jobs", "list").stdout
+    answer = alice.ok("jobs", "estimate", job_id).stdout
+    assert answer.startswith("no start can be projected")
