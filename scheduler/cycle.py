@@ -168,7 +168,7 @@ def schedule(
     queued = gated.eligible
     failed += gated.failed
     cycle.drain(drained(state.running.values(), controls))
-    cycle.limiter = Limiter(controls, state.running.values())
+    cycle.limiter = Limiter(controls, state.running)
     configured = set(state.tree.tenant_names())
     if all(j.tenant in configured for j in queued):  # one C-level pass in the common case
         known: Sequence[JobState] = queued

@@ -24,7 +24,7 @@ with every job of its tenant ahead of it.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 
 from scheduler import explain
@@ -69,54 +69,68 @@ def project(
     outcomes = dict(snapshot.controls.outcomes)
     controls = replace(snapshot.controls, outcomes=outcomes)
     now = snapshot.now
-    ends: list[tuple[float, str]] = []
+    ends = [(_end(job, now), job.id) for job in snapshot.running]
+    heapq.heapify(ends)
+    wakes = sorted(j.not_before for j in queue.values() if j.not_before and j.not_before > now)
     unlimited: set[str] = set()
     """Flavors where a job without a time limit was assumed to end."""
-    for job in snapshot.running:
-        heapq.heappush(ends, (_end(job, now), job.id))
-    wakes = sorted(j.not_before for j in queue.values() if j.not_before and j.not_before > now)
     estimates: dict[str, Estimate] = {}
+    first = True
     for _ in range(max_steps):
+        ended = False
         while ends and ends[0][0] <= now:
             _, job_id = heapq.heappop(ends)
             job = state.stop(job_id)
             outcomes[job_id] = "succeeded"
+            ended = True
             if job.max_runtime_seconds is None:
                 unlimited.add(job.flavor)
-        result = schedule(
-            state,
-            list(queue.values()),
-            now,
-            quiet,
-            snapshot.usage,
-            explain_all=False,
-            controls=controls,
-        ).result
-        for admit in result.admitted:
-            job = queue.pop(admit.job_id)
-            if job.id in wanted:
-                estimates[job.id] = Estimate(now, job.flavor in unlimited)
-            heapq.heappush(ends, (_end(job, now), job.id))
-        for failure in result.failed:
-            if failure.job_id in queue:
-                del queue[failure.job_id]
-                outcomes[failure.job_id] = "failed"
+        woke = bool(wakes) and wakes[0] <= now
+        wakes = [t for t in wakes if t > now]
+        if first or woke or (ended and _room(state, queue.values())):
+            first = False
+            result = schedule(
+                state,
+                list(queue.values()),
+                now,
+                quiet,
+                snapshot.usage,
+                explain_all=False,
+                controls=controls,
+            ).result
+            for admit in result.admitted:
+                job = queue.pop(admit.job_id)
+                if job.id in wanted:
+                    estimates[job.id] = Estimate(now, job.flavor in unlimited)
+                heapq.heappush(ends, (_end(job, now), job.id))
+            for failure in result.failed:
+                if queue.pop(failure.job_id, None) is not None:
+                    outcomes[failure.job_id] = "failed"
         if wanted <= estimates.keys() or not queue:
             break
-        later = [t for t in (ends[0][0] if ends else None, _next(wakes, now)) if t is not None]
+        later = [t for t in (ends[0][0] if ends else None, wakes[0] if wakes else None) if t]
         if not later:
             break
         now = max(now, min(later))
     return estimates
 
 
+def _room(state: SchedulingState, queue: Iterable[JobState]) -> bool:
+    """Whether some flavor has as many free GPUs as its smallest waiting job needs: without,
+    nothing can start, and the cycle is skipped. (Ends that free no room still change
+    outcomes, which a later cycle sees.)"""
+    smallest: dict[str, int] = {}
+    for job in queue:
+        gpus = job.demand.gpu * job.workers
+        if gpus < smallest.get(job.flavor, gpus + 1):
+            smallest[job.flavor] = gpus
+    free = state.cluster.free_gpus
+    return any(free(flavor) >= gpus for flavor, gpus in smallest.items())
+
+
 def _end(job: JobState, now: float) -> float:
     start = job.admitted_at if job.admitted_at is not None else now
     return now if job.max_runtime_seconds is None else start + job.max_runtime_seconds
-
-
-def _next(wakes: Sequence[float], now: float) -> float | None:
-    return next((t for t in wakes if t > now), None)
 
 
 def heads(pending: Iterable[Pending], per_tenant: int = ESTIMATED_PER_TENANT) -> list[str]:

@@ -12,11 +12,14 @@ limits are checked before quota, so a job over its user's limit never preempts a
 a limit below what a user runs stops nothing: their jobs finish, and new ones wait.
 
 The queued-jobs limit (``max_queued_jobs``) is enforced at submission (the API answers 429).
+
+The running jobs are counted only when a job with a limit or in an array is first looked at, so
+a cycle without limits and arrays pays nothing for them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 
 from scheduler.model import JobState, QueueControls, UserLimits
 
@@ -28,14 +31,25 @@ class Limiter:
     """Running GPUs and jobs per (tenant, user) and running tasks per array, kept up to date as
     the cycle admits jobs."""
 
-    def __init__(self, controls: QueueControls, running: Iterable[JobState]) -> None:
+    def __init__(self, controls: QueueControls, running: Mapping[str, JobState]) -> None:
+        """``running``: the cycle's live map of jobs holding resources (admissions join it)."""
         self.controls = controls
         self.gpus: dict[tuple[str, str], int] = {}
         self.jobs: dict[tuple[str, str], int] = {}
         self.tasks: dict[str, int] = {}
         self._limits: dict[tuple[str, str], UserLimits] = {}
-        for job in running:
-            self.charge(job)
+        self._running = running
+        self._counted = False
+        self._extra: list[JobState] = []
+        """Jobs charged before the count that are not in ``running`` (preemptors)."""
+        self._limited = bool(controls.user_limits or controls.user_overrides)
+
+    def _count(self) -> None:
+        if self._counted:
+            return
+        self._counted = True
+        for job in (*self._running.values(), *self._extra):
+            self._add(job)
 
     def limits(self, tenant: str, user: str) -> UserLimits:
         key = (tenant, user)
@@ -46,6 +60,9 @@ class Limiter:
 
     def blocks(self, job: JobState) -> tuple[str, str] | None:
         """``(reason, message)`` if starting ``job`` would break a limit, else ``None``."""
+        if job.array_id is None and not self._limited:
+            return None
+        self._count()
         if job.array_id is not None and job.array_parallelism is not None:
             running = self.tasks.get(job.array_id, 0)
             if running >= job.array_parallelism:
@@ -75,7 +92,13 @@ class Limiter:
         return None
 
     def charge(self, job: JobState) -> None:
-        """Count ``job`` as holding resources."""
+        """Count ``job`` as holding resources (already in ``running``, or a preemptor)."""
+        if self._counted:
+            self._add(job)
+        elif job.id not in self._running:
+            self._extra.append(job)
+
+    def _add(self, job: JobState) -> None:
         key = (job.tenant, job.user)
         self.gpus[key] = self.gpus.get(key, 0) + job.demand.gpu * job.workers
         self.jobs[key] = self.jobs.get(key, 0) + 1

@@ -28,6 +28,13 @@ events: a job whose dependencies are open waits outside the queue, and is queued
 all met or fails with ``DependencyNeverSatisfied`` when one can never be (the verdicts of
 :mod:`scheduler.dependencies`, as in the cycle).
 
+**Start estimates.** With ``estimate_starts``, every job that does not start at the instant it
+arrives gets the estimate the scheduler would show then (:func:`scheduler.estimate.project`
+over the running jobs' time limits and the queue, with the jobs of its lane ahead of it and the
+first ``window`` jobs of every lane), and the report compares it with the job's first actual
+start: median and p90 absolute error, mean signed error (positive: the job started later than
+estimated), and how many estimates were "at the earliest" bounds or could not be made.
+
 **Report.** Job completion time (JCT) and queueing delay are taken over succeeded jobs; queueing
 delay is completion time minus submission minus the job's run time, so it includes work lost to
 evictions and the backoffs. Also: makespan, GPU utilisation, preemptions, jobs failed at the retry
@@ -69,6 +76,7 @@ from quotas.decay import decay
 from scheduler.backoff import requeue_delay
 from scheduler.cycle import schedule
 from scheduler.dependencies import Verdict, evaluate
+from scheduler.estimate import project
 from scheduler.gates import DEPENDENCY_NEVER_SATISFIED
 from scheduler.model import (
     GPU,
@@ -79,6 +87,7 @@ from scheduler.model import (
     JobState,
     Priority,
     QueueControls,
+    Snapshot,
     TenantSpec,
     UsageState,
     UserLimits,
@@ -174,6 +183,8 @@ class SimulationReport:
     wall_seconds: float
     tenants: dict[str, dict[str, float]] = field(default_factory=dict)
     gang_waits: dict[str, dict[str, float]] = field(default_factory=dict)
+    start_estimates: dict[str, float] | None = None
+    """With ``estimate_starts``: the error of the estimated start of jobs that had to wait."""
     records: list[JobRecord] = field(default_factory=list, repr=False)
     """Per-job outcomes (``--jobs-out``); not part of :meth:`as_dict`."""
 
@@ -393,8 +404,14 @@ class _Simulation:
         policy: Policy,
         window: int,
         controls: QueueControls = NO_CONTROLS,
+        estimate_starts: bool = False,
     ) -> None:
         self.policy = policy
+        self.cluster = cluster
+        self.estimate_starts = estimate_starts
+        self.arrived: list[str] = []
+        self.first_start: dict[str, float] = {}
+        self.predicted: dict[str, tuple[float, bool] | None] = {}
         self.outcomes: dict[str, str] = {j.id: "queued" for j in jobs}
         """Each job's status, read by dependency verdicts."""
         self.controls = replace(controls, outcomes=self.outcomes)
@@ -504,6 +521,7 @@ class _Simulation:
         ):
             arrival = self.pending_arrivals[self.next_arrival]
             self.next_arrival += 1
+            self.arrived.append(arrival.id)
             if arrival.depends_on:
                 self._arrive_dependent(arrival, now)
                 continue
@@ -607,6 +625,7 @@ class _Simulation:
             self.in_use[job.tenant] = self.in_use.get(job.tenant, 0) + job.total().gpu
             self._add_waiting(job, -1)
             self.last_start[job.id] = now
+            self.first_start.setdefault(job.id, now)
             remaining = self.remaining[job.id]
             limit = job.max_runtime_seconds
             if limit is not None and limit < remaining:
@@ -732,12 +751,64 @@ class _Simulation:
             self._sample_until(now)
             self._advance_usage(now)
             self._run_cycles(now, *self._apply_events(now))
+            if self.estimate_starts:
+                self._estimate_arrivals(now)
             if progress is not None and time.perf_counter() - last_report >= every:
                 last_report = time.perf_counter()
                 progress(now - self.origin, len(self.finished) + len(self.failed), total)
         if progress is not None:
             end = max(self.finished.values(), default=self.origin) - self.origin
             progress(end, len(self.finished) + len(self.failed), total)
+
+    # -- start estimates -------------------------------------------------------------------
+
+    def _estimate_arrivals(self, now: float) -> None:
+        """The estimate each job that arrived at ``now`` and could not start would be shown."""
+        waiting = {job_id for job_id in self.arrived if job_id not in self.first_start}
+        self.arrived = []
+        if not waiting:
+            return
+        window: list[JobState] = []
+        for lane in self.lanes.values():
+            last = max((i for i, j in enumerate(lane) if j.id in waiting), default=-1)
+            window += lane[: max(self.window, last + 1)]
+        snapshot = Snapshot(
+            now=now,
+            nodes=self.cluster.nodes,
+            tenants=self.quotas.tenants,
+            cohorts=self.quotas.cohorts,
+            queued=tuple(window),
+            running=tuple(self.state.running.values()),
+            usage=UsageState(dict(self.usage)),
+            controls=self.controls,
+        )
+        estimates = project(snapshot, self.policy, waiting)
+        for job_id in waiting:
+            estimate = estimates.get(job_id)
+            self.predicted[job_id] = None if estimate is None else (estimate.start, estimate.bound)
+
+    def _estimate_errors(self) -> dict[str, float]:
+        errors: list[float] = []
+        bound = unestimated = 0
+        for job_id, prediction in self.predicted.items():
+            actual = self.first_start.get(job_id)
+            if prediction is None:
+                unestimated += 1
+                continue
+            if actual is None:
+                continue
+            errors.append(actual - prediction[0])
+            bound += prediction[1]
+        absolute = sorted(abs(e) for e in errors)
+        return {
+            "waiting_jobs": float(len(self.predicted)),
+            "estimated": float(len(errors)),
+            "unestimated": float(unestimated),
+            "bounds": float(bound),
+            "median_abs_error_seconds": _percentile(absolute, 50),
+            "p90_abs_error_seconds": _percentile(absolute, 90),
+            "mean_signed_error_seconds": _mean(errors),
+        }
 
     # -- report ----------------------------------------------------------------------------
 
@@ -814,6 +885,7 @@ class _Simulation:
             wall_seconds=wall,
             tenants=self._tenant_table(records),
             gang_waits=_gang_waits(records),
+            start_estimates=self._estimate_errors() if self.estimate_starts else None,
             records=records,
         )
 
@@ -920,6 +992,7 @@ def simulate(
     checkpoint_interval: int = DEFAULT_CHECKPOINT_INTERVAL,
     progress: ProgressCallback | None = None,
     user_limits: UserLimits | None = None,
+    estimate_starts: bool = False,
 ) -> SimulationReport:
     """Replay ``trace_rows`` on ``cluster`` under ``quotas`` and ``policy``; ``user_limits``
     apply to every tenant's (single) user."""
@@ -953,6 +1026,7 @@ def simulate(
         progress=progress,
         controls=controls,
         started=started,
+        estimate_starts=estimate_starts,
     )
 
 
@@ -968,11 +1042,14 @@ def simulate_jobs(
     progress: ProgressCallback | None = None,
     controls: QueueControls = NO_CONTROLS,
     started: float | None = None,
+    estimate_starts: bool = False,
 ) -> SimulationReport:
     """Replay ready-made jobs (with their true run times): what :func:`simulate` does once the
     trace is turned into jobs; jobs may carry dependencies and array limits."""
     started = time.perf_counter() if started is None else started
-    simulation = _Simulation(jobs, durations, cluster, quotas, policy, window, controls)
+    simulation = _Simulation(
+        jobs, durations, cluster, quotas, policy, window, controls, estimate_starts
+    )
     simulation.run(progress)
     name = policy_name or (policy.kind + ("+backfill" if policy.backfill else ""))
     return simulation.report(name, time.perf_counter() - started)
@@ -1025,6 +1102,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help="per-user limit of running jobs (each tenant is one user in the trace)",
+    )
+    parser.add_argument(
+        "--estimate-starts",
+        action="store_true",
+        help="estimate each waiting job's start at its arrival and report the error",
     )
     parser.add_argument(
         "-o",
@@ -1088,6 +1170,7 @@ def run(args: argparse.Namespace) -> int:
                 checkpoint_interval=args.checkpoint_interval,
                 progress=progress,
                 user_limits=_user_limits(args),
+                estimate_starts=args.estimate_starts,
             )
     except (SimulationInputError, ValueError) as error:
         print(f"yushan simulate: {error}", file=sys.stderr)
