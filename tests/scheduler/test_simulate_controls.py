@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from scheduler import simoutput
 from scheduler.model import Condition, Dependency, JobState, UserLimits
 from scheduler.policy import Policy
 from scheduler.simconfig import TraceRow
@@ -116,3 +118,33 @@ def test_dependencies_in_the_simulator() -> None:
         assert records[job_id].start_time is None
     assert records["never"].end_time == pytest.approx(100.0)
     assert report.completed == 4
+
+
+def test_start_estimates_are_measured_against_actual_starts() -> None:
+    """Two 8-GPU jobs on a 16-GPU cluster, then two more that wait: limits equal run times
+    (factor 1) make every estimate exact; doubled limits make them late by the unused time."""
+    rows = [TraceRow(START + i, 1000.0, 8, "t0" if i % 2 else "t1") for i in range(4)]
+    exact = simulate(rows, CLUSTER, QUOTAS, FIFO, estimate_starts=True)
+    assert exact.start_estimates == {
+        "waiting_jobs": 2.0,
+        "estimated": 2.0,
+        "unestimated": 0.0,
+        "bounds": 0.0,
+        "median_abs_error_seconds": 0.0,
+        "p90_abs_error_seconds": 0.0,
+        "mean_signed_error_seconds": 0.0,
+    }
+    loose = simulate(rows, CLUSTER, QUOTAS, FIFO, estimate_starts=True, runtime_limit_factor=2)
+    assert loose.start_estimates is not None
+    assert loose.start_estimates["median_abs_error_seconds"] == pytest.approx(1000.0)
+    assert loose.start_estimates["mean_signed_error_seconds"] == pytest.approx(-1000.0)
+    assert simulate(rows, CLUSTER, QUOTAS, FIFO).start_estimates is None
+
+
+def test_the_table_reports_the_estimate_error() -> None:
+    rows = [TraceRow(START + i, 1000.0, 8, "t0" if i % 2 else "t1") for i in range(4)]
+    report = simulate(rows, CLUSTER, QUOTAS, FIFO, estimate_starts=True, runtime_limit_factor=2)
+    out = io.StringIO()
+    simoutput.print_table(report, out)
+    assert "start estimate error" in out.getvalue()
+    assert "over 2 jobs that waited" in out.getvalue()
