@@ -24,11 +24,12 @@ with every job of its tenant ahead of it.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from scheduler import explain
 from scheduler.cycle import schedule
+from scheduler.gates import FLAVOR_HELD, HELD, TENANT_HELD
 from scheduler.model import JobState, Pending, Snapshot
 from scheduler.policy import Policy
 from scheduler.state import SchedulingState
@@ -37,6 +38,11 @@ ESTIMATED_PER_TENANT = 10
 """Jobs of each tenant whose estimate the loop refreshes every cycle."""
 MAX_STEPS = 512
 """Instants the projection visits at most; jobs still waiting then get no estimate."""
+RESOLUTION_SECONDS = 60.0
+LEAD_FRACTION = 0.02
+"""Ends within ``max(RESOLUTION_SECONDS, LEAD_FRACTION x time from now)`` of the next one are
+taken together: one cycle for all of them, so an estimate may be late by that much (a minute
+in the next hour, 30 minutes a day ahead), far less than what real run times change."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +117,10 @@ def project(
         later = [t for t in (ends[0][0] if ends else None, wakes[0] if wakes else None) if t]
         if not later:
             break
-        now = max(now, min(later))
+        step = max(now, min(later))
+        slack = max(RESOLUTION_SECONDS, LEAD_FRACTION * (step - snapshot.now))
+        merged = [end for end, _ in ends if end <= step + slack]
+        now = max([step, *merged]) if merged else step
     return estimates
 
 
@@ -138,7 +147,22 @@ def heads(pending: Iterable[Pending], per_tenant: int = ESTIMATED_PER_TENANT) ->
     return [p.job_id for p in pending if 0 < p.tenant_position <= per_tenant]
 
 
-def annotate(pending: Iterable[Pending], estimates: dict[str, Estimate]) -> list[Pending]:
+NO_ESTIMATE = frozenset({HELD, TENANT_HELD, FLAVOR_HELD})
+"""Reasons of jobs that start only once someone acts: an earlier estimate no longer holds."""
+
+
+def applicable(
+    pending: Iterable[Pending], estimates: Mapping[str, Estimate]
+) -> dict[str, Estimate]:
+    """The estimates (possibly from an earlier cycle) of jobs that may still start on their own."""
+    return {
+        p.job_id: estimates[p.job_id]
+        for p in pending
+        if p.job_id in estimates and p.reason not in NO_ESTIMATE
+    }
+
+
+def annotate(pending: Iterable[Pending], estimates: Mapping[str, Estimate]) -> list[Pending]:
     """The cycle's pending entries with each estimate added to the "why waiting" message."""
     out = []
     for entry in pending:

@@ -63,7 +63,14 @@ from quotas.decay import decay
 from scheduler import metrics
 from scheduler.backoff import requeue_delay
 from scheduler.cycle import DEADLINE_EXCEEDED, run_cycle
-from scheduler.estimate import ESTIMATED_PER_TENANT, Estimate, annotate, heads, project
+from scheduler.estimate import (
+    ESTIMATED_PER_TENANT,
+    Estimate,
+    annotate,
+    applicable,
+    heads,
+    project,
+)
 from scheduler.logs import log_context
 from scheduler.model import (
     Admit,
@@ -105,7 +112,10 @@ class LoopSettings:
     """How long pods just created (or deleted) may take to show in the cluster view before the
     loop creates (or deletes) them again."""
     estimated_per_tenant: int = ESTIMATED_PER_TENANT
-    """Queued jobs of each tenant whose estimated start is projected every cycle (0: none)."""
+    """Queued jobs of each tenant whose estimated start is projected (0: none)."""
+    estimate_interval_seconds: float = 30.0
+    """Project estimated starts at most this often; every cycle writes the latest ones. The
+    projection runs after the commit and the dispatch, outside the iteration's transaction."""
 
 
 class ClusterView(Protocol):
@@ -226,6 +236,9 @@ class SchedulerLoop:
         self._creating: dict[str, tuple[WorkloadSpec, float]] = {}
         """Jobs whose pods this loop created and the cluster view does not show yet."""
         self._deleting: dict[str, float] = {}
+        self._estimates: dict[str, Estimate] = {}
+        self._estimated_at: float | None = None
+        self._last_cycle: tuple[Snapshot, CycleResult] | None = None
 
     def notify(self) -> None:
         """Something changed (a job, a pod, a node): iterate soon. Cheap; call from any thread."""
@@ -283,6 +296,7 @@ class SchedulerLoop:
         metrics.METRICS.publish_state(self._state_report(plan))
         if self.is_leader():
             self._reconcile_cluster(plan, gangs, report)
+        self._refresh_estimates(now)
         return report
 
     def _state_report(self, plan: _Plan) -> metrics.StateReport:
@@ -337,8 +351,8 @@ class SchedulerLoop:
             cluster_store.replace_nodes(session, inventory)
         snapshot = build_snapshot(session, node_states, now, queued=queued, active=active)
         result = run_cycle(snapshot, self.policy)
-        estimates = self._estimate(snapshot, result)
-        self._persist(session, queued, active, snapshot, result, now, report, estimates)
+        self._last_cycle = (snapshot, result)
+        self._persist(session, queued, active, snapshot, result, now, report, self._estimates)
         self._decay_usage(session, snapshot, now)
 
         by_name = {f.name: f for f in flavors}
@@ -674,14 +688,24 @@ class SchedulerLoop:
         self._write_jobs(session, writes, report, skip=relies_on_a_skipped_preemption)
         self._update_pending(session, queued, result, set(report.skipped), estimates or {})
 
-    def _estimate(self, snapshot: Snapshot, result: CycleResult) -> dict[str, Estimate]:
-        """Projected starts of the first jobs of every tenant (:mod:`scheduler.estimate`)."""
+    def _refresh_estimates(self, now: float) -> None:
+        """Project the starts of the first jobs of every tenant from the last cycle
+        (:mod:`scheduler.estimate`), at most every ``estimate_interval_seconds``; the next
+        iteration writes them."""
         per_tenant = self.settings.estimated_per_tenant
-        if per_tenant <= 0 or not result.pending:
-            return {}
+        last, self._last_cycle = self._last_cycle, None
+        if per_tenant <= 0 or last is None:
+            return
+        due = self._estimated_at is None or (
+            now - self._estimated_at >= self.settings.estimate_interval_seconds
+        )
+        if not due:
+            return
+        snapshot, result = last
         targets = heads(result.pending, per_tenant)
         started = [admit.job_id for admit in result.admitted]  # they start first
-        return project(snapshot, self.policy, targets, window=[*started, *targets])
+        self._estimates = project(snapshot, self.policy, targets, window=[*started, *targets])
+        self._estimated_at = now
 
     def _admit(
         self, session: Session, job: Job, admit: Admit, now: float, report: IterationReport
@@ -723,7 +747,8 @@ class SchedulerLoop:
         """Queue positions, reasons and estimated starts: advisory, so written without a version
         bump and only while the job is still queued (a concurrent cancel wins and never
         conflicts)."""
-        pending = {p.job_id: p for p in annotate(result.pending, dict(estimates))}
+        estimates = applicable(result.pending, estimates)
+        pending = {p.job_id: p for p in annotate(result.pending, estimates)}
         changes = []
         for job in queued:
             entry = pending.get(job.id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scheduler.cycle import run_cycle
-from scheduler.estimate import Estimate, annotate, heads, project
+from scheduler.estimate import Estimate, annotate, applicable, heads, project
 from scheduler.model import Condition, Dependency, Pending, QueueControls
 from scheduler.policy import Policy
 from tests.scheduler.builders import SnapshotBuilder
@@ -96,3 +96,13 @@ def test_heads_and_annotate() -> None:
 @pytest.mark.parametrize("position", [0, 11])
 def test_heads_skips_jobs_without_a_tenant_place(position: int) -> None:
     assert heads([Pending("x", 1, position, "UnknownTenant", "")]) == []
+
+
+def test_earlier_estimates_do_not_apply_to_jobs_that_were_held_since() -> None:
+    estimates = {"held": Estimate(NOW, False), "waiting": Estimate(NOW + 5, False)}
+    pending = [
+        Pending("held", 1, 1, "Held", "held"),
+        Pending("waiting", 2, 2, "QuotaExceeded", "no quota"),
+        Pending("other", 3, 3, "QuotaExceeded", "no quota"),
+    ]
+    assert applicable(pending, estimates) == {"waiting": Estimate(NOW + 5, False)}
