@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from scheduler.loop import LoopSettings
 from store import controls, jobs, tenants
 from store.common import as_utc, new_job_id
 from store.db import transaction
@@ -169,3 +170,15 @@ def test_waiting_jobs_get_an_estimated_start(platform: Platform) -> None:
     assert as_utc(waiting.estimated_start).timestamp() == pytest.approx(expected, abs=1)
     assert waiting.estimate_is_bound is False
     assert "estimated to start at" in waiting.message
+
+
+def test_no_estimates_when_turned_off(platform: Platform) -> None:
+    submit(platform, seconds=600, gpus=8, workers=2, max_runtime_seconds=900)
+    second = submit(platform, seconds=60, gpus=8, workers=2, max_runtime_seconds=900)
+    loop = platform.loop(settings=LoopSettings(estimated_per_tenant=0))
+    for _ in range(3):
+        loop.run_once()
+    waiting = platform.job(second)
+    assert waiting.status == "queued"
+    assert waiting.estimated_start is None
+    assert "estimated" not in waiting.message
