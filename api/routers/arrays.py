@@ -20,7 +20,7 @@ from api.convert import job_out
 from api.deps import PrincipalDep, SessionDep, visible_tenants
 from api.params import JobIdPath
 from api.problems import ApiProblem
-from api.routers.jobs import require_owner_or_manager
+from api.routers.jobs import require_owner_or_manager, run_seconds
 from api.schemas import ArrayOut
 from scheduler.metrics import METRICS, JobOutcome
 from store import controls, jobs
@@ -82,7 +82,7 @@ def cancel_array(array_id: JobIdPath, session: SessionDep, principal: PrincipalD
 
     def cancel(task: Job) -> None:
         jobs.cancel(session, task, by=principal.user)
-        METRICS.job_finished(task.tenant, task.flavor, JobOutcome.CANCELLED, 0.0)
+        METRICS.job_finished(task.tenant, task.flavor, JobOutcome.CANCELLED, run_seconds(task))
 
     return _act(session, principal, array_id, lambda t: not is_final(JobStatus(t.status)), cancel)
 

@@ -128,11 +128,11 @@ def cancel_job(job_id: JobIdPath, session: SessionDep, principal: PrincipalDep) 
         session.flush()
     except StaleDataError as error:
         raise ApiProblem(409, f"job {job_id} changed concurrently; retry the cancel") from error
-    METRICS.job_finished(job.tenant, job.flavor, JobOutcome.CANCELLED, _run_seconds(job))
+    METRICS.job_finished(job.tenant, job.flavor, JobOutcome.CANCELLED, run_seconds(job))
     return job_out(job)
 
 
-def _run_seconds(job: Job) -> float:
+def run_seconds(job: Job) -> float:
     if job.started_at is None or job.finished_at is None:
         return 0.0
     return max(0.0, (as_utc(job.finished_at) - as_utc(job.started_at)).total_seconds())
