@@ -15,7 +15,8 @@ otherwise approximations in both directions; the simulator measures their error 
 trace (``yushan simulate --estimate-starts``, docs/benchmarks.md).
 
 The loop refreshes the estimates of the first :data:`ESTIMATED_PER_TENANT` jobs of every tenant
-each cycle, projecting only those jobs (a job further back in a tenant's queue cannot start
+after its iterations (at most every ``estimate_interval_seconds``), projecting only those jobs
+and the ones its last cycle admitted (a job further back in a tenant's queue cannot start
 before the ones ahead of it, but other tenants' deeper jobs are ignored, which makes the
 projection slightly optimistic); ``GET /v1/jobs/{id}/estimate`` projects any one job on demand,
 with every job of its tenant ahead of it.
