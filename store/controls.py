@@ -9,8 +9,8 @@ tenants and flavors, per-user limits, and the checks submission makes for them.
   (:func:`find_cycle`; a submission cannot, an edit of ``depends_on`` could).
 - **Per-user limits**: tenant defaults in ``tenants.max_*_per_user``, overrides in
   ``user_limits`` (an unset override field inherits the default). The queued-jobs limit is
-  checked here, at submission, under a lock of the tenant row so that concurrent submissions of
-  one tenant cannot both slip under it; the running limits are the cycle's
+  checked here, at submission, under a lock of the tenant row (a no-op update) so that
+  concurrent submissions of one tenant cannot both slip under it; the running limits are the cycle's
   (:mod:`scheduler.limits`).
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from store.common import utcnow
@@ -291,9 +291,8 @@ def delete_user_limits(session: Session, tenant: str, user: str) -> None:
 def check_queued_limit(session: Session, tenant: str, user: str, adding: int) -> None:
     """Refuse a submission that would take the user past their queued-jobs limit.
 
-    When a limit applies, locks the tenant row before counting (``SELECT ... FOR UPDATE`` on
-    PostgreSQL; SQLite serialises writers anyway), so two concurrent submissions cannot both
-    count the same free slot.
+    When a limit applies, locks the tenant row before counting, so two concurrent submissions
+    cannot both count the same free slot.
     """
     row = session.get(Tenant, tenant)
     if row is None:
@@ -301,7 +300,11 @@ def check_queued_limit(session: Session, tenant: str, user: str, adding: int) ->
     limit = _effective(session, row, user).max_queued_jobs
     if limit is None:
         return
-    session.execute(select(Tenant.name).where(Tenant.name == tenant).with_for_update())
+    # A no-op write: a row lock on PostgreSQL, the database write lock on SQLite (whose reads
+    # take none), held until commit; concurrent submissions of the tenant count after it.
+    session.execute(
+        update(Tenant).where(Tenant.name == tenant).values(stop_policy=Tenant.stop_policy)
+    )
     queued = session.scalar(
         select(func.count())
         .select_from(Job)
