@@ -22,12 +22,15 @@ from api.observability import RequestInstrumentation
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.routers import (
+    arrays,
     audit,
     cluster,
     cohorts,
     flavors,
     health,
+    job_controls,
     jobs,
+    limits,
     queue,
     scheduler,
     share,
@@ -78,19 +81,8 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestInstrumentation)
     app.state.cluster_client = cluster_client(settings)
-    for module in (
-        health,
-        cohorts,
-        flavors,
-        tenants,
-        users,
-        jobs,
-        queue,
-        cluster,
-        scheduler,
-        share,
-        audit,
-    ):
+    resources = (health, cohorts, flavors, tenants, limits, users)
+    for module in (*resources, jobs, job_controls, arrays, queue, cluster, scheduler, share, audit):
         app.include_router(module.router)
     return app
 

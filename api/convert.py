@@ -13,8 +13,11 @@ from api.schemas import (
     Quota,
     QuotaOut,
     TenantOut,
+    UserLimitsBody,
+    UserLimitsOut,
 )
 from quotas.quantity import cpu_to_milli, format_cpu, format_memory, memory_to_bytes
+from store import controls
 from store.cluster import GPU_PRODUCT_LABEL
 from store.models import Flavor, Job, Node, Tenant
 from store.tenants import Limits
@@ -57,6 +60,13 @@ _JOB_COLUMNS = (
     "admitted_at",
     "started_at",
     "finished_at",
+    "held",
+    "depends_on",
+    "array_id",
+    "array_index",
+    "array_parallelism",
+    "estimated_start",
+    "estimate_is_bound",
 )
 
 
@@ -67,6 +77,7 @@ def flavor_out(flavor: Flavor) -> FlavorOut:
         cpu_per_gpu=format_cpu(flavor.cpu_milli_per_gpu),
         memory_per_gpu=format_memory(flavor.memory_bytes_per_gpu),
         created_at=flavor.created_at,
+        stop_policy=flavor.stop_policy,
     )
 
 
@@ -90,7 +101,16 @@ def tenant_out(tenant: Tenant, quota: dict[str, dict[str, Limits]] | None = None
     out = TenantOut.model_validate(tenant)
     if quota is not None:
         out.quota = quota_out(quota)
+    out.user_limits = user_limits_out(controls.tenant_defaults(tenant))
     return out
+
+
+def user_limits_out(limits: controls.Limits) -> UserLimitsOut:
+    return UserLimitsOut(**controls.limits_detail(limits))
+
+
+def user_limits_in(body: UserLimitsBody) -> controls.Limits:
+    return controls.Limits(body.max_gpus, body.max_running_jobs, body.max_queued_jobs)
 
 
 def quota_in(quota: Quota) -> dict[str, dict[str, Limits]]:

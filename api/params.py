@@ -25,3 +25,4 @@ ActionQuery = Annotated[
     str | None, Query(min_length=1, max_length=64, pattern=r"^[a-z]+(\.[a-z]+)*$")
 ]
 """An audit action or its dotted prefix (``tenant``, ``tenant.quota``)."""
+JobIdQuery = Annotated[str | None, Query(min_length=1, max_length=63, pattern=DNS_LABEL.pattern)]

@@ -18,7 +18,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from store.errors import AlreadyExists, Conflict, InvalidRequest, NotFound, StoreError
+from store.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidRequest,
+    LimitExceeded,
+    NotFound,
+    StoreError,
+)
 
 log = logging.getLogger("yushan.api")
 PROBLEM_JSON = "application/problem+json"
@@ -35,6 +42,7 @@ _TITLES = {
     413: "Content Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
@@ -163,6 +171,8 @@ def _store_status(error: StoreError) -> int:
         return 409
     if isinstance(error, InvalidRequest):
         return 422
+    if isinstance(error, LimitExceeded):
+        return 429
     return 500
 
 

@@ -23,6 +23,7 @@ from pydantic import (
     PlainValidator,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -154,6 +155,8 @@ QuotaMemory = Annotated[str, PlainValidator(_quota_memory), _QUANTITY_SCHEMA]
 Text = Annotated[str, Field(pattern=TEXT)]
 Priority = Literal["low", "normal", "high"]
 Role = Literal["tenant-admin", "member", "viewer"]
+StopPolicy = Literal["open", "hold", "hold_and_drain"]
+MAX_USER_LIMIT = 1_000_000
 
 
 class Request(BaseModel):
@@ -215,6 +218,9 @@ class FlavorPatch(Request):
     cpu_per_gpu: CpuQuantity | None = None
     memory_per_gpu: MemoryQuantity | None = None
     allow_empty: bool = False
+    stop_policy: StopPolicy | None = None
+    """``open``; ``hold``: nothing new is admitted on it; ``hold_and_drain``: its running jobs
+    are also stopped and requeued."""
 
 
 class FlavorOut(Response):
@@ -223,6 +229,7 @@ class FlavorOut(Response):
     cpu_per_gpu: str
     memory_per_gpu: str
     created_at: datetime
+    stop_policy: str = "open"
 
 
 # -- quotas -----------------------------------------------------------------------------------
@@ -271,18 +278,49 @@ class QuotaOut(BaseModel):
 # -- tenants ----------------------------------------------------------------------------------
 
 
+class UserLimitsBody(Request):
+    """Per-user limits: tenant defaults (``null``: unlimited) or a user's overrides (``null``:
+    the tenant default)."""
+
+    max_gpus: int | None = Field(default=None, ge=0, le=MAX_USER_LIMIT)
+    """GPUs the user's admitted and running jobs hold at once."""
+    max_running_jobs: int | None = Field(default=None, ge=0, le=MAX_USER_LIMIT)
+    max_queued_jobs: int | None = Field(default=None, ge=0, le=MAX_USER_LIMIT)
+    """Queued jobs at once; a submission past it is refused with 429."""
+
+
+class UserLimitsOut(BaseModel):
+    max_gpus: int | None
+    max_running_jobs: int | None
+    max_queued_jobs: int | None
+
+
+class TenantLimitsOut(BaseModel):
+    tenant: str
+    defaults: UserLimitsOut
+    users: dict[str, UserLimitsOut]
+    """Overrides as set (``null`` fields inherit the defaults)."""
+
+
 class TenantCreate(Request):
     name: TenantName
     kind: Literal["academic", "industry"]
     cohort: ObjectName | None = None
     weight: float = Field(default=1.0, gt=0, le=1000)
     quota: Quota | None = None
+    user_limits: UserLimitsBody | None = None
+    stop_policy: StopPolicy = "open"
 
 
 class TenantPatch(Request):
     kind: Literal["academic", "industry"] | None = None
     cohort: ObjectName | None = None
     weight: float | None = Field(default=None, gt=0, le=1000)
+    stop_policy: StopPolicy | None = None
+    """``open``; ``hold``: nothing new is admitted; ``hold_and_drain``: running jobs are also
+    stopped and requeued."""
+    user_limits: UserLimitsBody | None = None
+    """Replaces the per-user defaults."""
 
 
 class TenantOut(Response):
@@ -293,6 +331,8 @@ class TenantOut(Response):
     namespace: str
     created_at: datetime
     quota: QuotaOut | None = None
+    stop_policy: str = "open"
+    user_limits: UserLimitsOut | None = None
 
 
 class UsageOut(BaseModel):
@@ -353,6 +393,38 @@ EnvName = Annotated[str, Field(min_length=1, max_length=253, pattern=ENV_NAME.pa
 AnnotationKey = Annotated[str, Field(min_length=1, max_length=317, pattern=ANNOTATION_KEY.pattern)]
 
 
+JobId = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL.pattern)]
+
+
+class DependencyBody(Request):
+    job: JobId
+    condition: Literal["succeeded", "failed", "finished"] = "succeeded"
+    """``succeeded`` (afterok), ``failed`` (afternotok: failed or cancelled), ``finished``
+    (afterany)."""
+
+
+Dependencies = Annotated[list[DependencyBody], Field(max_length=64)]
+MAX_ARRAY_TASKS = 1000
+
+
+class ArraySpec(Request):
+    """Submit ``count`` tasks (indices 0..count-1, ``YUSHAN_ARRAY_INDEX`` in their environment)
+    sharing one array id; at most ``parallelism`` of them hold resources at once."""
+
+    count: int = Field(ge=1, le=MAX_ARRAY_TASKS)
+    parallelism: int | None = Field(default=None, ge=1, le=MAX_ARRAY_TASKS)
+
+    @model_validator(mode="after")
+    def _parallelism_within_count(self) -> ArraySpec:
+        if self.parallelism is not None and self.parallelism > self.count:
+            raise PydanticCustomError(
+                "parallelism_above_count",
+                "parallelism ({parallelism}) must be at most count ({count})",
+                {"parallelism": self.parallelism, "count": self.count},
+            )
+        return self
+
+
 class JobCreate(Request):
     tenant: TenantName
     name: JobName
@@ -381,6 +453,19 @@ class JobCreate(Request):
     annotations: dict[AnnotationKey, Annotated[Text, Field(max_length=4096)]] = Field(
         default_factory=dict, max_length=64
     )
+    depends_on: Dependencies = Field(default_factory=list)
+    """The job starts once every dependency is met; one that can never be met fails it."""
+    array: ArraySpec | None = None
+
+
+class JobPatch(Request):
+    """Changes to a queued job. The owner may lower its priority and time limit; raising either
+    needs the tenant-admin role. ``max_runtime_seconds: null`` removes the limit (a raise)."""
+
+    name: JobName | None = None
+    priority: Priority | None = None
+    max_runtime_seconds: int | None = Field(default=None, ge=1, le=MAX_RUNTIME_SECONDS)
+    depends_on: Dependencies | None = None
 
 
 class JobOut(Response):
@@ -412,6 +497,36 @@ class JobOut(Response):
     admitted_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+    held: bool = False
+    depends_on: list[dict[str, str]] = Field(default_factory=list)
+    array_id: str | None = None
+    array_index: int | None = None
+    array_parallelism: int | None = None
+    estimated_start: datetime | None = None
+    """When the job is projected to start (queued jobs; refreshed at most every 30 s for the first
+    jobs of each tenant, on demand with ``GET /v1/jobs/{id}/estimate``)."""
+    estimate_is_bound: bool = False
+    """``estimated_start`` is only "at the earliest": jobs without a time limit hold what the
+    job needs."""
+
+
+class JobEstimateOut(BaseModel):
+    job_id: str
+    estimated_start: datetime | None
+    """``null`` when no start can be projected (held, stopped tenant or flavor, a dependency
+    that cannot be met, or beyond the projection's horizon)."""
+    estimate_is_bound: bool
+    message: str
+
+
+class ArrayOut(BaseModel):
+    array_id: str
+    tenant: str
+    count: int
+    parallelism: int | None
+    statuses: dict[str, int]
+    """How many tasks are in each status."""
+    tasks: list[JobOut]
 
 
 class JobPageOut(BaseModel):

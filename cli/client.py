@@ -108,9 +108,11 @@ class YushanClient:
         user: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        array_id: str | None = None,
     ) -> Page:
         params: dict[str, Any] = {"limit": limit}
-        for name, value in (("tenant", tenant), ("status", statuses), ("user", user)):
+        filters = (("tenant", tenant), ("status", statuses), ("user", user), ("array_id", array_id))
+        for name, value in filters:
             if value:
                 params[name] = value
         if cursor:
@@ -124,12 +126,18 @@ class YushanClient:
         statuses: list[str] | None = None,
         user: str | None = None,
         page_size: int = 200,
+        array_id: str | None = None,
     ) -> Iterator[JsonObject]:
         """Every matching job, following ``next_cursor`` until the last page."""
         cursor: str | None = None
         while True:
             page = self.list_jobs(
-                tenant=tenant, statuses=statuses, user=user, limit=page_size, cursor=cursor
+                tenant=tenant,
+                statuses=statuses,
+                user=user,
+                limit=page_size,
+                cursor=cursor,
+                array_id=array_id,
             )
             yield from page.items
             if page.next_cursor is None:
@@ -141,6 +149,25 @@ class YushanClient:
 
     def cancel_job(self, job_id: str) -> JsonObject:
         return _object(self._call("POST", f"/v1/jobs/{job_id}/cancel"))
+
+    def get_array(self, array_id: str) -> JsonObject:
+        return _object(self._call("GET", f"/v1/arrays/{array_id}"))
+
+    def array_action(self, array_id: str, action: str) -> JsonObject:
+        """``cancel``, ``hold`` or ``release`` every task of an array that it applies to."""
+        return _object(self._call("POST", f"/v1/arrays/{array_id}/{action}"))
+
+    def estimate_job(self, job_id: str) -> JsonObject:
+        return _object(self._call("GET", f"/v1/jobs/{job_id}/estimate"))
+
+    def hold_job(self, job_id: str) -> JsonObject:
+        return _object(self._call("POST", f"/v1/jobs/{job_id}/hold"))
+
+    def release_job(self, job_id: str) -> JsonObject:
+        return _object(self._call("POST", f"/v1/jobs/{job_id}/release"))
+
+    def update_job(self, job_id: str, changes: Mapping[str, Any]) -> JsonObject:
+        return _object(self._call("PATCH", f"/v1/jobs/{job_id}", json=dict(changes)))
 
     def job_events(self, job_id: str) -> list[JsonObject]:
         return _objects(self._call("GET", f"/v1/jobs/{job_id}/events"))
@@ -204,6 +231,22 @@ class YushanClient:
     def global_queue(self) -> list[JsonObject]:
         """Every waiting job in scheduling order (platform admins)."""
         return _objects(self._call("GET", "/v1/queue"))
+
+    def update_tenant(self, name: str, changes: Mapping[str, Any]) -> JsonObject:
+        return _object(self._call("PATCH", f"/v1/tenants/{name}", json=dict(changes)))
+
+    def update_flavor(self, name: str, changes: Mapping[str, Any]) -> JsonObject:
+        return _object(self._call("PATCH", f"/v1/flavors/{name}", json=dict(changes)))
+
+    def tenant_limits(self, tenant: str) -> JsonObject:
+        return _object(self._call("GET", f"/v1/tenants/{tenant}/limits"))
+
+    def set_user_limits(self, tenant: str, user: str, limits: Mapping[str, Any]) -> JsonObject:
+        path = f"/v1/tenants/{tenant}/limits/{user}"
+        return _object(self._call("PUT", path, json=dict(limits)))
+
+    def delete_user_limits(self, tenant: str, user: str) -> None:
+        self._call("DELETE", f"/v1/tenants/{tenant}/limits/{user}")
 
     def get_quota(self, tenant: str) -> JsonObject:
         return _object(self._call("GET", f"/v1/tenants/{tenant}/quota"))
@@ -276,9 +319,6 @@ class YushanClient:
 
     # -- admin lifecycle: update and delete ----------------------------------------------------
 
-    def update_tenant(self, name: str, changes: Mapping[str, Any]) -> JsonObject:
-        return _object(self._call("PATCH", f"/v1/tenants/{name}", json=dict(changes)))
-
     def delete_tenant(self, name: str, *, force: bool = False) -> None:
         self._call("DELETE", f"/v1/tenants/{name}", params={"force": "true"} if force else None)
 
@@ -299,9 +339,6 @@ class YushanClient:
 
     def get_flavor(self, name: str) -> JsonObject:
         return _object(self._call("GET", f"/v1/flavors/{name}"))
-
-    def update_flavor(self, name: str, changes: Mapping[str, Any]) -> JsonObject:
-        return _object(self._call("PATCH", f"/v1/flavors/{name}", json=dict(changes)))
 
     def delete_flavor(self, name: str) -> None:
         self._call("DELETE", f"/v1/flavors/{name}")

@@ -30,6 +30,7 @@ EXIT_NOT_FOUND = 5
 EXIT_CONFLICT = 6
 EXIT_INVALID = 7
 EXIT_UNAVAILABLE = 8
+EXIT_LIMIT = 9
 EXIT_INTERRUPTED = 130
 
 
@@ -96,6 +97,12 @@ class InvalidInputError(ApiError):
     exit_code = EXIT_INVALID
 
 
+class LimitExceededError(ApiError):
+    """A per-user limit refused the request (HTTP 429), e.g. too many queued jobs."""
+
+    exit_code = EXIT_LIMIT
+
+
 class ServerError(ApiError):
     exit_code = EXIT_UNAVAILABLE
 
@@ -108,6 +115,7 @@ _BY_STATUS: dict[int, type[ApiError]] = {
     409: ConflictError,
     413: InvalidInputError,
     422: InvalidInputError,
+    429: LimitExceededError,
 }
 
 

@@ -38,7 +38,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from cli.commands import completion, doctor, jobs, platform, share, tenants, users
+from cli.commands import completion, doctor, jobs, platform, queue_controls, share, tenants, users
 from cli.commands.base import COMMON, ClientFactory, Context, Subparsers
 from cli.config import ClientConfig, resolve_config
 from cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, CliError
@@ -53,7 +53,7 @@ exit codes:
   1  failure                 6  conflict (409)
   2  usage error             7  invalid input (400/413/422)
   3  authentication (401)    8  server or network error (5xx, unreachable)
-  4  permission (403)
+  4  permission (403)          9  a limit was reached (429)
 
 configuration: --url/--token, else YUSHAN_URL/YUSHAN_TOKEN, else the config file
 ($YUSHAN_CONFIG or ~/.config/yushan/config.yaml, written by 'yushan login').
@@ -112,7 +112,7 @@ def build_parser(
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     register_server(subparsers)
     completion.register(subparsers, build_full_parser)
-    for module in (jobs, tenants, share, users, platform, doctor):
+    for module in (jobs, tenants, share, users, platform, doctor, queue_controls):
         module.register(subparsers)
     return parser
 

@@ -237,6 +237,8 @@ def _loop_settings(settings: SchedulerSettings, interval: float | None) -> LoopS
         interval_seconds=interval or settings.cycle_interval_seconds,
         debounce_seconds=settings.wake_debounce_seconds,
         finished_pod_ttl_seconds=settings.finished_pod_ttl_seconds,
+        estimated_per_tenant=settings.estimated_jobs_per_tenant,
+        estimate_interval_seconds=settings.estimate_interval_seconds,
     )
 
 

@@ -16,6 +16,11 @@ The cycle walks the queue in policy order (:mod:`scheduler.ordering`) and, for e
    the capacity its victims freed;
 4. otherwise records why it waits and where it stands.
 
+Before that, held jobs, jobs of stopped tenants and flavors and jobs waiting for dependencies are
+set aside (:mod:`scheduler.gates`), running jobs of draining tenants and flavors are stopped, and
+a job that would take its user past a per-user limit (or its array past its parallelism) waits
+with ``UserLimit`` (``ArrayLimit``) before quota is even looked at (:mod:`scheduler.limits`).
+
 Running jobs past their time limit fail with ``DeadlineExceeded``; they keep their resources until
 their pods are gone and are never chosen as victims.
 
@@ -34,14 +39,18 @@ from typing import ParamSpec, TypeVar
 from quotas.tree import FlavorResource
 from scheduler import explain
 from scheduler.backfill import Reservation, reserve
+from scheduler.gates import drained, gate
+from scheduler.limits import Limiter
 from scheduler.model import (
     GPU,
+    NO_CONTROLS,
     Admit,
     CycleResult,
     Fail,
     JobState,
     Pending,
     Preempt,
+    QueueControls,
     Snapshot,
     UsageState,
 )
@@ -111,6 +120,7 @@ def _outcome(snapshot: Snapshot, policy: Policy, collect_queue: bool = False) ->
         snapshot.usage,
         snapshot.preempting,
         collect_queue=collect_queue,
+        controls=snapshot.controls,
     )
 
 
@@ -146,15 +156,23 @@ def schedule(
     preempting: Collection[str] = frozenset(),
     explain_all: bool = True,
     collect_queue: bool = False,
+    controls: QueueControls = NO_CONTROLS,
 ) -> CycleOutcome:
     """Run the cycle on a live state; admissions are applied to ``state``.
 
     With ``explain_all=False`` (the simulator) no pending reasons or queue entries are built and
     the walk stops as soon as nothing more can start. ``collect_queue`` records each job's
-    ordering factors (:func:`explain_queue`).
+    ordering factors (:func:`explain_queue`). ``controls``: holds, stops, limits and the
+    status of the jobs others depend on (:mod:`scheduler.gates`, :mod:`scheduler.limits`).
     """
     cycle = _Cycle(state, now, policy, explain_all, collect_queue)
     failed = cycle.fail_overdue()
+    all_queued = queued
+    gated = gate(queued, controls)
+    queued = gated.eligible
+    failed += gated.failed
+    cycle.drain(drained(state.running.values(), controls))
+    cycle.limiter = Limiter(controls, state.running)
     configured = set(state.tree.tenant_names())
     if all(j.tenant in configured for j in queued):  # one C-level pass in the common case
         known: Sequence[JobState] = queued
@@ -200,6 +218,7 @@ def schedule(
     cycle.pend_deferred()
     if explain_all:
         cycle.pend_unknown(unknown)
+        cycle.pend_gated(gated.waiting)
     cycle.release_holds()
     result = CycleResult(
         admitted=tuple(cycle.admitted),
@@ -207,7 +226,7 @@ def schedule(
         failed=tuple(failed),
         pending=tuple(cycle.pending),
     )
-    tenants = {j.id: j.tenant for j in queued} if collect_queue else {}
+    tenants = {j.id: j.tenant for j in all_queued} if collect_queue else {}
     return CycleOutcome(result, cycle.queue, tenants)
 
 
@@ -291,6 +310,7 @@ class _Cycle:
         self.preemption_attempts = policy.max_preemption_attempts if policy.preempts else 0
         self.position = 0
         self.tenant_positions: dict[str, int] = {}
+        self.limiter: Limiter | None = None
 
     # -- bookkeeping -----------------------------------------------------------------------
 
@@ -301,6 +321,14 @@ class _Cycle:
             message = f"ran longer than its limit of {job.max_runtime_seconds} s"
             failed.append(Fail(job.id, DEADLINE_EXCEEDED, message))
         return failed
+
+    def drain(self, evictions: list[Preempt]) -> None:
+        """Stop running jobs of draining tenants and flavors; they hold their nodes until their
+        pods are gone, so nothing is released this cycle."""
+        for eviction in evictions:
+            if eviction.job_id not in self.protected:
+                self.protected.add(eviction.job_id)
+                self.preempted.append(eviction)
 
     def saturated(self, heads: Collection[tuple[str, str]]) -> bool:
         """In simulation, stop once no flavor has a free GPU and every tenant's head has had its
@@ -375,6 +403,16 @@ class _Cycle:
             self.position = position
             self.tenant_positions[tenant] = tenant_position
 
+    def pend_gated(self, waiting: Iterable[tuple[JobState, str, str]]) -> None:
+        """Positions and reasons of the jobs :func:`scheduler.gates.gate` set aside."""
+        for job, reason, message in waiting:
+            self.position += 1
+            tenant_position = self.tenant_positions.get(job.tenant, 0) + 1
+            self.tenant_positions[job.tenant] = tenant_position
+            if self.collect:
+                self.queue.append(QueueEntry(job.id, self.position, tenant_position, {}))
+            self._pend(job, tenant_position, reason, message)
+
     def pend_unknown(self, jobs: Iterable[JobState]) -> None:
         for job in jobs:
             self.position += 1
@@ -397,6 +435,13 @@ class _Cycle:
                     f"eligible again at {explain.instant(job.not_before)}"
                 )
                 self._pend(job, tenant_position, BACKOFF, message)
+            return False
+        limited = self.limiter.blocks(job) if self.limiter is not None else None
+        if limited is not None:
+            if self.explain:
+                reason, message = limited
+                message = f"{message}; {explain.ordinal(tenant_position)} in tenant queue"
+                self._pend(job, tenant_position, reason, message)
             return False
         waiting = self._try_start(job)
         if waiting is None:
@@ -519,6 +564,8 @@ class _Cycle:
         self.state.start(replace(job, placement=placement, admitted_at=self.now))
         if reservation is not None:
             reservation.commit(job, placement, self.now)
+        if self.limiter is not None:
+            self.limiter.charge(job)
         self.admitted.append(Admit(job.id, placement, borrowing))
 
     # -- preemption ------------------------------------------------------------------------
@@ -565,6 +612,8 @@ class _Cycle:
         state.tree.add(job.tenant, request)
         state.cluster.allocate(plan.placement, job.demand)
         self.holds.append((job, request, plan))
+        if self.limiter is not None:
+            self.limiter.charge(job)
         nodes = [*plan.placement, *(n for v, _ in plan.victims for n in v.placement or ())]
         for name in dict.fromkeys(nodes):
             if state.cluster.close(name):

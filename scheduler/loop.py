@@ -65,8 +65,24 @@ from quotas.decay import decay
 from scheduler import metrics
 from scheduler.backoff import requeue_delay
 from scheduler.cycle import DEADLINE_EXCEEDED, run_cycle
+from scheduler.estimate import (
+    ESTIMATED_PER_TENANT,
+    Estimate,
+    annotate,
+    applicable,
+    heads,
+    project,
+)
 from scheduler.logs import log_context
-from scheduler.model import Admit, CycleResult, Demand, NodeState, Preempt, Snapshot
+from scheduler.model import (
+    Admit,
+    CycleResult,
+    Demand,
+    NodeState,
+    Preempt,
+    PreemptionReason,
+    Snapshot,
+)
 from scheduler.policy import Policy
 from scheduler.snapshots import build_snapshot
 from scheduler.state import SchedulingState
@@ -102,6 +118,11 @@ class LoopSettings:
     """Who this scheduler is (its pod name), written with every cycle's heartbeat."""
     create_namespaces: bool = True
     """Whether its cluster client creates tenant namespaces (reported with the heartbeat)."""
+    estimated_per_tenant: int = ESTIMATED_PER_TENANT
+    """Queued jobs of each tenant whose estimated start is projected (0: none)."""
+    estimate_interval_seconds: float = 30.0
+    """Project estimated starts at most this often; every cycle writes the latest ones. The
+    projection runs after the commit and the dispatch, outside the iteration's transaction."""
 
 
 class ClusterView(Protocol):
@@ -224,6 +245,9 @@ class SchedulerLoop:
         self._creating: dict[str, tuple[WorkloadSpec, float]] = {}
         """Jobs whose pods this loop created and the cluster view does not show yet."""
         self._deleting: dict[str, float] = {}
+        self._estimates: dict[str, Estimate] = {}
+        self._estimated_at: float | None = None
+        self._last_cycle: tuple[Snapshot, CycleResult] | None = None
 
     def notify(self) -> None:
         """Something changed (a job, a pod, a node): iterate soon. Cheap; call from any thread."""
@@ -288,6 +312,7 @@ class SchedulerLoop:
         metrics.METRICS.publish_state(self._state_report(plan))
         if self.is_leader():
             self._reconcile_cluster(plan, gangs, report)
+        self._refresh_estimates(now)
         return report
 
     def _state_report(self, plan: _Plan) -> metrics.StateReport:
@@ -345,7 +370,8 @@ class SchedulerLoop:
             cluster_store.replace_nodes(session, inventory)
         snapshot = build_snapshot(session, node_states, now, queued=queued, active=active)
         result = run_cycle(snapshot, self.policy)
-        self._persist(session, queued, active, snapshot, result, now, report)
+        self._last_cycle = (snapshot, result)
+        self._persist(session, queued, active, snapshot, result, now, report, self._estimates)
         self._decay_usage(session, snapshot, now)
 
         by_name = {f.name: f for f in flavors}
@@ -513,11 +539,14 @@ class SchedulerLoop:
         message: str,
         at: datetime,
         report: IterationReport,
+        *,
+        backoff: bool = True,
     ) -> None:
-        """Evict a job: through ``preempted`` back to ``queued`` with backoff, or ``failed``."""
+        """Evict a job: through ``preempted`` back to ``queued`` with backoff, or ``failed``.
+        Without ``backoff`` (a drained job) it is requeued at once and never fails for it."""
         job_store.transition(session, job, JobStatus.PREEMPTED, reason, message, at=at)
         report.log_job(logging.INFO, job.tenant, job.id, "evicted (%s): %s", reason, message)
-        delay = requeue_delay(job.attempts + 1, self.policy)
+        delay = requeue_delay(job.attempts + 1, self.policy) if backoff else 0.0
         if delay is None:
             self._finish(
                 session,
@@ -530,14 +559,16 @@ class SchedulerLoop:
             )
             return
         job.attempts += 1
-        job.not_before = at + timedelta(seconds=delay)
+        job.not_before = at + timedelta(seconds=delay) if backoff else None
         job.placement = None
         job_store.transition(
             session,
             job,
             JobStatus.QUEUED,
-            "Backoff",
-            f"{message}; requeued, eligible again in {int(delay)} s",
+            "Backoff" if backoff else reason,
+            f"{message}; requeued, eligible again in {int(delay)} s"
+            if backoff
+            else f"{message}; requeued",
             at=at,
         )
         session.flush()
@@ -646,6 +677,7 @@ class SchedulerLoop:
         result: CycleResult,
         now: float,
         report: IterationReport,
+        estimates: Mapping[str, Estimate] | None = None,
     ) -> None:
         at = datetime.fromtimestamp(now, UTC)
         rows = {job.id: job for job in (*queued, *active)}
@@ -676,7 +708,26 @@ class SchedulerLoop:
             return wanted is not None and any(wanted & preempted.get(o, set()) for o in skipped)
 
         self._write_jobs(session, writes, report, skip=relies_on_a_skipped_preemption)
-        self._update_pending(session, queued, result, set(report.skipped))
+        self._update_pending(session, queued, result, set(report.skipped), estimates or {})
+
+    def _refresh_estimates(self, now: float) -> None:
+        """Project the starts of the first jobs of every tenant from the last cycle
+        (:mod:`scheduler.estimate`), at most every ``estimate_interval_seconds``; the next
+        iteration writes them."""
+        per_tenant = self.settings.estimated_per_tenant
+        last, self._last_cycle = self._last_cycle, None
+        if per_tenant <= 0 or last is None:
+            return
+        due = self._estimated_at is None or (
+            now - self._estimated_at >= self.settings.estimate_interval_seconds
+        )
+        if not due:
+            return
+        snapshot, result = last
+        targets = heads(result.pending, per_tenant)
+        started = [admit.job_id for admit in result.admitted]  # they start first
+        self._estimates = project(snapshot, self.policy, targets, window=[*started, *targets])
+        self._estimated_at = now
 
     def _admit(
         self, session: Session, job: Job, admit: Admit, now: float, report: IterationReport
@@ -701,32 +752,46 @@ class SchedulerLoop:
         report.after_commit.append(
             partial(metrics.METRICS.job_preempted, job.tenant, job.flavor, preempt.reason)
         )
-        self._requeue(session, job, str(preempt.reason), preempt.message, at, report)
+        drained = preempt.reason is PreemptionReason.DRAINED
+        self._requeue(
+            session, job, str(preempt.reason), preempt.message, at, report, backoff=not drained
+        )
         report.preempted.append(job.id)
 
     @staticmethod
     def _update_pending(
-        session: Session, queued: Sequence[Job], result: CycleResult, skipped: set[str]
+        session: Session,
+        queued: Sequence[Job],
+        result: CycleResult,
+        skipped: set[str],
+        estimates: Mapping[str, Estimate],
     ) -> None:
-        """Queue positions and reasons: advisory, so written without a version bump and only
-        while the job is still queued (a concurrent cancel wins and never conflicts)."""
-        pending = {p.job_id: p for p in result.pending}
+        """Queue positions, reasons and estimated starts: advisory, so written without a version
+        bump and only while the job is still queued (a concurrent cancel wins and never
+        conflicts)."""
+        estimates = applicable(result.pending, estimates)
+        pending = {p.job_id: p for p in annotate(result.pending, estimates)}
         changes = []
         for job in queued:
             entry = pending.get(job.id)
             if entry is None or job.id in skipped:
                 continue
+            estimate = estimates.get(job.id)
+            start = None if estimate is None else datetime.fromtimestamp(estimate.start, UTC)
+            bound = estimate is not None and estimate.bound
             if (job.queue_position, job.reason, job.message) != (
                 entry.position,
                 entry.reason,
                 entry.message,
-            ):
+            ) or (job.estimated_start is None) != (start is None):
                 changes.append(
                     {
                         "job": job.id,
                         "position": entry.position,
                         "reason": entry.reason,
                         "message": entry.message,
+                        "start": start,
+                        "bound": bound,
                     }
                 )
         if not changes:
@@ -738,6 +803,8 @@ class SchedulerLoop:
                 queue_position=bindparam("position"),
                 reason=bindparam("reason"),
                 message=bindparam("message"),
+                estimated_start=bindparam("start"),
+                estimate_is_bound=bindparam("bound"),
             )
         )
         session.connection().execute(statement, changes)

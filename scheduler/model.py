@@ -86,6 +86,80 @@ class NodeState:
     foreign: Demand = Demand(0, 0, 0)
 
 
+class Condition(enum.StrEnum):
+    """What a dependency waits for (Slurm's afterok, afternotok, afterany)."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    """Ended without succeeding: failed or cancelled."""
+    FINISHED = "finished"
+
+
+class Dependency(NamedTuple):
+    job_id: str
+    condition: Condition
+
+
+class StopPolicy(enum.StrEnum):
+    """Kueue's ``stopPolicy`` for a tenant or a flavor."""
+
+    OPEN = "open"
+    HOLD = "hold"
+    """Nothing new is admitted; running jobs continue."""
+    HOLD_AND_DRAIN = "hold_and_drain"
+    """Nothing new is admitted and running jobs are stopped and requeued."""
+
+
+@dataclass(frozen=True, slots=True)
+class UserLimits:
+    """Per-user limits inside a tenant (``None``: no limit; an override's ``None`` inherits the
+    tenant default)."""
+
+    max_gpus: int | None = None
+    """GPUs in use (admitted or running jobs) at once."""
+    max_running_jobs: int | None = None
+    max_queued_jobs: int | None = None
+    """Checked at submission, not by the cycle."""
+
+    def over(self, default: UserLimits) -> UserLimits:
+        """These limits, each unset one taken from ``default``."""
+        return UserLimits(
+            default.max_gpus if self.max_gpus is None else self.max_gpus,
+            default.max_running_jobs if self.max_running_jobs is None else self.max_running_jobs,
+            default.max_queued_jobs if self.max_queued_jobs is None else self.max_queued_jobs,
+        )
+
+    def unlimited(self) -> bool:
+        return self.max_gpus is None and self.max_running_jobs is None
+
+
+NO_LIMITS = UserLimits()
+
+
+@dataclass(frozen=True, slots=True)
+class QueueControls:
+    """What holds jobs back besides quota and capacity (:mod:`scheduler.gates`): stopped tenants
+    and flavors (only those not ``open`` are listed), per-user limits, and the status of every
+    job a queued job depends on (``queued``, ``running``, ``succeeded``, ``failed``,
+    ``cancelled`` …; a job missing from it no longer exists)."""
+
+    tenant_stops: Mapping[str, StopPolicy] = field(default_factory=dict)
+    flavor_stops: Mapping[str, StopPolicy] = field(default_factory=dict)
+    user_limits: Mapping[str, UserLimits] = field(default_factory=dict)
+    """Tenant defaults, by tenant."""
+    user_overrides: Mapping[tuple[str, str], UserLimits] = field(default_factory=dict)
+    """Per-user overrides, by (tenant, user)."""
+    outcomes: Mapping[str, str] = field(default_factory=dict)
+
+    def limits_for(self, tenant: str, user: str) -> UserLimits:
+        default = self.user_limits.get(tenant, NO_LIMITS)
+        override = self.user_overrides.get((tenant, user))
+        return default if override is None else override.over(default)
+
+
+NO_CONTROLS = QueueControls()
+
+
 @dataclass(frozen=True, slots=True)
 class JobState:
     """A job waiting in the queue or holding resources.
@@ -112,6 +186,13 @@ class JobState:
     checkpoint (``None``: it does not checkpoint and restarts from zero)."""
     evicted_at: tuple[float, ...] = ()
     """When the job was evicted in the last 24 hours (for the per-day eviction cap)."""
+    held: bool = False
+    """Held by its owner or a tenant admin: never admitted until released."""
+    depends_on: tuple[Dependency, ...] = ()
+    array_id: str | None = None
+    """The parent id shared by the tasks of a job array."""
+    array_parallelism: int | None = None
+    """At most this many tasks of the array hold resources at once."""
 
     def total(self) -> Demand:
         return Demand(
@@ -163,12 +244,15 @@ class Snapshot:
     """Queued jobs that preempted victims in an earlier cycle (their ``Pending`` had reason
     ``"Preempting"``); the cycle serves them before anything else so that nobody else takes the
     capacity their victims freed."""
+    controls: QueueControls = NO_CONTROLS
 
 
 class PreemptionReason(enum.StrEnum):
     IN_TENANT_PRIORITY = "InTenantPriority"
     RECLAIM_NOMINAL = "ReclaimNominalQuota"
     FAIR_SHARE = "FairSharePreemption"
+    DRAINED = "Drained"
+    """The job's tenant or flavor was set to ``hold_and_drain``: stopped and requeued."""
 
 
 @dataclass(frozen=True, slots=True)

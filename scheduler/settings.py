@@ -54,6 +54,10 @@ class SchedulerSettings(BaseSettings):
     listen_for_job_changes: bool = True
     """On PostgreSQL, LISTEN for the API's NOTIFY to wake on submissions and cancels."""
     finished_pod_ttl_seconds: float = Field(default=86400.0, ge=0)
+    estimated_jobs_per_tenant: int = Field(default=10, ge=0, le=1000)
+    """Queued jobs of each tenant whose start is estimated (``squeue --start``); 0 turns it off."""
+    estimate_interval_seconds: float = Field(default=30.0, ge=0)
+    """Project the estimated starts at most this often (the projection costs up to a few cycles)."""
     create_tenant_namespaces: bool = True
     metrics_host: str = "0.0.0.0"
     metrics_port: int = Field(default=9090, ge=0, le=65535)

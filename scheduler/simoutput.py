@@ -143,6 +143,16 @@ def print_table(report: SimulationReport, out: TextIO) -> None:
         ),
         ("cycles", f"{report.cycles:,} in {report.wall_seconds:.1f} s of wall time"),
     ]
+    estimates = report.start_estimates
+    if estimates is not None:
+        rows.append(
+            (
+                "start estimate error",
+                f"median {duration(estimates['median_abs_error_seconds'])}, p90 "
+                f"{duration(estimates['p90_abs_error_seconds'])} over "
+                f"{int(estimates['estimated']):,} jobs that waited",
+            )
+        )
     for name, value in rows:
         summary.add_row(name, value)
     console.print(summary)

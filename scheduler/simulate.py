@@ -21,6 +21,20 @@ work, so that backfill projections stay right. A job that does not checkpoint re
 Requeued jobs carry their eviction instants of the last 24 hours in ``evicted_at``. The work
 thrown away (:func:`scheduler.model.lost_gpu_seconds`) is counted in the report.
 
+**Queue controls.** Per-user limits (``user_limits``, applied to every tenant; the Philly trace
+has no users, so each tenant is one user) and array parallelism are enforced by the cycle
+itself (:mod:`scheduler.limits`). Dependencies (:attr:`JobState.depends_on`) are resolved on
+events: a job whose dependencies are open waits outside the queue, and is queued when they are
+all met or fails with ``DependencyNeverSatisfied`` when one can never be (the verdicts of
+:mod:`scheduler.dependencies`, as in the cycle).
+
+**Start estimates.** With ``estimate_starts``, every job that does not start at the instant it
+arrives gets the estimate the scheduler would show then (:func:`scheduler.estimate.project`
+over the running jobs' time limits and the queue, with the jobs of its lane ahead of it and the
+first ``window`` jobs of every lane), and the report compares it with the job's first actual
+start: median and p90 absolute error, mean signed error (positive: the job started later than
+estimated), and how many estimates were "at the earliest" bounds or could not be made.
+
 **Report.** Job completion time (JCT) and queueing delay are taken over succeeded jobs; queueing
 delay is completion time minus submission minus the job's run time, so it includes work lost to
 evictions and the backoffs. Also: makespan, GPU utilisation, preemptions, jobs failed at the retry
@@ -61,15 +75,22 @@ from pathlib import Path
 from quotas.decay import decay
 from scheduler.backoff import requeue_delay
 from scheduler.cycle import schedule
+from scheduler.dependencies import Verdict, evaluate
+from scheduler.estimate import project
+from scheduler.gates import DEPENDENCY_NEVER_SATISFIED
 from scheduler.model import (
     GPU,
+    NO_CONTROLS,
     CohortSpec,
     CycleResult,
     Demand,
     JobState,
     Priority,
+    QueueControls,
+    Snapshot,
     TenantSpec,
     UsageState,
+    UserLimits,
     lost_gpu_seconds,
     unsaved_seconds,
 )
@@ -163,6 +184,8 @@ class SimulationReport:
     wall_seconds: float
     tenants: dict[str, dict[str, float]] = field(default_factory=dict)
     gang_waits: dict[str, dict[str, float]] = field(default_factory=dict)
+    start_estimates: dict[str, float] | None = None
+    """With ``estimate_starts``: the error of the estimated start of jobs that had to wait."""
     records: list[JobRecord] = field(default_factory=list, repr=False)
     """Per-job outcomes (``--jobs-out``); not part of :meth:`as_dict`."""
 
@@ -381,8 +404,21 @@ class _Simulation:
         quotas: QuotaConfig,
         policy: Policy,
         window: int,
+        controls: QueueControls = NO_CONTROLS,
+        estimate_starts: bool = False,
     ) -> None:
         self.policy = policy
+        self.cluster = cluster
+        self.estimate_starts = estimate_starts
+        self.arrived: list[str] = []
+        self.first_start: dict[str, float] = {}
+        self.predicted: dict[str, tuple[float, bool] | None] = {}
+        self.outcomes: dict[str, str] = {j.id: "queued" for j in jobs}
+        """Each job's status, read by dependency verdicts."""
+        self.controls = replace(controls, outcomes=self.outcomes)
+        self.blocked: dict[str, JobState] = {}
+        """Arrived jobs waiting for their dependencies, outside the queue."""
+        self.dependents: dict[str, list[str]] = {}
         self.window = window
         self.quotas = quotas
         self.durations = durations
@@ -474,6 +510,7 @@ class _Simulation:
                 self._stop(job_id, now)
                 self.remaining[job_id] = 0.0
                 self.finished[job_id] = now
+                self._ended(job_id, "succeeded", now)
                 freed = True
             elif kind == _DEADLINE and job_id in self.state.running:
                 overdue = True
@@ -484,10 +521,43 @@ class _Simulation:
             and self.pending_arrivals[self.next_arrival].submitted_at <= now
         ):
             arrival = self.pending_arrivals[self.next_arrival]
+            self.next_arrival += 1
+            self.arrived.append(arrival.id)
+            if arrival.depends_on:
+                self._arrive_dependent(arrival, now)
+                continue
             self._enqueue(arrival)
             self._add_waiting(arrival, 1)
-            self.next_arrival += 1
         return freed, overdue
+
+    # -- dependencies ----------------------------------------------------------------------
+
+    def _arrive_dependent(self, job: JobState, now: float) -> None:
+        self.blocked[job.id] = job
+        for dependency in job.depends_on:
+            self.dependents.setdefault(dependency.job_id, []).append(job.id)
+        self._judge(job.id, now)
+
+    def _judge(self, job_id: str, now: float) -> None:
+        """Queue a blocked job whose dependencies are all met; fail one that can never start."""
+        job = self.blocked[job_id]
+        verdict, _ = evaluate(job.depends_on, self.outcomes)
+        if verdict is Verdict.OPEN:
+            return
+        del self.blocked[job_id]
+        if verdict is Verdict.MET:
+            self._enqueue(job)
+            self._add_waiting(job, 1)
+        else:
+            self.failed[job_id] = (now, DEPENDENCY_NEVER_SATISFIED)
+            self._ended(job_id, "failed", now)
+
+    def _ended(self, job_id: str, status: str, now: float) -> None:
+        """Record a final status and judge the jobs that depend on it."""
+        self.outcomes[job_id] = status
+        for dependent in self.dependents.pop(job_id, ()):
+            if dependent in self.blocked:
+                self._judge(dependent, now)
 
     def _stop(self, job_id: str, now: float) -> JobState:
         job = self.state.stop(job_id)
@@ -520,7 +590,14 @@ class _Simulation:
             queued = self._window_jobs()
             usage = UsageState(dict(self.usage))
             outcome = schedule(
-                self.state, queued, now, self.policy, usage, preempting, explain_all=False
+                self.state,
+                queued,
+                now,
+                self.policy,
+                usage,
+                preempting,
+                explain_all=False,
+                controls=self.controls,
             )
             self.cycles += 1
             self._check_invariants(outcome.result)
@@ -549,6 +626,7 @@ class _Simulation:
             self.in_use[job.tenant] = self.in_use.get(job.tenant, 0) + job.total().gpu
             self._add_waiting(job, -1)
             self.last_start[job.id] = now
+            self.first_start.setdefault(job.id, now)
             remaining = self.remaining[job.id]
             limit = job.max_runtime_seconds
             if limit is not None and limit < remaining:
@@ -560,6 +638,7 @@ class _Simulation:
                 job = self._stop(failure.job_id, now)
                 self._progress(job, now, saved_only=False)
                 self.failed[failure.job_id] = (now, failure.reason)
+                self._ended(failure.job_id, "failed", now)
         for preemption in result.preempted:
             if preemption.job_id in self.state.running:
                 running = self.state.running[preemption.job_id]
@@ -591,6 +670,7 @@ class _Simulation:
         delay = requeue_delay(attempts, self.policy)
         if delay is None:
             self.failed[job.id] = (now, RETRY_LIMIT)
+            self._ended(job.id, "failed", now)
             return
         limit = job.max_runtime_seconds
         if limit is not None and saved > 0:
@@ -672,12 +752,64 @@ class _Simulation:
             self._sample_until(now)
             self._advance_usage(now)
             self._run_cycles(now, *self._apply_events(now))
+            if self.estimate_starts:
+                self._estimate_arrivals(now)
             if progress is not None and time.perf_counter() - last_report >= every:
                 last_report = time.perf_counter()
                 progress(now - self.origin, len(self.finished) + len(self.failed), total)
         if progress is not None:
             end = max(self.finished.values(), default=self.origin) - self.origin
             progress(end, len(self.finished) + len(self.failed), total)
+
+    # -- start estimates -------------------------------------------------------------------
+
+    def _estimate_arrivals(self, now: float) -> None:
+        """The estimate each job that arrived at ``now`` and could not start would be shown."""
+        waiting = {job_id for job_id in self.arrived if job_id not in self.first_start}
+        self.arrived = []
+        if not waiting:
+            return
+        window: list[JobState] = []
+        for lane in self.lanes.values():
+            last = max((i for i, j in enumerate(lane) if j.id in waiting), default=-1)
+            window += lane[: max(self.window, last + 1)]
+        snapshot = Snapshot(
+            now=now,
+            nodes=self.cluster.nodes,
+            tenants=self.quotas.tenants,
+            cohorts=self.quotas.cohorts,
+            queued=tuple(window),
+            running=tuple(self.state.running.values()),
+            usage=UsageState(dict(self.usage)),
+            controls=self.controls,
+        )
+        estimates = project(snapshot, self.policy, waiting)
+        for job_id in waiting:
+            estimate = estimates.get(job_id)
+            self.predicted[job_id] = None if estimate is None else (estimate.start, estimate.bound)
+
+    def _estimate_errors(self) -> dict[str, float]:
+        errors: list[float] = []
+        bound = unestimated = 0
+        for job_id, prediction in self.predicted.items():
+            actual = self.first_start.get(job_id)
+            if prediction is None:
+                unestimated += 1
+                continue
+            if actual is None:
+                continue
+            errors.append(actual - prediction[0])
+            bound += prediction[1]
+        absolute = sorted(abs(e) for e in errors)
+        return {
+            "waiting_jobs": float(len(self.predicted)),
+            "estimated": float(len(errors)),
+            "unestimated": float(unestimated),
+            "bounds": float(bound),
+            "median_abs_error_seconds": _percentile(absolute, 50),
+            "p90_abs_error_seconds": _percentile(absolute, 90),
+            "mean_signed_error_seconds": _mean(errors),
+        }
 
     # -- report ----------------------------------------------------------------------------
 
@@ -754,6 +886,7 @@ class _Simulation:
             wall_seconds=wall,
             tenants=self._tenant_table(records),
             gang_waits=_gang_waits(records),
+            start_estimates=self._estimate_errors() if self.estimate_starts else None,
             records=records,
         )
 
@@ -859,8 +992,11 @@ def simulate(
     checkpoint_share: float = 0.0,
     checkpoint_interval: int = DEFAULT_CHECKPOINT_INTERVAL,
     progress: ProgressCallback | None = None,
+    user_limits: UserLimits | None = None,
+    estimate_starts: bool = False,
 ) -> SimulationReport:
-    """Replay ``trace_rows`` on ``cluster`` under ``quotas`` and ``policy``."""
+    """Replay ``trace_rows`` on ``cluster`` under ``quotas`` and ``policy``; ``user_limits``
+    apply to every tenant's (single) user."""
     if time_scale <= 0 or window < 1 or runtime_limit_factor <= 0:
         raise ValueError("time_scale and runtime_limit_factor must be > 0 and window >= 1")
     if not 0 <= checkpoint_share <= 1:
@@ -877,7 +1013,44 @@ def simulate(
         checkpoint_share,
         checkpoint_interval,
     )
-    simulation = _Simulation(jobs, durations, cluster, quotas, policy, window)
+    controls = NO_CONTROLS
+    if user_limits is not None:
+        controls = QueueControls(user_limits=dict.fromkeys(quotas.tenants, user_limits))
+    return simulate_jobs(
+        jobs,
+        durations,
+        cluster,
+        quotas,
+        policy,
+        policy_name=policy_name,
+        window=window,
+        progress=progress,
+        controls=controls,
+        started=started,
+        estimate_starts=estimate_starts,
+    )
+
+
+def simulate_jobs(
+    jobs: list[JobState],
+    durations: dict[str, float],
+    cluster: ClusterConfig,
+    quotas: QuotaConfig,
+    policy: Policy,
+    *,
+    policy_name: str | None = None,
+    window: int = 8,
+    progress: ProgressCallback | None = None,
+    controls: QueueControls = NO_CONTROLS,
+    started: float | None = None,
+    estimate_starts: bool = False,
+) -> SimulationReport:
+    """Replay ready-made jobs (with their true run times): what :func:`simulate` does once the
+    trace is turned into jobs; jobs may carry dependencies and array limits."""
+    started = time.perf_counter() if started is None else started
+    simulation = _Simulation(
+        jobs, durations, cluster, quotas, policy, window, controls, estimate_starts
+    )
     simulation.run(progress)
     name = policy_name or (policy.kind + ("+backfill" if policy.backfill else ""))
     return simulation.report(name, time.perf_counter() - started)
@@ -918,6 +1091,25 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="how often checkpointing jobs save their work (default %(default)s)",
     )
     parser.add_argument(
+        "--user-max-gpus",
+        type=int,
+        default=None,
+        metavar="N",
+        help="per-user limit of GPUs in use (each tenant is one user in the trace)",
+    )
+    parser.add_argument(
+        "--user-max-running-jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="per-user limit of running jobs (each tenant is one user in the trace)",
+    )
+    parser.add_argument(
+        "--estimate-starts",
+        action="store_true",
+        help="estimate each waiting job's start at its arrival and report the error",
+    )
+    parser.add_argument(
         "-o",
         "--format",
         dest="format",
@@ -944,6 +1136,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _user_limits(args: argparse.Namespace) -> UserLimits | None:
+    gpus, jobs = args.user_max_gpus, args.user_max_running_jobs
+    for name, value in (("--user-max-gpus", gpus), ("--user-max-running-jobs", jobs)):
+        if value is not None and value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+    if gpus is None and jobs is None:
+        return None
+    return UserLimits(max_gpus=gpus, max_running_jobs=jobs)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``yushan simulate``: print the report (table or JSON); exit code 2 on bad input."""
     from scheduler import simoutput
@@ -968,6 +1170,8 @@ def run(args: argparse.Namespace) -> int:
                 checkpoint_share=args.checkpoint_share,
                 checkpoint_interval=args.checkpoint_interval,
                 progress=progress,
+                user_limits=_user_limits(args),
+                estimate_starts=args.estimate_starts,
             )
     except (SimulationInputError, ValueError) as error:
         print(f"yushan simulate: {error}", file=sys.stderr)

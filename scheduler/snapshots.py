@@ -3,7 +3,8 @@
 This is the only place that knows both the database rows and the cycle's value types. It reads
 everything the cycle needs in one transaction so the snapshot is consistent: quotas, tenants,
 cohorts, queued and active jobs (with their checkpoint interval and the evictions of the last
-24 hours, both read from the job rows themselves), decayed usage.
+24 hours, both read from the job rows themselves), decayed usage, and the queue controls (stopped
+tenants and flavors, per-user limits, the status of every job a queued job depends on).
 """
 
 from __future__ import annotations
@@ -15,17 +16,23 @@ from sqlalchemy.orm import Session
 
 from scheduler.model import (
     CohortSpec,
+    Condition,
     Demand,
+    Dependency,
     FlavorResource,
     JobState,
     NodeState,
     Priority,
+    QueueControls,
     QuotaLimits,
     Snapshot,
+    StopPolicy,
     TenantSpec,
     UsageState,
+    UserLimits,
 )
 from store import cluster, jobs, tenants
+from store import controls as control_store
 from store.common import as_utc_or_none
 from store.models import Job, Node
 from store.tenants import COHORT, TENANT, Limits
@@ -65,6 +72,12 @@ def job_state(job: Job, now: float | None = None) -> JobState:
         not_before=_timestamp(job.not_before),
         checkpoint_interval_seconds=job.checkpoint_interval_seconds,
         evicted_at=tuple(evicted),
+        held=job.held,
+        depends_on=tuple(
+            Dependency(d["job"], Condition(d["condition"])) for d in job.depends_on or ()
+        ),
+        array_id=job.array_id,
+        array_parallelism=job.array_parallelism,
     )
 
 
@@ -104,6 +117,29 @@ def load_usage(session: Session) -> UsageState:
     return UsageState(tenant_usage, user_usage)
 
 
+def _user_limits(limits: control_store.Limits) -> UserLimits:
+    return UserLimits(limits.max_gpus, limits.max_running_jobs, limits.max_queued_jobs)
+
+
+def load_controls(session: Session, queued: Sequence[Job], active: Sequence[Job]) -> QueueControls:
+    """Stops, limits and the status of the jobs ``queued`` depend on (rows already read are
+    not read again)."""
+    tenant_stops, flavor_stops = control_store.stopped(session)
+    wanted = {d["job"] for job in queued for d in job.depends_on or ()}
+    outcomes: dict[str, str] = {}
+    if wanted:
+        read = {job.id: job.status for job in (*queued, *active)}
+        outcomes = {job_id: read[job_id] for job_id in wanted if job_id in read}
+        outcomes |= control_store.statuses(session, wanted - outcomes.keys())
+    return QueueControls(
+        tenant_stops={name: StopPolicy(p) for name, p in tenant_stops.items()},
+        flavor_stops={name: StopPolicy(p) for name, p in flavor_stops.items()},
+        user_limits={t: _user_limits(v) for t, v in control_store.all_defaults(session).items()},
+        user_overrides={k: _user_limits(v) for k, v in control_store.overrides(session).items()},
+        outcomes=outcomes,
+    )
+
+
 def build_snapshot(
     session: Session,
     nodes: Sequence[NodeState],
@@ -124,6 +160,7 @@ def build_snapshot(
         running=tuple(job_state(j, now) for j in active_rows if j.placement),
         usage=load_usage(session),
         preempting=frozenset(j.id for j in queued_rows if j.reason == PREEMPTING),
+        controls=load_controls(session, queued_rows, active_rows),
     )
 
 

@@ -27,6 +27,11 @@ def new_job_id() -> str:
     return "j" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(9))
 
 
+def new_array_id() -> str:
+    """``a`` + 9 random characters: the parent id shared by the tasks of a job array."""
+    return "a" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(9))
+
+
 MAX_SEQ = 2**31 - 1
 """Sequence numbers and audit ids are 32-bit integer columns; a cursor beyond is invalid."""
 

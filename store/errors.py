@@ -30,3 +30,7 @@ class InvalidRequest(StoreError):
 
 class InvalidTransition(Conflict):
     """A job state change that the state machine does not allow."""
+
+
+class LimitExceeded(StoreError):
+    """A per-user limit refuses the request (the API answers 429); ``field`` names the limit."""

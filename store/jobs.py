@@ -19,8 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from quotas.quantity import format_cpu, format_memory
-from store import cluster
-from store.common import decode_cursor, encode_cursor, utcnow
+from store import cluster, controls
+from store.common import decode_cursor, encode_cursor, new_array_id, new_job_id, utcnow
 from store.errors import Conflict, InvalidRequest, InvalidTransition, NotFound
 from store.jobstates import ACTIVE_STATES, JobStatus, is_allowed, is_final
 from store.models import Flavor, Job, JobEvent, Node, QuotaEntry, Tenant
@@ -50,13 +50,22 @@ class JobRequest:
     max_runtime_seconds: int | None = None
     annotations: dict[str, str] = field(default_factory=dict)
     checkpoint_interval_seconds: int | None = None
+    depends_on: list[dict[str, str]] = field(default_factory=list)
+    """``[{"job": id, "condition": "succeeded" | "failed" | "finished"}]``."""
+    array_count: int | None = None
+    """Submit an array of this many tasks (indices 0..count-1) instead of one job."""
+    array_parallelism: int | None = None
+    """At most this many tasks of the array hold resources at once (default: all)."""
 
     def fingerprint(self) -> str:
         fields = asdict(self)
+        # Absent, a newer field leaves the fingerprint as it was before the field existed, so
+        # a retried submission keeps matching its idempotency key across an upgrade.
         if fields["checkpoint_interval_seconds"] is None:
-            # Absent, the field leaves the fingerprint as it was before the field existed, so
-            # a retried submission keeps matching its idempotency key across an upgrade.
             del fields["checkpoint_interval_seconds"]
+        for name in ("depends_on", "array_count", "array_parallelism"):
+            if not fields[name]:
+                del fields[name]
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
@@ -87,8 +96,51 @@ def submit(
         if replay is not None:
             return replay
     cpu_per_gpu, memory_per_gpu = _check_fits(session, request)
+    count = request.array_count or 1
+    controls.check_queued_limit(session, request.tenant, user, count)
+    if request.depends_on:
+        controls.check_dependencies(session, request.tenant, request.depends_on, job_id=job_id)
     now = utcnow()
-    job = Job(
+    array_id = new_array_id() if request.array_count is not None else None
+    rows: list[Job | JobEvent] = []
+    for index in range(count):
+        task_id = job_id if index == 0 else new_job_id()
+        job = _new_job(request, user, task_id, now, cpu_per_gpu, memory_per_gpu)
+        if array_id is not None:
+            job.env = {**job.env, "YUSHAN_ARRAY_ID": array_id, "YUSHAN_ARRAY_INDEX": str(index)}
+            job.array_id = array_id
+            job.array_index = index
+            job.array_parallelism = request.array_parallelism or count
+        if index == 0:
+            job.idempotency_key = idempotency_key
+            job.request_hash = fingerprint
+            first = job
+        rows += [job, _submitted_event(task_id, now, user)]
+    if idempotency_key is None:
+        session.add_all(rows)
+        return Submitted(first, replayed=False)
+    try:
+        with session.begin_nested():
+            session.add_all(rows)
+    except IntegrityError:
+        # A concurrent request with the same key inserted first (the unique constraint on
+        # (user, idempotency_key) decided); answer with its job.
+        replay = _replay(session, user, idempotency_key, fingerprint)
+        if replay is None:
+            raise
+        return replay
+    return Submitted(first, replayed=False)
+
+
+def _new_job(
+    request: JobRequest,
+    user: str,
+    job_id: str,
+    now: datetime,
+    cpu_per_gpu: int,
+    memory_per_gpu: int,
+) -> Job:
+    return Job(
         id=job_id,
         tenant=request.tenant,
         user=user,
@@ -105,16 +157,18 @@ def submit(
         priority=request.priority,
         max_runtime_seconds=request.max_runtime_seconds,
         checkpoint_interval_seconds=request.checkpoint_interval_seconds,
+        depends_on=[dict(d) for d in request.depends_on],
         annotations=dict(request.annotations),
         status=JobStatus.QUEUED.value,
         reason="Submitted",
         message="waiting for the next scheduling cycle",
         attempts=0,
-        idempotency_key=idempotency_key,
-        request_hash=fingerprint,
         created_at=now,
     )
-    event = JobEvent(
+
+
+def _submitted_event(job_id: str, now: datetime, user: str) -> JobEvent:
+    return JobEvent(
         job_id=job_id,
         at=now,
         from_status=None,
@@ -122,20 +176,6 @@ def submit(
         reason="Submitted",
         message=f"submitted by {user}",
     )
-    if idempotency_key is None:
-        session.add_all([job, event])
-        return Submitted(job, replayed=False)
-    try:
-        with session.begin_nested():
-            session.add_all([job, event])
-    except IntegrityError:
-        # A concurrent request with the same key inserted first (the unique constraint on
-        # (user, idempotency_key) decided); answer with its job.
-        replay = _replay(session, user, idempotency_key, fingerprint)
-        if replay is None:
-            raise
-        return replay
-    return Submitted(job, replayed=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,9 +373,12 @@ def list_jobs(
     user: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    array_id: str | None = None,
 ) -> JobPage:
     """Newest first; ``next_cursor`` continues after the last item returned."""
     query = select(Job).order_by(Job.seq.desc()).limit(limit + 1)
+    if array_id is not None:
+        query = query.where(Job.array_id == array_id)
     if tenants is not None:
         query = query.where(Job.tenant.in_(tenants))
     if status:
@@ -448,3 +491,13 @@ def usage_by_tenant(session: Session, tenant: str) -> dict[str, dict[str, Any]]:
 
 
 __all__ = ["COHORT", "PRIORITIES", "JobPage", "JobRequest", "Submitted", "submit"]
+
+
+def array_tasks(session: Session, array_id: str, *, tenants: Sequence[str] | None) -> list[Job]:
+    """The tasks of an array by index; an array outside ``tenants`` is 'not found'."""
+    tasks = list(
+        session.scalars(select(Job).where(Job.array_id == array_id).order_by(Job.array_index))
+    )
+    if not tasks or (tenants is not None and tasks[0].tenant not in tenants):
+        raise NotFound(f"array {array_id!r} not found")
+    return tasks

@@ -16,7 +16,7 @@ from store import tenants
 from store.errors import Conflict
 from store.jobs import transition
 from store.jobstates import FINAL_STATES, JobStatus
-from store.models import Job, JobEvent, Membership, QuotaEntry, Usage
+from store.models import Job, JobEvent, Membership, QuotaEntry, Usage, UserLimit
 
 
 def delete_tenant(session: Session, name: str, *, force: bool = False, by: str = "") -> list[Job]:
@@ -41,6 +41,7 @@ def delete_tenant(session: Session, name: str, *, force: bool = False, by: str =
         delete(QuotaEntry).where(QuotaEntry.owner_kind == tenants.TENANT, QuotaEntry.owner == name)
     )
     session.execute(delete(Membership).where(Membership.tenant == name))
+    session.execute(delete(UserLimit).where(UserLimit.tenant == name))
     session.execute(delete(Usage).where(Usage.tenant == name))
     job_ids = select(Job.id).where(Job.tenant == name).scalar_subquery()
     session.execute(delete(JobEvent).where(JobEvent.job_id.in_(job_ids)))

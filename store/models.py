@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -52,6 +53,7 @@ class Flavor(Base):
     cpu_milli_per_gpu: Mapped[int] = mapped_column(BigInteger)
     memory_bytes_per_gpu: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
+    stop_policy: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
 
 
 class Tenant(Base):
@@ -65,6 +67,25 @@ class Tenant(Base):
     weight: Mapped[float] = mapped_column(Float, default=1.0)
     namespace: Mapped[str] = mapped_column(String(NAME_LENGTH))
     created_at: Mapped[datetime]
+    stop_policy: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
+    """``open``, ``hold`` (admit nothing new) or ``hold_and_drain`` (also stop running jobs)."""
+    max_gpus_per_user: Mapped[int | None] = mapped_column(Integer)
+    max_running_jobs_per_user: Mapped[int | None] = mapped_column(Integer)
+    max_queued_jobs_per_user: Mapped[int | None] = mapped_column(Integer)
+
+
+class UserLimit(Base):
+    """A user's overrides of their tenant's per-user limits (``None``: the tenant default)."""
+
+    __tablename__ = "user_limits"
+
+    tenant: Mapped[str] = mapped_column(
+        String(NAME_LENGTH), ForeignKey("tenants.name", ondelete="CASCADE"), primary_key=True
+    )
+    user: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    max_gpus: Mapped[int | None] = mapped_column(Integer)
+    max_running_jobs: Mapped[int | None] = mapped_column(Integer)
+    max_queued_jobs: Mapped[int | None] = mapped_column(Integer)
 
 
 class QuotaEntry(Base):
@@ -167,6 +188,15 @@ class Job(Base):
     admitted_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    depends_on: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
+    """``[{"job": id, "condition": "succeeded" | "failed" | "finished"}]``."""
+    array_id: Mapped[str | None] = mapped_column(String(16), index=True)
+    array_index: Mapped[int | None] = mapped_column(Integer)
+    array_parallelism: Mapped[int | None] = mapped_column(Integer)
+    estimated_start: Mapped[datetime | None]
+    estimate_is_bound: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """The estimate is only "at the earliest": jobs without a time limit hold what it needs."""
 
     __mapper_args__ = {"version_id_col": version}
 

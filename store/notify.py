@@ -1,8 +1,8 @@
 """Telling the scheduler that jobs (or the quotas they are admitted against) changed.
 
 :func:`signal_job_changes` hooks a session factory (the API's): a transaction that inserted or
-changed a job, a job event (every submission and cancel writes one), a quota, tenant, cohort or
-flavor signals, once per transaction and only if it commits:
+changed a job, a job event (every submission and cancel writes one), a quota, tenant, cohort,
+flavor or per-user limit signals, once per transaction and only if it commits:
 
 * on PostgreSQL with ``NOTIFY yushan_jobs`` inside the transaction, which the server delivers
   to listeners (:mod:`scheduler.wakeup`) at commit and drops on rollback, so a scheduler in
@@ -22,12 +22,12 @@ from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from store.db import SessionFactory
-from store.models import Cohort, Flavor, Job, JobEvent, QuotaEntry, Tenant
+from store.models import Cohort, Flavor, Job, JobEvent, QuotaEntry, Tenant, UserLimit
 
 CHANNEL = "yushan_jobs"
 _FLAG = "yushan_jobs_changed"
 _NOTIFIED = "yushan_jobs_notified"
-_WATCHED = (Job, JobEvent, QuotaEntry, Tenant, Cohort, Flavor)
+_WATCHED = (Job, JobEvent, QuotaEntry, Tenant, Cohort, Flavor, UserLimit)
 _NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', '')")
 
 

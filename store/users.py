@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from store.common import as_utc, utcnow
 from store.errors import AlreadyExists, Conflict, InvalidRequest, NotFound
-from store.models import Membership, Tenant, Token, User
+from store.models import Membership, Tenant, Token, User, UserLimit
 
 ROLES = ("tenant-admin", "member", "viewer")
 
@@ -90,6 +90,7 @@ def delete_user(session: Session, name: str) -> int:
     )
     session.execute(delete(Token).where(Token.user == name))
     session.execute(delete(Membership).where(Membership.user == name))
+    session.execute(delete(UserLimit).where(UserLimit.user == name))
     session.delete(user)
     return usable
 

@@ -18,7 +18,7 @@ from api.deps import (
     require_tenant_role,
     visible_tenants,
 )
-from api.params import CursorQuery, JobIdPath, TenantQuery, UserQuery
+from api.params import CursorQuery, JobIdPath, JobIdQuery, TenantQuery, UserQuery
 from api.problems import ApiProblem
 from api.schemas import JobCreate, JobEventOut, JobOut, JobPageOut
 from k8s.client import ClusterClient
@@ -64,6 +64,9 @@ def submit_job(
         max_runtime_seconds=body.max_runtime_seconds,
         annotations=body.annotations,
         checkpoint_interval_seconds=body.checkpoint_interval_seconds,
+        depends_on=[d.model_dump() for d in body.depends_on],
+        array_count=body.array.count if body.array else None,
+        array_parallelism=body.array.parallelism if body.array else None,
     )
     submitted = jobs.submit(
         session,
@@ -76,7 +79,8 @@ def submit_job(
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
     else:
-        METRICS.job_submitted(body.tenant, body.flavor)
+        for _ in range(body.array.count if body.array else 1):
+            METRICS.job_submitted(body.tenant, body.flavor)
     response.headers["Location"] = f"/v1/jobs/{submitted.job.id}"
     session.flush()
     return job_out(submitted.job)
@@ -91,6 +95,7 @@ def list_jobs(
     user: UserQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: CursorQuery = None,
+    array_id: JobIdQuery = None,
 ) -> JobPageOut:
     scope = visible_tenants(principal)
     if tenant is not None:
@@ -104,6 +109,7 @@ def list_jobs(
         user=user,
         limit=limit,
         cursor=cursor,
+        array_id=array_id,
     )
     return JobPageOut(items=[job_out(j) for j in page.items], next_cursor=page.next_cursor)
 
@@ -116,23 +122,25 @@ def get_job(job_id: JobIdPath, session: SessionDep, principal: PrincipalDep) -> 
 @router.post("/{job_id}/cancel")
 def cancel_job(job_id: JobIdPath, session: SessionDep, principal: PrincipalDep) -> JobOut:
     job = jobs.get(session, job_id, tenants=visible_tenants(principal))
-    _require_may_cancel(principal, job.tenant, job.user)
+    require_owner_or_manager(principal, job.tenant, job.user)
     jobs.cancel(session, job, by=principal.user)
     try:
         session.flush()
     except StaleDataError as error:
         raise ApiProblem(409, f"job {job_id} changed concurrently; retry the cancel") from error
-    METRICS.job_finished(job.tenant, job.flavor, JobOutcome.CANCELLED, _run_seconds(job))
+    METRICS.job_finished(job.tenant, job.flavor, JobOutcome.CANCELLED, run_seconds(job))
     return job_out(job)
 
 
-def _run_seconds(job: Job) -> float:
+def run_seconds(job: Job) -> float:
     if job.started_at is None or job.finished_at is None:
         return 0.0
     return max(0.0, (as_utc(job.finished_at) - as_utc(job.started_at)).total_seconds())
 
 
-def _require_may_cancel(principal: Principal, tenant: str, owner: str) -> None:
+def require_owner_or_manager(principal: Principal, tenant: str, owner: str) -> None:
+    """Owners (with a submitting role) act on their own jobs, tenant admins on any of the
+    tenant's."""
     if principal.user == owner:
         require_tenant_role(principal, tenant, SUBMIT_ROLES)
     else:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm.exc import StaleDataError
 
-from api.convert import format_amount, quota_in, quota_out, tenant_out
+from api.convert import format_amount, quota_in, quota_out, tenant_out, user_limits_in
 from api.deps import (
     MANAGE_ROLES,
     READ_ROLES,
@@ -32,7 +32,7 @@ from api.schemas import (
     UsageOut,
 )
 from scheduler.metrics import METRICS, JobOutcome
-from store import audit, jobs, lifecycle, tenants, users
+from store import audit, controls, jobs, lifecycle, tenants, users
 from store.tenants import TENANT
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
@@ -52,6 +52,9 @@ def create_tenant(
     )
     quota = quota_in(body.quota) if body.quota is not None else {}
     tenants.set_quota(session, TENANT, body.name, quota)
+    tenant.stop_policy = body.stop_policy
+    if body.user_limits is not None:
+        controls.set_tenant_defaults(tenant, user_limits_in(body.user_limits))
     audit.record(session, admin.user, "tenant.create", body.name, **body.model_dump())
     session.flush()
     return tenant_out(tenant, quota)
@@ -82,6 +85,10 @@ def patch_tenant(
         clear_cohort="cohort" in fields and body.cohort is None,
         weight=body.weight,
     )
+    if body.stop_policy is not None:
+        controls.set_stop_policy(session, "tenant", name, body.stop_policy)
+    if body.user_limits is not None:
+        controls.set_tenant_defaults(tenant, user_limits_in(body.user_limits))
     audit.record(session, admin.user, "tenant.update", name, **body.model_dump(exclude_unset=True))
     return tenant_out(tenant, tenants.get_quota(session, TENANT, name))
 

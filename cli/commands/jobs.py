@@ -16,6 +16,7 @@ import argparse
 from datetime import datetime, timedelta
 from typing import Any
 
+from cli.commands import queue_controls
 from cli.commands.base import (
     Context,
     Subparsers,
@@ -67,6 +68,7 @@ def register(subparsers: Subparsers) -> None:
     submit.add_argument(
         "--interval", type=float, default=2.0, help="seconds between polls (default 2)"
     )
+    queue_controls.register_submit_options(submit)
 
     jobs = add_group(subparsers, "jobs", "list, inspect, cancel and follow jobs")
     listing = add_command(jobs, "list", _list, "list jobs, newest first")
@@ -77,6 +79,12 @@ def register(subparsers: Subparsers) -> None:
     owner = listing.add_mutually_exclusive_group()
     owner.add_argument("--user", help="only this user's jobs")
     owner.add_argument("--me", action="store_true", help="only my own jobs")
+    listing.add_argument("--array", help="only the tasks of this job array")
+    listing.add_argument(
+        "--start",
+        action="store_true",
+        help="add the estimated start of queued jobs (like squeue --start)",
+    )
     listing.add_argument("--limit", type=int, default=50, help="jobs per page (default 50)")
     listing.add_argument("--cursor", help="continue from a previous page's cursor")
     listing.add_argument("--all", action="store_true", help="follow every page to the end")
@@ -88,6 +96,7 @@ def register(subparsers: Subparsers) -> None:
     ):
         add_command(jobs, name, run, text).add_argument("job", metavar="JOB", help="job id")
 
+    queue_controls.register_job_commands(jobs)
     _logs_arguments(add_command(jobs, "logs", _logs, "print a job's logs"))
     _logs_arguments(add_command(subparsers, "logs", _logs, "print a job's logs (jobs logs)"))
 
@@ -132,10 +141,11 @@ def _submit(ctx: Context, args: argparse.Namespace) -> int:
     for flag, field in OVERRIDES.items():
         if getattr(args, flag) is not None:
             spec[field] = getattr(args, flag)
+    queue_controls.apply_submit_options(spec, args)
     with sent_from(args.file):
         job = ctx.client.submit_job(spec, idempotency_key=args.idempotency_key)
     if not (args.wait or args.follow):
-        ctx.out.emit(job, lambda j: str(j["id"]))
+        ctx.out.emit(job, lambda j: str(j.get("array_id") or j["id"]))
         return EXIT_OK
     ctx.out.note(f"submitted {job['id']}")
     if args.follow:
@@ -145,7 +155,12 @@ def _submit(ctx: Context, args: argparse.Namespace) -> int:
 
 def _list(ctx: Context, args: argparse.Namespace) -> int:
     user = str(ctx.client.whoami()["name"]) if args.me else args.user
-    filters: dict[str, Any] = {"tenant": args.tenant, "statuses": args.status, "user": user}
+    filters: dict[str, Any] = {
+        "tenant": args.tenant,
+        "statuses": args.status,
+        "user": user,
+        "array_id": args.array,
+    }
     if args.all:
         items = list(ctx.client.iter_jobs(**filters, page_size=args.limit))
     else:
@@ -153,7 +168,7 @@ def _list(ctx: Context, args: argparse.Namespace) -> int:
         items = page.items
         if page.next_cursor:
             ctx.out.note(f"more jobs: use --all, or --cursor {page.next_cursor}")
-    ctx.out.emit(items, lambda jobs: jobs_table(jobs, ctx.out))
+    ctx.out.emit(items, lambda jobs: jobs_table(jobs, ctx.out, start=args.start))
     return EXIT_OK
 
 
@@ -263,6 +278,21 @@ def time_limit(job: dict[str, Any], now: datetime) -> str:
     return f"{duration(limit)} (ends {relative_time(ends, now)})"
 
 
+def estimated_start(job: dict[str, Any], now: Any) -> str | None:
+    """``in 2h``, ``in 2h (at the earliest)``, or nothing for a job without an estimate."""
+    if job.get("status") != "queued" or not job.get("estimated_start"):
+        return None
+    text = relative_time(job["estimated_start"], now)
+    return f"{text} (at the earliest)" if job.get("estimate_is_bound") else text
+
+
+def dependency_summary(job: dict[str, Any]) -> str | None:
+    dependencies = job.get("depends_on") or []
+    if not dependencies:
+        return None
+    return ", ".join(f"{d['job']} ({d['condition']})" for d in dependencies)
+
+
 def checkpoint_summary(job: dict[str, Any]) -> str:
     interval = job.get("checkpoint_interval_seconds")
     if interval is None:
@@ -270,11 +300,13 @@ def checkpoint_summary(job: dict[str, Any]) -> str:
     return f"every {duration(interval)} (an evicted job loses at most that much work)"
 
 
-def jobs_table(jobs: list[dict[str, Any]], out: Output) -> str:
+def jobs_table(jobs: list[dict[str, Any]], out: Output, *, start: bool = False) -> str:
     if not jobs:
         return "no jobs"
     now = out.now()
     headers = ["ID", "TENANT", "USER", "NAME", "STATUS", "GPUS", "FLAVOR", "QUEUE", "AGE", "REASON"]
+    if start:
+        headers.insert(-1, "START")
     rows = [
         [
             job["id"],
@@ -286,6 +318,7 @@ def jobs_table(jobs: list[dict[str, Any]], out: Output) -> str:
             job["flavor"],
             job.get("queue_position"),
             age(job.get("created_at"), now),
+            *([estimated_start(job, now)] if start else []),
             job.get("reason"),
         ]
         for job in jobs
@@ -304,6 +337,9 @@ def job_details(job: dict[str, Any], out: Output) -> str:
             ("Reason", job.get("reason")),
             ("Message", job.get("message")),
             ("Queue position", job.get("queue_position")),
+            ("Estimated start", estimated_start(job, now)),
+            ("Held", "yes (jobs release to let it start)" if job.get("held") else None),
+            ("Depends on", dependency_summary(job)),
             ("Flavor", job["flavor"]),
             ("GPUs", gpu_summary(job)),
             ("CPU / memory", f"{job.get('cpu')} / {job.get('memory')} per worker"),

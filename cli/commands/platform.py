@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cli.commands import admin
+from cli.commands import admin, queue_controls
 from cli.commands.base import Context, Subparsers, add_command, add_group, parse_key_value
 from cli.errors import EXIT_OK
 from cli.output import Output, age, format_table, relative_time
@@ -37,6 +37,7 @@ def register(subparsers: Subparsers) -> None:
     flavor.add_argument("--memory-per-gpu", help="default memory per GPU (server default 90Gi)")
     admin.add_allow_empty(flavor)
     admin.add_flavor_commands(flavors)
+    queue_controls.register_stop_commands(flavors, "flavor")
 
     add_command(subparsers, "cluster", _cluster, "GPU capacity per flavor and node")
 
@@ -105,9 +106,16 @@ def cohorts_table(cohorts: list[dict[str, Any]], out: Output) -> str:
 
 def flavors_table(flavors: list[dict[str, Any]]) -> str:
     rows = [
-        [f["name"], f["cpu_per_gpu"], f["memory_per_gpu"], f.get("node_labels")] for f in flavors
+        [
+            f["name"],
+            f["cpu_per_gpu"],
+            f["memory_per_gpu"],
+            f.get("stop_policy"),
+            f.get("node_labels"),
+        ]
+        for f in flavors
     ]
-    return format_table(["NAME", "CPU/GPU", "MEMORY/GPU", "NODE LABELS"], rows)
+    return format_table(["NAME", "CPU/GPU", "MEMORY/GPU", "STOP POLICY", "NODE LABELS"], rows)
 
 
 def cluster_tables(cluster: dict[str, Any]) -> str:

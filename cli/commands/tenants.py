@@ -12,7 +12,7 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from cli.commands import admin
+from cli.commands import admin, queue_controls
 from cli.commands.base import (
     Context,
     Subparsers,
@@ -62,6 +62,7 @@ def register(subparsers: Subparsers) -> None:
     create.add_argument("--weight", type=float, help="fair-share weight (default 1)")
     create.add_argument("--quota", metavar="FILE", help="quota body (YAML/JSON), '-' for stdin")
     admin.add_tenant_commands(tenants)
+    queue_controls.register_stop_commands(tenants, "tenant")
 
     add_command(subparsers, "queue", _global_queue, "every waiting job in order (platform admin)")
 
@@ -197,6 +198,7 @@ def tenant_details(tenant: dict[str, Any], out: Output) -> str:
             ("Cohort", tenant.get("cohort")),
             ("Weight", tenant["weight"]),
             ("Namespace", tenant["namespace"]),
+            ("Stop policy", tenant.get("stop_policy")),
             ("Age", age(tenant["created_at"], out.now())),
         ]
     )

@@ -303,3 +303,16 @@ def test_every_mutation_is_audited_and_the_log_filters(platform: ApiDriver) -> N
     setup = actions(platform, until=start.isoformat())
     assert ("admin", "tenant.create", "lab-a") in setup
     assert not any(actor == "alice" for actor, _, _ in setup)
+
+
+def test_deleting_a_tenant_or_a_user_removes_their_per_user_limits(
+    platform: ApiDriver, alice: ApiDriver
+) -> None:
+    """A tenant or user created again under the same name starts without the old overrides."""
+    platform.ok(platform.put("/v1/tenants/lab-b/limits/bob", {"max_gpus": 3}))
+    platform.ok(platform.put("/v1/tenants/lab-a/limits/alice", {"max_gpus": 5}))
+    platform.ok(platform.request("DELETE", "/v1/tenants/lab-b"), 204)
+    platform.ok(platform.request("DELETE", "/v1/users/alice"), 204)
+    platform.ok(platform.post("/v1/tenants", {"name": "lab-b", "kind": "academic"}), 201)
+    assert platform.ok(platform.get("/v1/tenants/lab-b/limits"))["users"] == {}
+    assert platform.ok(platform.get("/v1/tenants/lab-a/limits"))["users"] == {}

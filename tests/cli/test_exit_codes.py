@@ -121,7 +121,7 @@ def test_unreachable_server_exits_8_and_names_the_url(capsys: pytest.CaptureFixt
         (503, {"status": 503, "detail": "database unavailable"}, 8, "database unavailable"),
         (502, "<html>Bad Gateway</html>", 8, "HTTP 502: <html>Bad Gateway</html>"),
         (413, {"status": 413, "detail": "body too large"}, 7, "body too large"),
-        (429, {"status": 429, "detail": "slow down"}, 1, "slow down"),
+        (429, {"status": 429, "detail": "slow down"}, 9, "slow down"),
     ],
 )
 def test_other_http_errors_map_to_their_exit_code(

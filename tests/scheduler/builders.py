@@ -6,11 +6,14 @@ from dataclasses import replace
 
 from scheduler.model import (
     GPU,
+    NO_CONTROLS,
     CohortSpec,
     Demand,
+    Dependency,
     JobState,
     NodeState,
     Priority,
+    QueueControls,
     QuotaLimits,
     Snapshot,
     TenantSpec,
@@ -37,6 +40,7 @@ class SnapshotBuilder:
         self._tenant_usage: dict[str, float] = {}
         self._user_usage: dict[tuple[str, str], float] = {}
         self._preempting: set[str] = set()
+        self._controls = NO_CONTROLS
         self._clock = 0.0
 
     def cohort(
@@ -108,6 +112,9 @@ class SnapshotBuilder:
         checkpoint: int | None = None,
         evicted_at: tuple[float, ...] = (),
         attempts: int = 0,
+        held: bool = False,
+        depends_on: tuple[Dependency, ...] = (),
+        array: tuple[str, int] | None = None,
     ) -> JobState:
         if submitted_at is None:
             self._clock += 1.0
@@ -126,6 +133,10 @@ class SnapshotBuilder:
             checkpoint_interval_seconds=checkpoint,
             evicted_at=evicted_at,
             attempts=attempts,
+            held=held,
+            depends_on=depends_on,
+            array_id=None if array is None else array[0],
+            array_parallelism=None if array is None else array[1],
         )
 
     def queued(self, job_id: str, tenant: str, **kwargs: object) -> SnapshotBuilder:
@@ -153,6 +164,10 @@ class SnapshotBuilder:
         self._preempting.add(job_id)
         return self
 
+    def controls(self, controls: QueueControls) -> SnapshotBuilder:
+        self._controls = controls
+        return self
+
     def build(self) -> Snapshot:
         return Snapshot(
             now=self.now,
@@ -163,4 +178,5 @@ class SnapshotBuilder:
             running=tuple(self._running),
             usage=UsageState(dict(self._tenant_usage), dict(self._user_usage)),
             preempting=frozenset(self._preempting),
+            controls=self._controls,
         )

@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm.exc import StaleDataError
 
-from store import jobs, tenants, users
+from store import controls, jobs, tenants, users
 from store.common import new_job_id
 from store.db import SessionFactory, session_factory, transaction
+from store.errors import LimitExceeded
 from store.jobstates import JobStatus
 from store.models import Job, JobEvent
 from store.tenants import TENANT, Limits
@@ -81,3 +82,35 @@ def test_a_stale_writer_cannot_overwrite_a_concurrent_transition(sessions: Sessi
             select(JobEvent.to_status).where(JobEvent.job_id == job_id).order_by(JobEvent.id)
         ).all()
         assert list(statuses) == ["queued", "admitted"]
+
+
+def test_concurrent_submissions_cannot_both_slip_under_the_queued_limit(
+    sessions: SessionFactory,
+) -> None:
+    factory = sessions
+    with transaction(factory) as session:
+        tenant = tenants.get_tenant(session, "lab-a")
+        controls.set_tenant_defaults(tenant, controls.Limits(max_queued_jobs=3))
+    barrier = threading.Barrier(8)
+    refused: list[LimitExceeded] = []
+    errors: list[BaseException] = []
+
+    def submit() -> None:
+        try:
+            barrier.wait()
+            with transaction(factory) as session:
+                jobs.submit(session, REQUEST, user="alice", job_id=new_job_id())
+        except LimitExceeded as error:
+            refused.append(error)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=submit) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(refused) == 5
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(Job)) == 3
