@@ -40,7 +40,7 @@ def offered(script: Path, *words: str) -> list[str]:
     [
         (("yushan", "jo"), ["jobs"]),
         (("yushan", "jobs", "l"), ["list", "logs"]),
-        (("yushan", "jobs", "list", "--st"), ["--status"]),
+        (("yushan", "jobs", "list", "--st"), ["--status", "--start"]),
         (("yushan", "jobs", "list", "--status", "r"), ["running"]),
         (("yushan", "-o", ""), ["table", "wide", "json", "yaml"]),
         (("yushan", "serve", "--emb"), ["--embedded"]),

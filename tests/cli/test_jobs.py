@@ -216,7 +216,7 @@ def test_submit_flags_override_the_file(
     job = alice.ok("jobs", "get", job_id, "-o", "json").json()
     assert (job["gpus"], job["workers"], job["image"], job["name"]) == (1, 1, "busybox:1", "short")
     assert job["max_runtime_seconds"] == 5400
-    assert "Time limit:      1h 30m" in alice.ok("jobs", "get", job_id).stdout
+    assert "Time limit:       1h 30m" in alice.ok("jobs", "get", job_id).stdout
     platform.post(f"/v1/jobs/{job_id}/cancel")
     waited = alice.run("jobs", "watch", job_id, "--interval", "0")
     assert waited.code == 1

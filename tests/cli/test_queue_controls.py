@@ -57,7 +57,7 @@ def test_raising_a_time_limit_as_a_member_exits_with_permission_denied(
     job_id = submit(alice, tmp_path)
     result = alice.run("jobs", "update", job_id, "--time-limit", "none")
     assert result.code == 4
-    assert "needs the tenant-admin role" in result.stderr
+    assert "error: max_runtime_seconds: only a tenant admin may raise it" in result.stderr
     assert platform.ok(platform.get(f"/v1/jobs/{job_id}"))["max_runtime_seconds"] == 7200
 
 
