@@ -503,8 +503,9 @@ class JobOut(Response):
     array_index: int | None = None
     array_parallelism: int | None = None
     estimated_start: datetime | None = None
-    """When the job is projected to start (queued jobs; refreshed at most every 30 s for the first
-    jobs of each tenant, on demand with ``GET /v1/jobs/{id}/estimate``)."""
+    """When the job is projected to start (queued jobs; refreshed after every cycle for the first
+    jobs of each tenant, less often when the projection is slow; on demand with
+    ``GET /v1/jobs/{id}/estimate``)."""
     estimate_is_bound: bool = False
     """``estimated_start`` is only "at the earliest": jobs without a time limit hold what the
     job needs."""

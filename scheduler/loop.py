@@ -120,9 +120,15 @@ class LoopSettings:
     """Whether its cluster client creates tenant namespaces (reported with the heartbeat)."""
     estimated_per_tenant: int = ESTIMATED_PER_TENANT
     """Queued jobs of each tenant whose estimated start is projected (0: none)."""
-    estimate_interval_seconds: float = 30.0
-    """Project estimated starts at most this often; every cycle writes the latest ones. The
-    projection runs after the commit and the dispatch, outside the iteration's transaction."""
+    estimate_interval_seconds: float = 0.0
+    """Project estimated starts at most this often (0: after every cycle); every cycle writes
+    the latest ones. The projection runs after the commit and the dispatch, outside the
+    iteration's transaction, and never takes more than :data:`ESTIMATE_TIME_SHARE` of the loop's
+    time: a projection that took 1 s waits at least 10 s for the next."""
+
+
+ESTIMATE_TIME_SHARE = 0.1
+"""The largest share of the loop's time that start-time projections may take."""
 
 
 class ClusterView(Protocol):
@@ -247,6 +253,7 @@ class SchedulerLoop:
         self._deleting: dict[str, float] = {}
         self._estimates: dict[str, Estimate] = {}
         self._estimated_at: float | None = None
+        self._estimate_cost = 0.0
         self._last_cycle: tuple[Snapshot, CycleResult] | None = None
 
     def notify(self) -> None:
@@ -712,21 +719,23 @@ class SchedulerLoop:
 
     def _refresh_estimates(self, now: float) -> None:
         """Project the starts of the first jobs of every tenant from the last cycle
-        (:mod:`scheduler.estimate`), at most every ``estimate_interval_seconds``; the next
-        iteration writes them."""
+        (:mod:`scheduler.estimate`) after every cycle, or less often when the projection is
+        slow or ``estimate_interval_seconds`` says so; the next iteration writes them."""
         per_tenant = self.settings.estimated_per_tenant
         last, self._last_cycle = self._last_cycle, None
         if per_tenant <= 0 or last is None:
             return
-        due = self._estimated_at is None or (
-            now - self._estimated_at >= self.settings.estimate_interval_seconds
+        pause = max(
+            self.settings.estimate_interval_seconds, self._estimate_cost / ESTIMATE_TIME_SHARE
         )
-        if not due:
+        if self._estimated_at is not None and now - self._estimated_at < pause:
             return
         snapshot, result = last
         targets = heads(result.pending, per_tenant)
         started = [admit.job_id for admit in result.admitted]  # they start first
+        took = time.perf_counter()
         self._estimates = project(snapshot, self.policy, targets, window=[*started, *targets])
+        self._estimate_cost = time.perf_counter() - took
         self._estimated_at = now
 
     def _admit(

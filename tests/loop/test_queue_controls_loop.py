@@ -4,6 +4,8 @@ per-user limits keep jobs waiting — and each says why."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import select
 
@@ -182,3 +184,44 @@ def test_no_estimates_when_turned_off(platform: Platform) -> None:
     assert waiting.status == "queued"
     assert waiting.estimated_start is None
     assert "estimated" not in waiting.message
+
+
+def test_estimates_follow_the_queue_cycle_by_cycle(platform: Platform) -> None:
+    """A job that starts waiting gets its estimate within a cycle or two, not after a fixed
+    interval (a cheap projection runs after every cycle)."""
+    submit(platform, seconds=600, gpus=8, workers=2, max_runtime_seconds=900)
+    second = submit(platform, seconds=60, gpus=8, workers=2, max_runtime_seconds=900)
+    loop = platform.loop()
+    run_until(loop, lambda: platform.job(second).estimated_start is not None)
+    third = submit(platform, seconds=60, gpus=8, workers=2, max_runtime_seconds=900)
+    for _ in range(3):
+        loop.run_once()
+    estimate = platform.job(third).estimated_start
+    assert estimate is not None
+    assert estimate > platform.job(second).estimated_start
+
+
+def test_slow_projections_take_at_most_a_tenth_of_the_loop(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A projection that took 0.2 s is not repeated for 2 s, however often the loop cycles."""
+    import time as clock
+
+    from scheduler import loop as loop_module
+
+    calls: list[float] = []
+    real_project = loop_module.project
+
+    def slow_project(*args: Any, **kwargs: Any) -> Any:
+        calls.append(clock.monotonic())
+        clock.sleep(0.2)
+        return real_project(*args, **kwargs)
+
+    monkeypatch.setattr(loop_module, "project", slow_project)
+    submit(platform, seconds=600, gpus=8, workers=2, max_runtime_seconds=900)
+    submit(platform, seconds=60, gpus=8, workers=2, max_runtime_seconds=900)
+    loop = platform.loop()
+    started = clock.monotonic()
+    while clock.monotonic() - started < 1.5:
+        loop.run_once()
+    assert len(calls) == 1
