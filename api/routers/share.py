@@ -40,19 +40,7 @@ def get_share(session: SessionDep, principal: PrincipalDep) -> list[ShareRowOut]
     snapshot = build_snapshot(session, stored_nodes(session), time.time(), queued=())
     visible = visible_tenants(principal)
     return [
-        ShareRowOut(
-            kind=row.kind,
-            name=row.name,
-            parent=row.parent,
-            depth=row.depth,
-            weight=row.weight,
-            nominal_gpus=row.nominal_gpus,
-            gpus=row.gpus,
-            borrowed_gpus=row.borrowed_gpus,
-            share=row.share,
-            usage_gpu_seconds=row.usage_gpu_seconds,
-            usage_ratio=row.usage_ratio,
-        )
+        ShareRowOut.model_validate(row, from_attributes=True)
         for row in share_tree(snapshot)
         if row.kind != "user" or visible is None or row.parent in visible
     ]

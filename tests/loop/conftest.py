@@ -57,6 +57,8 @@ class Platform:
         seconds: float = 20,
         exit_code: int | None = None,
         flavor: str = "h100",
+        max_runtime_seconds: int | None = None,
+        depends_on: list[dict[str, str]] | None = None,
     ) -> str:
         annotations = {"sim.yushan.io/duration-seconds": str(seconds)}
         if exit_code is not None:
@@ -68,7 +70,9 @@ class Platform:
             flavor=flavor,
             gpus=gpus,
             workers=workers,
+            max_runtime_seconds=max_runtime_seconds,
             annotations=annotations,
+            depends_on=depends_on or [],
         )
         with transaction(self.sessions) as session:
             return jobs.submit(session, request, user="alice", job_id=new_job_id()).job.id

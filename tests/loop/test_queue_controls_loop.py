@@ -17,36 +17,8 @@ from store.models import Job
 from tests.loop.conftest import Platform, run_until
 
 
-def submit(
-    platform: Platform,
-    *,
-    seconds: float = 20,
-    exit_code: int | None = None,
-    depends_on: list[dict[str, str]] | None = None,
-    gpus: int = 1,
-    workers: int = 1,
-    max_runtime_seconds: int | None = None,
-) -> str:
-    annotations = {"sim.yushan.io/duration-seconds": str(seconds)}
-    if exit_code is not None:
-        annotations["sim.yushan.io/exit-code"] = str(exit_code)
-    request = jobs.JobRequest(
-        tenant="lab-a",
-        name="train",
-        image="pytorch:latest",
-        flavor="h100",
-        gpus=gpus,
-        workers=workers,
-        max_runtime_seconds=max_runtime_seconds,
-        annotations=annotations,
-        depends_on=depends_on or [],
-    )
-    with transaction(platform.sessions) as session:
-        return jobs.submit(session, request, user="alice", job_id=new_job_id()).job.id
-
-
 def test_a_held_job_waits_with_reason_held_until_released(platform: Platform) -> None:
-    job_id = submit(platform)
+    job_id = platform.submit()
     with transaction(platform.sessions) as session:
         controls.hold(session, jobs.get(session, job_id), by="alice")
     loop = platform.loop()
@@ -67,7 +39,7 @@ def test_a_held_job_waits_with_reason_held_until_released(platform: Platform) ->
 def test_a_draining_tenant_stops_its_jobs_and_requeues_them_without_backoff(
     platform: Platform,
 ) -> None:
-    job_id = submit(platform, seconds=600)
+    job_id = platform.submit(seconds=600)
     loop = platform.loop()
     run_until(loop, lambda: platform.job(job_id).status == "running")
     with transaction(platform.sessions) as session:
@@ -85,9 +57,9 @@ def test_a_draining_tenant_stops_its_jobs_and_requeues_them_without_backoff(
 
 
 def test_dependencies_gate_start_and_fail_what_can_never_start(platform: Platform) -> None:
-    first = submit(platform, seconds=20)
-    after_ok = submit(platform, depends_on=[{"job": first, "condition": "succeeded"}])
-    after_not_ok = submit(platform, depends_on=[{"job": first, "condition": "failed"}])
+    first = platform.submit(seconds=20)
+    after_ok = platform.submit(depends_on=[{"job": first, "condition": "succeeded"}])
+    after_not_ok = platform.submit(depends_on=[{"job": first, "condition": "failed"}])
     loop = platform.loop()
     loop.run_once()
     waiting = platform.job(after_ok)
@@ -103,7 +75,7 @@ def test_per_user_limits_keep_jobs_waiting_with_reason_user_limit(platform: Plat
     with transaction(platform.sessions) as session:
         tenant = tenants.get_tenant(session, "lab-a")
         controls.set_tenant_defaults(tenant, controls.Limits(max_running_jobs=1))
-    ids = [submit(platform, seconds=600) for _ in range(3)]
+    ids = [platform.submit(seconds=600) for _ in range(3)]
     loop = platform.loop()
     for _ in range(3):
         loop.run_once()
@@ -160,8 +132,8 @@ def test_an_array_runs_at_most_its_parallelism_with_its_index_in_the_environment
 
 
 def test_waiting_jobs_get_an_estimated_start(platform: Platform) -> None:
-    first = submit(platform, seconds=600, gpus=8, workers=2, max_runtime_seconds=900)
-    second = submit(platform, seconds=60, gpus=8, workers=2, max_runtime_seconds=900)
+    first = platform.submit(seconds=600, gpus=8, workers=2, max_runtime_seconds=900)
+    second = platform.submit(seconds=60, gpus=8, workers=2, max_runtime_seconds=900)
     loop = platform.loop()
     run_until(loop, lambda: platform.job(second).estimated_start is not None)
     started = platform.job(first).admitted_at
@@ -175,8 +147,8 @@ def test_waiting_jobs_get_an_estimated_start(platform: Platform) -> None:
 
 
 def test_no_estimates_when_turned_off(platform: Platform) -> None:
-    submit(platform, seconds=600, gpus=8, workers=2, max_runtime_seconds=900)
-    second = submit(platform, seconds=60, gpus=8, workers=2, max_runtime_seconds=900)
+    platform.submit(seconds=600, gpus=8, workers=2, max_runtime_seconds=900)
+    second = platform.submit(seconds=60, gpus=8, workers=2, max_runtime_seconds=900)
     loop = platform.loop(settings=LoopSettings(estimated_per_tenant=0))
     for _ in range(3):
         loop.run_once()
@@ -189,11 +161,11 @@ def test_no_estimates_when_turned_off(platform: Platform) -> None:
 def test_estimates_follow_the_queue_cycle_by_cycle(platform: Platform) -> None:
     """A job that starts waiting gets its estimate within a cycle or two, not after a fixed
     interval (a cheap projection runs after every cycle)."""
-    submit(platform, seconds=600, gpus=8, workers=2, max_runtime_seconds=900)
-    second = submit(platform, seconds=60, gpus=8, workers=2, max_runtime_seconds=900)
+    platform.submit(seconds=600, gpus=8, workers=2, max_runtime_seconds=900)
+    second = platform.submit(seconds=60, gpus=8, workers=2, max_runtime_seconds=900)
     loop = platform.loop()
     run_until(loop, lambda: platform.job(second).estimated_start is not None)
-    third = submit(platform, seconds=60, gpus=8, workers=2, max_runtime_seconds=900)
+    third = platform.submit(seconds=60, gpus=8, workers=2, max_runtime_seconds=900)
     for _ in range(3):
         loop.run_once()
     estimate = platform.job(third).estimated_start
@@ -221,8 +193,8 @@ def test_slow_projections_take_at_most_a_tenth_of_the_loop(
         return real_project(*args, **kwargs)
 
     monkeypatch.setattr(loop_module, "project", slow_project)
-    submit(platform, seconds=600, gpus=8, workers=2, max_runtime_seconds=900)
-    submit(platform, seconds=60, gpus=8, workers=2, max_runtime_seconds=900)
+    platform.submit(seconds=600, gpus=8, workers=2, max_runtime_seconds=900)
+    platform.submit(seconds=60, gpus=8, workers=2, max_runtime_seconds=900)
     loop = platform.loop()
     started = clock.monotonic()
     while clock.monotonic() - started < 1.5:
