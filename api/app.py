@@ -38,6 +38,7 @@ from api.routers import (
     users,
 )
 from api.settings import ApiSettings
+from api.ui.portal import install_portal
 from k8s.client import ClusterClient
 from k8s.errors import ClusterError
 from scheduler.settings import SchedulerSettings
@@ -84,6 +85,7 @@ def create_app(
     resources = (health, cohorts, flavors, tenants, limits, users)
     for module in (*resources, jobs, job_controls, arrays, queue, cluster, scheduler, share, audit):
         app.include_router(module.router)
+    install_portal(app, settings)
     return app
 
 

@@ -19,7 +19,7 @@ from api.settings import ApiSettings
 from scheduler.policy import Policy
 from store.common import utcnow
 from store.db import SessionFactory
-from store.users import Principal, authenticate, hash_token
+from store.users import Principal, authenticate_hash, hash_token
 
 READ_ROLES = frozenset({"tenant-admin", "member", "viewer"})
 SUBMIT_ROLES = frozenset({"tenant-admin", "member"})
@@ -58,22 +58,29 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
             "missing bearer token: send 'Authorization: Bearer <token>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    cache: PrincipalCache = request.app.state.principal_cache
-    key = hash_token(secret.strip())
-    principal = cache.get(key)
-    if principal is not None and principal.expired(utcnow()):
-        # The cache may outlive the token by up to its ttl; expiry is checked on every use.
-        principal = None
-    elif principal is None:
-        principal = authenticate(session, secret.strip())
-        if principal is not None:
-            cache.put(key, principal)
+    principal = principal_for_hash(request, session, hash_token(secret.strip()))
     if principal is None:
         raise ApiProblem(
             401,
             "invalid, expired or revoked token",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+    return principal
+
+
+def principal_for_hash(request: Request, session: Session, key: str) -> Principal | None:
+    """The principal of the token whose hash is ``key`` (through the short cache), or ``None``
+    when it is unknown, revoked or expired. The bearer header and the portal's session cookie
+    both authenticate here."""
+    cache: PrincipalCache = request.app.state.principal_cache
+    principal = cache.get(key)
+    if principal is not None and principal.expired(utcnow()):
+        # The cache may outlive the token by up to its ttl; expiry is checked on every use.
+        return None
+    if principal is None:
+        principal = authenticate_hash(session, key)
+        if principal is not None:
+            cache.put(key, principal)
     return principal
 
 

@@ -164,7 +164,7 @@ def _validation_errors(error: RequestValidationError) -> tuple[int, list[dict[st
     return status, errors
 
 
-def _store_status(error: StoreError) -> int:
+def store_status(error: StoreError) -> int:
     if isinstance(error, NotFound):
         return 404
     if isinstance(error, AlreadyExists | Conflict):
@@ -197,7 +197,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _on_store_error(request: Request, error: StoreError) -> JSONResponse:
         errors = [{"field": error.field, "message": error.message}] if error.field else []
         return problem_response(
-            _store_status(error), error.message, instance=request.url.path, errors=errors
+            store_status(error), error.message, instance=request.url.path, errors=errors
         )
 
     @app.exception_handler(DataError)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from api.convert import job_out
@@ -166,6 +168,26 @@ def job_logs(
     tail_lines: Annotated[int | None, Query(ge=1, le=100_000)] = None,
 ) -> StreamingResponse:
     """The worker's log as text; with ``follow=true`` streamed until the pod ends."""
+    lines = worker_log_lines(request, session, principal, job_id, worker, follow, tail_lines)
+
+    def body() -> Iterator[bytes]:
+        for line in lines:
+            yield (line + "\n").encode()
+
+    return StreamingResponse(body(), media_type="text/plain; charset=utf-8")
+
+
+def worker_log_lines(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    job_id: str,
+    worker: int,
+    follow: bool,
+    tail_lines: int | None,
+) -> Iterator[str]:
+    """The lines of a worker's log (the JSON route streams them, the portal shows a tail):
+    404 for a job the caller may not see, 409 before it started, 503 without a cluster."""
     job = jobs.get(session, job_id, tenants=visible_tenants(principal))
     if worker >= job.workers:
         raise ApiProblem(
@@ -190,12 +212,6 @@ def job_logs(
         raise ApiProblem(404, f"no pod for worker {worker} of job {job_id}") from error
     except ClusterError as error:
         raise ApiProblem(503, f"cannot read logs from the cluster: {error}") from error
-
-    def body() -> Iterator[bytes]:
-        if first is None:
-            return
-        yield (first + "\n").encode()
-        for line in lines:
-            yield (line + "\n").encode()
-
-    return StreamingResponse(body(), media_type="text/plain; charset=utf-8")
+    if first is None:
+        return iter(())
+    return itertools.chain((first,), lines)
