@@ -175,18 +175,18 @@ def job_page(
     follow: bool = False,
 ) -> HTMLResponse:
     job = job_routes.get_job(job_id, session, user.principal)
-    context: dict[str, Any] = {"title": f"Job {job.name}", "job": job}
-    if is_htmx(request):
-        # htmx stops polling on 286: a finished job changes no more.
-        final = job.status in FINAL_STATUSES
-        return page(request, "job_status.html", HTMX_STOP_POLLING if final else 200, **context)
     events = job_routes.job_events(job_id, session, user.principal)
+    context: dict[str, Any] = {"title": f"Job {job.name}", "job": job, "events": events}
+    if is_htmx(request):
+        # The status, and the events swapped in out of band; htmx stops polling on 286: a
+        # finished job changes no more.
+        final = job.status in FINAL_STATUSES
+        return page(request, "job_live.html", HTMX_STOP_POLLING if final else 200, **context)
     log = _log_tail(request, session, user, job_id, worker)
     return page(
         request,
         "job.html",
         **context,
-        events=events,
         log=log,
         worker=worker,
         follow=follow,
