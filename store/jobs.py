@@ -515,3 +515,11 @@ def run_intervals(
         or_(Job.status.in_(active), Job.finished_at >= since),
     )
     return [(start, end, gpus) for start, end, gpus in session.execute(query) if start is not None]
+
+
+def placements(session: Session) -> list[tuple[str, int, list[str]]]:
+    """``(tenant, GPUs per worker, node of each worker)`` of every admitted or running job:
+    who holds which GPUs (three columns, not whole rows: the portal's cluster page)."""
+    active = [s.value for s in ACTIVE_STATES]
+    query = select(Job.tenant, Job.gpus, Job.placement).where(Job.status.in_(active))
+    return [(tenant, gpus, list(nodes or ())) for tenant, gpus, nodes in session.execute(query)]

@@ -12,6 +12,7 @@ Pure functions from numbers to coordinates; the templates draw them (``macros.ht
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -65,32 +66,35 @@ class Run:
     gpus: int
 
 
-def decayed_usage_at(runs: Iterable[Run], moment: float, half_life: float) -> float:
-    """GPU-seconds before ``moment``, each weighted ``2 ** (-age / half_life)``."""
-    rate = math.log(2) / half_life
-    total = 0.0
-    for run in runs:
-        if run.start >= moment:
-            continue
-        end = moment if run.end is None else min(run.end, moment)
-        # the integral of g * exp(-rate * (moment - u)) du from start to end
-        total += (
-            run.gpus
-            * (math.exp(-rate * (moment - end)) - math.exp(-rate * (moment - run.start)))
-            / rate
-        )
-    return total
-
-
 def decayed_usage_series(
     runs: Sequence[Run], now: float, half_life: float, window: float, samples: int = 48
 ) -> list[tuple[float, float]]:
-    """``samples`` evenly spaced points ``(time, decayed usage)`` over ``window`` up to now."""
+    """``samples`` evenly spaced points ``(time, decayed usage)`` over ``window`` up to now:
+    at each time, the GPU-seconds before it, each weighted ``2 ** (-age / half_life)``.
+
+    Incremental: the value at one point is the previous one decayed by one step plus what was
+    used in between, so each run is integrated only over the steps it overlaps."""
+    rate = math.log(2) / half_life
     step = window / (samples - 1)
-    return [
-        (t, decayed_usage_at(runs, t, half_life))
-        for t in (now - window + i * step for i in range(samples))
-    ]
+    times = [now - window + i * step for i in range(samples)]
+    added = [0.0] * samples
+    for run in runs:
+        end = now if run.end is None else min(run.end, now)
+        first = bisect.bisect_left(times, run.start)
+        for k in range(first, samples):
+            low = run.start if k == 0 else max(run.start, times[k - 1])
+            high = min(end, times[k])
+            if high > low:
+                # the integral of gpus * exp(-rate * (times[k] - u)) du from low to high
+                decay_high, decay_low = rate * (times[k] - high), rate * (times[k] - low)
+                added[k] += run.gpus * (math.exp(-decay_high) - math.exp(-decay_low)) / rate
+            if end <= times[k]:
+                break
+    series, value, carry = [], 0.0, math.exp(-rate * step)
+    for k, moment in enumerate(times):
+        value = (value * carry if k else 0.0) + added[k]
+        series.append((moment, value))
+    return series
 
 
 @dataclass(frozen=True, slots=True)

@@ -182,6 +182,8 @@ def test_every_post_needs_the_sessions_csrf_token(
         ("alice", "/ui/jobs?tenant=lab-b", 404),
         ("alice", "/ui/jobs/{bob_job}/logs", 404),
         ("alice", "/ui/tenants/lab-a", 200),
+        ("alice", "/ui/tenants/lab-a/queue", 200),
+        ("alice", "/ui/tenants/lab-b/queue", 404),
         ("alice", "/ui/jobs/{alice_job}", 200),
         ("viewer", "/ui/jobs/{alice_job}", 200),
         ("alice", "/ui/admin/cluster", 403),
@@ -387,3 +389,19 @@ def test_live_refresh_answers_fragments_and_stops_once_the_job_is_final(
     assert "<html" not in rows.text
     signed_out = Browser(TestClient(client.app)).get("/ui/jobs", headers={"HX-Request": "true"})
     assert signed_out.headers["hx-redirect"] == "/ui/sign-in"
+
+
+def test_the_tenant_queue_shows_waiting_jobs_in_order_with_their_factors(
+    client: TestClient, platform: dict[str, ApiDriver]
+) -> None:
+    alice = platform["alice"]
+    first, second = submit(alice, "lab-a", "first"), submit(alice, "lab-a", "second")
+    tab = browser_for(client, alice.token)
+    assert 'hx-get="/ui/tenants/lab-a/queue"' in tab.get("/ui/tenants/lab-a").text
+    fragment = tab.get("/ui/tenants/lab-a/queue", headers={"HX-Request": "true"}).text
+    assert "<html" not in fragment
+    assert fragment.index(f"/ui/jobs/{first}") < fragment.index(f"/ui/jobs/{second}")
+    factors = alice.ok(alice.get("/v1/tenants/lab-a/queue"))[0]["factors"]
+    for factor in factors:
+        assert f'<th scope="col">{factor}</th>' in fragment
+    assert "<html" in tab.get("/ui/tenants/lab-a/queue").text  # a page of its own without htmx

@@ -12,7 +12,6 @@ from api.ui.charts import (
     NodeFacts,
     QuotaBar,
     Run,
-    decayed_usage_at,
     decayed_usage_series,
     gpu_grid,
     line_chart,
@@ -20,33 +19,37 @@ from api.ui.charts import (
 from quotas.decay import decay
 
 HALF_LIFE = 3600.0
+RUNS = [
+    [Run(0, 1800, 8)],
+    [Run(0, None, 4)],
+    [Run(0, 600, 2), Run(300, 5000, 6), Run(4000, None, 1)],
+    [Run(7000, None, 3)],  # starts after the moment: no usage yet
+    [Run(-9000, 200, 5), Run(1000, 1001, 64)],
+]
 
 
-@pytest.mark.parametrize(
-    "runs",
-    [
-        [Run(0, 1800, 8)],
-        [Run(0, None, 4)],
-        [Run(0, 600, 2), Run(300, 5000, 6), Run(4000, None, 1)],
-        [Run(7000, None, 3)],  # starts after the moment: no usage yet
-    ],
-)
-def test_reconstructed_usage_is_the_schedulers_average_times_its_time_constant(
-    runs: list[Run],
-) -> None:
-    """The loop keeps an exponentially weighted average of GPUs held (quotas.decay), sampled
-    at every change; its integral form weighs each GPU-second 2^(-age/half-life)."""
-    moment = 6000.0
-    changes = sorted({0.0, moment, *(r.start for r in runs), *(r.end for r in runs if r.end)})
-    average, previous = 0.0, 0.0
-    for at in (t for t in changes if t <= moment):
+def loop_average(runs: list[Run], moment: float) -> float:
+    """What the scheduler loop keeps: an exponentially weighted average of the GPUs held
+    (quotas.decay), sampled at every change from time -10000 on."""
+    points = {-10000.0, moment, *(r.start for r in runs), *(r.end for r in runs if r.end)}
+    average, previous = 0.0, -10000.0
+    for at in sorted(t for t in points if t <= moment):
         held = sum(
             r.gpus for r in runs if r.start <= previous and (r.end is None or r.end > previous)
         )
         average = decay(average, held, at - previous, HALF_LIFE)
         previous = at
-    expected = average * HALF_LIFE / math.log(2)
-    assert decayed_usage_at(runs, moment, HALF_LIFE) == pytest.approx(expected, rel=1e-9)
+    return average
+
+
+@pytest.mark.parametrize("runs", RUNS)
+def test_each_point_is_the_schedulers_average_times_its_time_constant(runs: list[Run]) -> None:
+    """The chart weighs each GPU-second 2^(-age/half-life): the integral form of the loop's
+    average, i.e. the average times half_life / ln 2 (how /metrics exports it)."""
+    series = decayed_usage_series(runs, now=6000, half_life=HALF_LIFE, window=15000, samples=31)
+    for moment, value in series:
+        expected = loop_average(runs, moment) * HALF_LIFE / math.log(2)
+        assert value == pytest.approx(expected, rel=1e-9, abs=1e-6), moment
 
 
 def test_the_series_ends_now_and_rises_while_a_job_runs() -> None:

@@ -183,8 +183,8 @@ def test_a_researcher_and_an_admin_use_the_portal(
     assert [r.find_element(By.TAG_NAME, "a").text for r in rows] == ["to-cancel", "resnet"]
     check_page(browser, "jobs", phone=True)
     browser.get(f"{url}/ui/tenants/lab-a")
-    queue = browser.find_element(By.CSS_SELECTOR, "section[aria-labelledby=queue-heading]")
-    assert "No waiting jobs." in queue.text  # resnet runs
+    queue = browser.find_element(By.ID, "queue")
+    wait(browser, lambda b: "No waiting jobs." in queue.text)  # loaded by htmx; resnet runs
     assert browser.find_elements(By.CSS_SELECTOR, "figure.bar svg")
     check_page(browser, "tenant", phone=True)
 

@@ -48,9 +48,7 @@ def cluster_page(request: Request, session: SessionDep, user: AdminUserDep) -> H
     nodes = [
         NodeFacts(n.name, n.flavor, n.ready, n.schedulable, n.gpu_capacity) for n in cluster.nodes
     ]
-    holdings = [
-        Holding(job.tenant, job.gpus, job.placement or ()) for job in jobs.active_jobs(session)
-    ]
+    holdings = [Holding(*held) for held in jobs.placements(session)]
     rows = gpu_grid(nodes, holdings)
     colours = tenant_colours(cell for row in rows for cell in row.cells if cell)
     return page(

@@ -14,11 +14,10 @@ from fastapi.responses import HTMLResponse
 from api.deps import PolicyDep, SessionDep
 from api.params import TenantPath
 from api.routers import queue as queue_routes
-from api.routers import share as share_routes
 from api.routers import tenants as tenant_routes
 from api.schemas import UsageOut
 from api.ui.charts import QuotaBar, Run, decayed_usage_series, line_chart
-from api.ui.render import page
+from api.ui.render import is_htmx, page
 from api.ui.routing import PortalRoute
 from api.ui.session import PortalUserDep
 from store import jobs
@@ -71,19 +70,24 @@ def tenant_page(
     principal = user.principal
     tenant = tenant_routes.get_tenant(name, session, principal)
     usage = tenant_routes.get_usage(name, session, principal)
-    share = [
-        row
-        for row in share_routes.get_share(session, principal)
-        if row.name == name and row.kind == "tenant"
-    ]
     return page(
         request,
         "tenant.html",
         title=f"Tenant {name}",
         tenant=tenant,
-        queue=queue_routes.tenant_queue(name, session, principal, policy),
         members=tenant_routes.list_members(name, session, principal),
         bars=quota_bars(usage),
         usage=usage_history(session, name, policy.half_life_seconds),
-        share=share[0] if share else None,
     )
+
+
+@router.get("/{name}/queue")
+def tenant_queue(
+    request: Request, name: TenantPath, session: SessionDep, user: PortalUserDep, policy: PolicyDep
+) -> HTMLResponse:
+    """The waiting jobs with their ordering factors: the tenant page loads it after itself
+    (it costs what ``GET /v1/tenants/{name}/queue`` costs: the scheduler's explanation of the
+    whole queue) and refreshes it; a page of its own without script."""
+    queue = queue_routes.tenant_queue(name, session, user.principal, policy)
+    template = "tenant_queue_table.html" if is_htmx(request) else "tenant_queue.html"
+    return page(request, template, title=f"Queue of tenant {name}", tenant=name, queue=queue)
