@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -81,7 +82,9 @@ def browser() -> Iterator[WebDriver]:
 
 
 def wait(browser: WebDriver, condition: Any, timeout: float = 30) -> Any:
-    return WebDriverWait(browser, timeout, poll_frequency=0.2).until(condition)
+    """Until ``condition`` holds; an element htmx replaced meanwhile is looked up again."""
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(browser, timeout, 0.2, ignored).until(condition)
 
 
 def axe_violations(browser: WebDriver) -> list[str]:
@@ -158,8 +161,7 @@ def test_a_researcher_and_an_admin_use_the_portal(
     # The page refreshes itself (htmx): the job reaches running without a reload.
     wait(browser, lambda b: status_of(b) == "running", 60)
     assert browser.current_url == job_url
-    events = browser.find_element(By.ID, "events")
-    wait(browser, lambda b: "running" in events.text)  # the timeline too
+    wait(browser, lambda b: "running" in b.find_element(By.ID, "events").text)  # the timeline
     check_page(browser, "job-running", phone=True)
 
     browser.find_element(By.ID, "follow").click()
@@ -183,8 +185,8 @@ def test_a_researcher_and_an_admin_use_the_portal(
     assert [r.find_element(By.TAG_NAME, "a").text for r in rows] == ["to-cancel", "resnet"]
     check_page(browser, "jobs", phone=True)
     browser.get(f"{url}/ui/tenants/lab-a")
-    queue = browser.find_element(By.ID, "queue")
-    wait(browser, lambda b: "No waiting jobs." in queue.text)  # loaded by htmx; resnet runs
+    # loaded by htmx after the page; resnet runs
+    wait(browser, lambda b: "No waiting jobs." in b.find_element(By.ID, "queue").text)
     assert browser.find_elements(By.CSS_SELECTOR, "figure.bar svg")
     check_page(browser, "tenant", phone=True)
 
