@@ -14,9 +14,13 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
+from api.app import create_app
+from api.settings import ApiSettings
 from api.ui.session import SESSION_COOKIE, Signer
 from tests.api.builders import ApiDriver, a_job
+from tests.api.conftest import ADMIN_TOKEN
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -405,3 +409,45 @@ def test_the_tenant_queue_shows_waiting_jobs_in_order_with_their_factors(
     for factor in factors:
         assert f'<th scope="col">{factor}</th>' in fragment
     assert "<html" in tab.get("/ui/tenants/lab-a/queue").text  # a page of its own without htmx
+
+
+def _app(database_url: str, engine: Engine, **settings: object) -> TestClient:
+    configured = ApiSettings.model_validate({"database_url": database_url, **settings})
+    return TestClient(create_app(configured, engine))
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "shared"),
+    [
+        ({"session_secret": "s1"}, {"session_secret": "s1"}, True),
+        ({"session_secret": "s1"}, {"session_secret": "s2"}, False),
+        ({"bootstrap_token": ADMIN_TOKEN}, {"bootstrap_token": ADMIN_TOKEN}, True),
+        ({"bootstrap_token": ADMIN_TOKEN}, {"bootstrap_token": "ysh_other_0123456789"}, False),
+        ({}, {}, False),  # a random key per process
+    ],
+)
+def test_replicas_with_the_same_key_share_sign_ins(
+    database_url: str,
+    engine: Engine,
+    platform: dict[str, ApiDriver],
+    first: dict[str, str],
+    second: dict[str, str],
+    shared: bool,
+) -> None:
+    one = Browser(_app(database_url, engine, **first))
+    assert one.sign_in(platform["alice"].token).status_code == 303
+    other = Browser(_app(database_url, engine, **second))
+    other.client.cookies.set(SESSION_COOKIE, one.client.cookies[SESSION_COOKIE], path="/ui")
+    assert other.get("/ui/jobs").status_code == (200 if shared else 303)
+
+
+def test_the_session_lasts_the_configured_time(
+    database_url: str, engine: Engine, platform: dict[str, ApiDriver]
+) -> None:
+    tab = Browser(_app(database_url, engine, session_max_age_seconds=600))
+    cookie = next(
+        c
+        for c in tab.sign_in(platform["alice"].token).headers.get_list("set-cookie")
+        if c.startswith(SESSION_COOKIE)
+    )
+    assert "Max-Age=600" in cookie
