@@ -227,9 +227,15 @@ def test_the_job_list_shows_only_the_callers_tenants(
 ) -> None:
     submit(platform["alice"], "lab-a", "alices-job")
     submit(platform["bob"], "lab-b", "bobs-job")
-    page = browser_for(client, platform["alice"].token).get("/ui/jobs").text
+    submit(platform["carol"], "lab-a", "carols-job")
+    tab = browser_for(client, platform["alice"].token)
+    page = tab.get("/ui/jobs").text
     assert "alices-job" in page
+    assert "carols-job" in page  # the same tenant
     assert "bobs-job" not in page
+    mine = tab.get("/ui/jobs?mine=true").text
+    assert "alices-job" in mine
+    assert "carols-job" not in mine
     admin_page = browser_for(client, platform["admin"].token).get("/ui/jobs?status=queued").text
     assert "alices-job" in admin_page
     assert "bobs-job" in admin_page

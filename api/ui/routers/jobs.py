@@ -44,12 +44,15 @@ def job_list(
     tenant: TenantFilter = "",
     status: StatusFilter = "",
     cursor: CursorFilter = "",
+    mine: bool = False,
 ) -> HTMLResponse:
+    """The jobs of the caller's tenants (``mine``: only their own), newest first."""
     page_of_jobs = job_routes.list_jobs(
         session,
         user.principal,
         tenant=tenant or None,
         status=[JobStatus(status)] if status else None,
+        user=user.principal.user if mine else None,
         limit=PAGE_SIZE,
         cursor=cursor or None,
     )
@@ -60,8 +63,9 @@ def job_list(
         "tenant": tenant,
         "status": status,
         "tenants": [t.name for t in tenant_routes.list_tenants(session, user.principal)],
-        "filtered": bool(tenant or status or cursor),
+        "filtered": bool(tenant or status or cursor or mine),
         "cursor": cursor,
+        "mine": mine,
     }
     if is_htmx(request):
         return page(request, "jobs_table.html", **context)
