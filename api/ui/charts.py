@@ -16,6 +16,7 @@ import bisect
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 BAR_WIDTH = 300
 PALETTE = (
@@ -57,9 +58,9 @@ class QuotaBar:
         return self.used > self.nominal
 
 
-@dataclass(frozen=True, slots=True)
-class Run:
-    """A job's GPUs held from ``start`` to ``end`` (``None``: still running), epoch seconds."""
+class Run(NamedTuple):
+    """A job's GPUs held from ``start`` to ``end`` (``None``: still running), epoch seconds
+    (a named tuple: thousands are made per page)."""
 
     start: float
     end: float | None
