@@ -132,6 +132,23 @@ class NodeRow:
     cells: list[str | None] = field(default_factory=list)
     """One entry per GPU: the tenant holding it, or ``None`` when free."""
 
+    @property
+    def segments(self) -> list[tuple[int, int, str | None]]:
+        """``(first GPU, count, tenant)`` of each run of GPUs held by the same tenant (or
+        free): the page draws one titled group per run, not one title per GPU."""
+        runs: list[tuple[int, int, str | None]] = []
+        for index, tenant in enumerate(self.cells):
+            if runs and runs[-1][2] == tenant:
+                first, count, _ = runs[-1]
+                runs[-1] = (first, count + 1, tenant)
+            else:
+                runs.append((index, 1, tenant))
+        return runs
+
+    @property
+    def used(self) -> int:
+        return sum(1 for cell in self.cells if cell)
+
 
 @dataclass(frozen=True, slots=True)
 class NodeFacts:

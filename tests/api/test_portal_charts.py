@@ -69,6 +69,8 @@ def test_the_gpu_grid_marks_each_gpu_with_the_tenant_holding_it() -> None:
     rows = gpu_grid(nodes, holdings)
     assert rows[0].cells == ["lab-a", "lab-a", "lab-b", None]
     assert rows[1].cells == ["lab-a", "lab-a"]
+    assert rows[0].segments == [(0, 2, "lab-a"), (2, 1, "lab-b"), (3, 1, None)]
+    assert (rows[0].used, rows[1].used) == (3, 2)
     assert (rows[1].ready, rows[1].schedulable) == (False, False)
 
 

@@ -208,7 +208,8 @@ def test_a_researcher_and_an_admin_use_the_portal(
     sign_in(browser, url, portal_server.token)
     browser.get(f"{url}/ui/admin/cluster")
     held = browser.find_elements(By.XPATH, "//*[local-name()='title'][contains(., ': lab-a')]")
-    assert len(held) == 4  # the running job's 4 GPUs
+    squares = [t.find_elements(By.XPATH, "../*[local-name()='rect']") for t in held]
+    assert sum(len(group) for group in squares) == 4  # the running job's 4 GPUs
     check_page(browser, "cluster", phone=True)
     browser.get(f"{url}/ui/admin/tenants")
     check_page(browser, "admin-tenants")
