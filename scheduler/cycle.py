@@ -206,6 +206,12 @@ def schedule(
         if step is None:
             break
         job, factors = step
+        if isinstance(ordering, FairOrdering) and cycle.written_off(
+            job, ordering.smallest(job.tenant)
+        ):
+            cycle.pend_behind(job, factors)
+            ordering.charged(job, False)
+            continue
         started = cycle.consider(job, factors)
         if (
             not started
@@ -294,6 +300,7 @@ class _Cycle:
         self.reservations: dict[str, Reservation] = {}
         self.unplaceable: set[Shape] = set()
         self.capacity_messages: dict[tuple[object, ...], str] = {}
+        self.behind_messages: dict[tuple[str, str], str] = {}
         self.quota_blocked: dict[tuple[str, str], _QuotaMemo] = {}
         self.deferred: list[tuple[str, list[JobState]]] = []
         self.starving: set[str] = set()
@@ -359,41 +366,73 @@ class _Cycle:
     def nothing_more_for(self, tenant: str, smallest: Mapping[str, int]) -> bool:
         """Whether none of the tenant's further jobs can start this cycle, once its first
         :data:`EXPLAINED_PER_TENANT` jobs have been explained (never in simulation, where
-        the queue is a short window anyway): in every flavor it has jobs of,
-        its head had its chance to preempt and neither the free GPUs nor its quota cover even
-        its smallest job. Its remaining jobs are then listed without a look at each."""
+        the queue is a short window anyway): every flavor it has jobs of is
+        :meth:`_flavor_closed` to it. Its remaining jobs are then listed without a look at
+        each."""
         if not self.explain or self.tenant_positions.get(tenant, 0) < EXPLAINED_PER_TENANT:
             return False
-        state = self.state
-        tree = state.tree
-        for flavor, gpus in smallest.items():
-            if self.preemption_attempts > 0 and (tenant, flavor) not in self.preemption_tried:
-                return False
-            if state.cluster.free_gpus(flavor) < gpus:
-                continue
-            fr = (flavor, GPU)
-            if fr not in tree.limited or tree.available(tenant, fr) >= gpus:
-                return False
-        return True
+        return all(self._flavor_closed(tenant, f, gpus) for f, gpus in smallest.items())
+
+    def written_off(self, job: JobState, smallest: Mapping[str, int]) -> bool:
+        """Whether ``job``, past its tenant's first :data:`EXPLAINED_PER_TENANT` jobs, is in a
+        flavor closed to its tenant this cycle: it is listed like the jobs of a tenant that can
+        start nothing more. Per flavor, so that one startable job of another flavor in the
+        queue neither makes the cycle examine every job nor changes their reasons (which the
+        loop would then rewrite, row by row, every time such a job comes and goes)."""
+        if not self.explain or self.tenant_positions.get(job.tenant, 0) < EXPLAINED_PER_TENANT:
+            return False
+        return self._flavor_closed(job.tenant, job.flavor, smallest[job.flavor])
+
+    def _flavor_closed(self, tenant: str, flavor: str, smallest_gpus: int) -> bool:
+        """The tenant's head in ``flavor`` had its chance to preempt, and neither the free GPUs
+        nor its quota cover even its smallest job there."""
+        if self.preemption_attempts > 0 and (tenant, flavor) not in self.preemption_tried:
+            return False
+        if self.state.cluster.free_gpus(flavor) < smallest_gpus:
+            return True
+        fr = (flavor, GPU)
+        tree = self.state.tree
+        return fr in tree.limited and tree.available(tenant, fr) < smallest_gpus
 
     def defer(self, tenant: str, jobs: list[JobState]) -> None:
         self.deferred.append((tenant, jobs))
 
+    def pend_behind(self, job: JobState, factors: Factors) -> None:
+        """A job :meth:`written_off`: its position and the shared reason of its flavor."""
+        self.position += 1
+        tenant_position = self.tenant_positions.get(job.tenant, 0) + 1
+        self.tenant_positions[job.tenant] = tenant_position
+        if self.collect:
+            self.queue.append(QueueEntry(job.id, self.position, tenant_position, factors))
+        message = self._behind_message(job.tenant, job.flavor)
+        self.pending.append(Pending(job.id, self.position, tenant_position, BEHIND, message))
+
+    def _behind_message(self, tenant: str, flavor: str) -> str:
+        message = self.behind_messages.get((tenant, flavor))
+        if message is None:
+            message = self.behind_messages[(tenant, flavor)] = (
+                f"waiting behind earlier {flavor} jobs of {tenant}, which cannot start now "
+                f"(no free {flavor} GPUs or quota left for even its smallest job)"
+            )
+        return message
+
     def pend_deferred(self) -> None:
         """Positions and a shared reason for the jobs of tenants that can start nothing more."""
         for tenant, jobs in self.deferred:
-            message = (
-                f"waiting behind earlier jobs of {tenant}, which cannot start now "
-                "(no free GPUs or quota left for even its smallest job)"
-            )
             position = self.position
             tenant_position = self.tenant_positions.get(tenant, 0)
             add = self.pending.append
             new = tuple.__new__
+            message = self._behind_message
             for job in jobs:
                 position += 1
                 tenant_position += 1
-                add(new(Pending, (job.id, position, tenant_position, BEHIND, message)))
+                add(
+                    new(
+                        Pending,
+                        (job.id, position, tenant_position, BEHIND, message(tenant, job.flavor)),
+                    )
+                )
             if self.collect:
                 start = self.position
                 for offset, job in enumerate(jobs, 1):
