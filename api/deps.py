@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.authcache import PrincipalCache
 from api.problems import ApiProblem
@@ -19,6 +20,7 @@ from api.settings import ApiSettings
 from scheduler.policy import Policy
 from store.common import utcnow
 from store.db import SessionFactory
+from store.submissions import SubmissionWriter
 from store.users import Principal, authenticate, hash_token
 
 READ_ROLES = frozenset({"tenant-admin", "member", "viewer"})
@@ -26,12 +28,12 @@ SUBMIT_ROLES = frozenset({"tenant-admin", "member"})
 MANAGE_ROLES = frozenset({"tenant-admin"})
 
 
-def get_settings(request: Request) -> ApiSettings:
+async def get_settings(request: Request) -> ApiSettings:
     settings: ApiSettings = request.app.state.settings
     return settings
 
 
-def get_policy(request: Request) -> Policy:
+async def get_policy(request: Request) -> Policy:
     """The scheduler's policy, built from the same ``YUSHAN_*`` settings as the loop's."""
     policy: Policy = request.app.state.policy
     return policy
@@ -49,7 +51,18 @@ SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 PolicyDep = Annotated[Policy, Depends(get_policy)]
 
 
-def get_principal(request: Request, session: SessionDep) -> Principal:
+async def get_submission_writer(request: Request) -> SubmissionWriter:
+    writer: SubmissionWriter = request.app.state.submission_writer
+    return writer
+
+
+SubmissionWriterDep = Annotated[SubmissionWriter, Depends(get_submission_writer)]
+
+
+async def get_principal(request: Request) -> Principal:
+    """The caller, from the principal cache without leaving the event loop; on a miss the token
+    is checked in a worker thread with a session of its own (so routes that need no database
+    session, like submissions, take none)."""
     header = request.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
@@ -65,7 +78,8 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
         # The cache may outlive the token by up to its ttl; expiry is checked on every use.
         principal = None
     elif principal is None:
-        principal = authenticate(session, secret.strip())
+        sessions: SessionFactory = request.app.state.session_factory
+        principal = await run_in_threadpool(_authenticate, sessions, secret.strip())
         if principal is not None:
             cache.put(key, principal)
     if principal is None:
@@ -75,6 +89,11 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
     return principal
+
+
+def _authenticate(sessions: SessionFactory, secret: str) -> Principal | None:
+    with sessions() as session:
+        return authenticate(session, secret)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -92,7 +111,7 @@ def forget_principals(request: Request) -> Iterator[None]:
 ForgetPrincipals = Depends(forget_principals, scope="function")
 
 
-def require_admin(principal: PrincipalDep) -> Principal:
+async def require_admin(principal: PrincipalDep) -> Principal:
     if not principal.is_admin:
         raise ApiProblem(403, "this operation requires the platform admin role")
     return principal

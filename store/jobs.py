@@ -23,7 +23,7 @@ from store import cluster, controls
 from store.common import decode_cursor, encode_cursor, new_array_id, new_job_id, utcnow
 from store.errors import Conflict, InvalidRequest, InvalidTransition, NotFound
 from store.jobstates import ACTIVE_STATES, JobStatus, is_allowed, is_final
-from store.models import Flavor, Job, JobEvent, Node, QuotaEntry, Tenant
+from store.models import Flavor, Job, JobEvent, Node, QuotaEntry, Tenant, UserLimit
 from store.tenants import COHORT, TENANT
 
 PRIORITIES = ("low", "normal", "high")
@@ -95,9 +95,15 @@ def submit(
         replay = _replay(session, user, idempotency_key, fingerprint)
         if replay is not None:
             return replay
-    cpu_per_gpu, memory_per_gpu = _check_fits(session, request)
+    facts = _check_fits(session, request, user)
+    cpu_per_gpu, memory_per_gpu = facts.cpu_milli_per_gpu, facts.memory_bytes_per_gpu
+    assert cpu_per_gpu is not None  # _check_fits found the flavor
+    assert memory_per_gpu is not None
     count = request.array_count or 1
-    controls.check_queued_limit(session, request.tenant, user, count)
+    if facts.queued_limit is not None or request.depends_on:
+        session.flush()  # these count or look up jobs, those of a group commit's earlier rows too
+    if facts.queued_limit is not None:
+        controls.check_queued_limit(session, request.tenant, user, count, facts.queued_limit)
     if request.depends_on:
         controls.check_dependencies(session, request.tenant, request.depends_on, job_id=job_id)
     now = utcnow()
@@ -189,10 +195,13 @@ class _FitFacts:
     """Whether the scheduler has recorded any node (not before its first iteration)."""
     fitting_nodes: bool
     """Whether a node assigned to the flavor could hold one worker, defaults included."""
+    queued_limit: int | None
+    """The user's queued-jobs limit in the tenant: their override, else the tenant's default."""
 
 
 def _fit_facts_statement() -> Select[Any]:
     tenant: BindParameter[str] = bindparam("tenant")
+    user: BindParameter[str] = bindparam("user")
     flavor: BindParameter[str] = bindparam("flavor")
     gpus: BindParameter[int] = bindparam("gpus", type_=BigInteger)
     cpu: BindParameter[int | None] = bindparam("cpu", type_=BigInteger)
@@ -220,6 +229,12 @@ def _fit_facts_statement() -> Select[Any]:
         quota.with_only_columns(QuotaEntry.borrowing_limit).scalar_subquery(),
         exists(select(Node.name)),
         exists(fitting),
+        func.coalesce(
+            select(UserLimit.max_queued_jobs)
+            .where(UserLimit.tenant == tenant, UserLimit.user == user)
+            .scalar_subquery(),
+            select(Tenant.max_queued_jobs_per_user).where(Tenant.name == tenant).scalar_subquery(),
+        ),
     )
 
 
@@ -227,17 +242,20 @@ def _fit_facts_statement() -> Select[Any]:
 _FIT_FACTS = _fit_facts_statement()
 
 
-def _fit_facts(session: Session, request: JobRequest) -> _FitFacts:
+def _fit_facts(session: Session, request: JobRequest, user: str) -> _FitFacts:
     """Everything the submit checks need, in one round trip to the database."""
     parameters = {
         "tenant": request.tenant,
+        "user": user,
         "flavor": request.flavor,
         "gpus": request.gpus,
         "cpu": request.cpu_milli,
         "memory": request.memory_bytes,
     }
     row = session.execute(_FIT_FACTS, parameters).one()
-    return _FitFacts(bool(row[0]), row[1], row[2], row[3], row[4], bool(row[5]), bool(row[6]))
+    return _FitFacts(
+        bool(row[0]), row[1], row[2], row[3], row[4], bool(row[5]), bool(row[6]), row[7]
+    )
 
 
 def _replay(session: Session, user: str, key: str, fingerprint: str) -> Submitted | None:
@@ -252,16 +270,16 @@ def _replay(session: Session, user: str, key: str, fingerprint: str) -> Submitte
     return Submitted(existing, replayed=True)
 
 
-def _check_fits(session: Session, request: JobRequest) -> tuple[int, int]:
+def _check_fits(session: Session, request: JobRequest, user: str) -> _FitFacts:
     """Refuse a job that can never run: unknown flavor, no quota, a worker bigger than any node
     of its flavor (GPUs, CPU or memory, the flavor's per-GPU defaults included).
 
     The node check uses the inventory the scheduler last recorded; with none yet (the scheduler
     has not run) nothing is refused on those grounds, and a flavor without nodes (all removed,
     or created with ``allow_empty``) takes jobs that wait with ``NoNodesForFlavor``.
-    Returns the flavor's per-GPU CPU (millicores) and memory (bytes) defaults.
+    Returns the facts read, the flavor's per-GPU defaults and the user's queued limit among them.
     """
-    facts = _fit_facts(session, request)
+    facts = _fit_facts(session, request, user)
     if not facts.tenant_exists:
         raise NotFound(f"tenant {request.tenant!r} not found")
     if facts.cpu_milli_per_gpu is None or facts.memory_bytes_per_gpu is None:
@@ -287,7 +305,7 @@ def _check_fits(session: Session, request: JobRequest) -> tuple[int, int]:
             request.memory_bytes or request.gpus * facts.memory_bytes_per_gpu,
         )
         _check_some_node_holds(session, request, worker)
-    return facts.cpu_milli_per_gpu, facts.memory_bytes_per_gpu
+    return facts
 
 
 @dataclass(frozen=True, slots=True)

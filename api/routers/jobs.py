@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from api.deps import (
     SUBMIT_ROLES,
     PrincipalDep,
     SessionDep,
+    SubmissionWriterDep,
     require_tenant_role,
     visible_tenants,
 )
@@ -39,16 +41,40 @@ IdempotencyKey = Annotated[
 ]
 
 
-@router.post("", status_code=201)
-def submit_job(
+@router.post("", status_code=201, response_model=JobOut)
+async def submit_job(
     body: JobCreate,
-    session: SessionDep,
     principal: PrincipalDep,
-    response: Response,
+    writer: SubmissionWriterDep,
     idempotency_key: IdempotencyKey = None,
-) -> JobOut:
+) -> Response:
+    """Queue a job. The store write goes through the process's group-commit writer
+    (:mod:`store.submissions`): the route never blocks the event loop, and concurrent
+    submissions share one transaction. The answer is sent after the commit."""
     require_tenant_role(principal, body.tenant, SUBMIT_ROLES)
-    request = jobs.JobRequest(
+    future = writer.submit(
+        _job_request(body),
+        user=principal.user,
+        job_id=new_job_id(),
+        idempotency_key=idempotency_key,
+    )
+    submitted = await asyncio.wrap_future(future)
+    headers = {"Location": f"/v1/jobs/{submitted.job.id}"}
+    if submitted.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    else:
+        for _ in range(body.array.count if body.array else 1):
+            METRICS.job_submitted(body.tenant, body.flavor)
+    return Response(
+        job_out(submitted.job).model_dump_json(),
+        status_code=200 if submitted.replayed else 201,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+def _job_request(body: JobCreate) -> jobs.JobRequest:
+    return jobs.JobRequest(
         tenant=body.tenant,
         name=body.name,
         image=body.image,
@@ -68,22 +94,6 @@ def submit_job(
         array_count=body.array.count if body.array else None,
         array_parallelism=body.array.parallelism if body.array else None,
     )
-    submitted = jobs.submit(
-        session,
-        request,
-        user=principal.user,
-        job_id=new_job_id(),
-        idempotency_key=idempotency_key,
-    )
-    if submitted.replayed:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
-    else:
-        for _ in range(body.array.count if body.array else 1):
-            METRICS.job_submitted(body.tenant, body.flavor)
-    response.headers["Location"] = f"/v1/jobs/{submitted.job.id}"
-    session.flush()
-    return job_out(submitted.job)
 
 
 @router.get("")
