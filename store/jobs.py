@@ -88,14 +88,17 @@ def submit(
     user: str,
     job_id: str,
     idempotency_key: str | None = None,
+    memo: FactsMemo | None = None,
 ) -> Submitted:
-    """Validate a submission against the platform's configuration and queue it."""
+    """Validate a submission against the platform's configuration and queue it. ``memo``
+    shares the facts the checks read among the submissions of one transaction (a group
+    commit, :mod:`store.submissions`)."""
     fingerprint = request.fingerprint()
     if idempotency_key is not None:
         replay = _replay(session, user, idempotency_key, fingerprint)
         if replay is not None:
             return replay
-    facts = _check_fits(session, request, user)
+    facts = _check_fits(session, request, user, memo)
     cpu_per_gpu, memory_per_gpu = facts.cpu_milli_per_gpu, facts.memory_bytes_per_gpu
     assert cpu_per_gpu is not None  # _check_fits found the flavor
     assert memory_per_gpu is not None
@@ -242,8 +245,25 @@ def _fit_facts_statement() -> Select[Any]:
 _FIT_FACTS = _fit_facts_statement()
 
 
-def _fit_facts(session: Session, request: JobRequest, user: str) -> _FitFacts:
-    """Everything the submit checks need, in one round trip to the database."""
+FactsMemo = dict[tuple[str, str, str, int, int | None, int | None], _FitFacts]
+"""Facts read for (tenant, user, flavor, GPUs, CPU, memory), within one transaction."""
+
+
+def _fit_facts(
+    session: Session, request: JobRequest, user: str, memo: FactsMemo | None = None
+) -> _FitFacts:
+    """Everything the submit checks need, in one round trip to the database (none when
+    ``memo`` holds them already)."""
+    key = (
+        request.tenant,
+        user,
+        request.flavor,
+        request.gpus,
+        request.cpu_milli,
+        request.memory_bytes,
+    )
+    if memo is not None and key in memo:
+        return memo[key]
     parameters = {
         "tenant": request.tenant,
         "user": user,
@@ -252,10 +272,13 @@ def _fit_facts(session: Session, request: JobRequest, user: str) -> _FitFacts:
         "cpu": request.cpu_milli,
         "memory": request.memory_bytes,
     }
-    row = session.execute(_FIT_FACTS, parameters).one()
-    return _FitFacts(
+    row = session.connection().execute(_FIT_FACTS, parameters).one()
+    facts = _FitFacts(
         bool(row[0]), row[1], row[2], row[3], row[4], bool(row[5]), bool(row[6]), row[7]
     )
+    if memo is not None:
+        memo[key] = facts
+    return facts
 
 
 def _replay(session: Session, user: str, key: str, fingerprint: str) -> Submitted | None:
@@ -270,7 +293,9 @@ def _replay(session: Session, user: str, key: str, fingerprint: str) -> Submitte
     return Submitted(existing, replayed=True)
 
 
-def _check_fits(session: Session, request: JobRequest, user: str) -> _FitFacts:
+def _check_fits(
+    session: Session, request: JobRequest, user: str, memo: FactsMemo | None = None
+) -> _FitFacts:
     """Refuse a job that can never run: unknown flavor, no quota, a worker bigger than any node
     of its flavor (GPUs, CPU or memory, the flavor's per-GPU defaults included).
 
@@ -279,7 +304,7 @@ def _check_fits(session: Session, request: JobRequest, user: str) -> _FitFacts:
     or created with ``allow_empty``) takes jobs that wait with ``NoNodesForFlavor``.
     Returns the facts read, the flavor's per-GPU defaults and the user's queued limit among them.
     """
-    facts = _fit_facts(session, request, user)
+    facts = _fit_facts(session, request, user, memo)
     if not facts.tenant_exists:
         raise NotFound(f"tenant {request.tenant!r} not found")
     if facts.cpu_milli_per_gpu is None or facts.memory_bytes_per_gpu is None:

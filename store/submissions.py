@@ -51,13 +51,14 @@ class _Submission:
     idempotency_key: str | None
     future: Future[jobs.Submitted] = field(default_factory=Future)
 
-    def run(self, session: Session) -> jobs.Submitted:
+    def run(self, session: Session, memo: jobs.FactsMemo | None = None) -> jobs.Submitted:
         return jobs.submit(
             session,
             self.request,
             user=self.user,
             job_id=self.job_id,
             idempotency_key=self.idempotency_key,
+            memo=memo,
         )
 
 
@@ -141,10 +142,12 @@ class SubmissionWriter:
         outcomes: list[tuple[_Submission, jobs.Submitted | StoreError]] = []
         with transaction(self._sessions) as session, session.no_autoflush:
             # One flush at the end: the group's jobs and events go in as multi-row INSERTs
-            # (a check that counts or looks up jobs flushes first, see store.jobs.submit).
+            # (a check that counts or looks up jobs flushes first, see store.jobs.submit);
+            # alike submissions read the facts their checks need once.
+            memo: jobs.FactsMemo = {}
             for submission in group:
                 try:
-                    outcomes.append((submission, submission.run(session)))
+                    outcomes.append((submission, submission.run(session, memo)))
                 except StoreError as refused:
                     outcomes.append((submission, refused))
             session.flush()

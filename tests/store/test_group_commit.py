@@ -7,7 +7,7 @@ import threading
 from concurrent.futures import Future
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 
 from store import jobs, tenants, users
 from store.common import new_job_id
@@ -139,3 +139,20 @@ def test_concurrent_callers_all_get_their_job_through_the_thread(
     again = writer.submit(REQUEST, user="alice", job_id=new_job_id())  # as after an app restart
     assert again.result(30).job.id in stored(sessions)[0]
     writer.close()
+
+
+def test_alike_submissions_of_a_group_read_their_facts_once(
+    sessions: SessionFactory, engine: Engine
+) -> None:
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        write_group(SubmissionWriter(sessions), *(submission() for _ in range(5)))
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    reads = [s for s in statements if "FROM flavors" in s]
+    assert len(reads) == 1
