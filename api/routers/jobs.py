@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 from sqlalchemy.orm.exc import StaleDataError
 
 from api.convert import job_out
@@ -48,9 +49,10 @@ async def submit_job(
     writer: SubmissionWriterDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Queue a job. The store write goes through the process's group-commit writer
-    (:mod:`store.submissions`): the route never blocks the event loop, and concurrent
-    submissions share one transaction. The answer is sent after the commit."""
+    """Queue a job. Answered once the job is stored: 201 with the job, or 200 with the job
+    first created for a replayed Idempotency-Key."""
+    # The write goes through the process's group-commit writer (store.submissions): the
+    # route never blocks the event loop, and concurrent submissions share one transaction.
     require_tenant_role(principal, body.tenant, SUBMIT_ROLES)
     future = writer.submit(
         _job_request(body),
@@ -96,7 +98,13 @@ def _job_request(body: JobCreate) -> jobs.JobRequest:
     )
 
 
-@router.get("")
+def json_response(model: BaseModel) -> Response:
+    """The model as JSON, serialised once: a route that returns its response model instead has
+    FastAPI validate it a second time (in a worker thread, for a sync route)."""
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
+@router.get("", response_model=JobPageOut)
 def list_jobs(
     session: SessionDep,
     principal: PrincipalDep,
@@ -106,7 +114,7 @@ def list_jobs(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: CursorQuery = None,
     array_id: JobIdQuery = None,
-) -> JobPageOut:
+) -> Response:
     scope = visible_tenants(principal)
     if tenant is not None:
         if scope is not None and tenant not in scope:
@@ -121,12 +129,14 @@ def list_jobs(
         cursor=cursor,
         array_id=array_id,
     )
-    return JobPageOut(items=[job_out(j) for j in page.items], next_cursor=page.next_cursor)
+    return json_response(
+        JobPageOut(items=[job_out(j) for j in page.items], next_cursor=page.next_cursor)
+    )
 
 
-@router.get("/{job_id}")
-def get_job(job_id: JobIdPath, session: SessionDep, principal: PrincipalDep) -> JobOut:
-    return job_out(jobs.get(session, job_id, tenants=visible_tenants(principal)))
+@router.get("/{job_id}", response_model=JobOut)
+def get_job(job_id: JobIdPath, session: SessionDep, principal: PrincipalDep) -> Response:
+    return json_response(job_out(jobs.get(session, job_id, tenants=visible_tenants(principal))))
 
 
 @router.post("/{job_id}/cancel")
