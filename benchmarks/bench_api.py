@@ -106,7 +106,7 @@ def _parse_wrk(output: str) -> dict[str, object]:
 
     percentiles = {
         f"p{p}": round(seconds(v, u) * 1000, 2)
-        for p, v, u in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s|m)$", output, re.M)
+        for p, v, u in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$", output, re.M)
     }
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
