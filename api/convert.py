@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Row
 
 from api.schemas import (
     FlavorOut,
@@ -23,10 +26,16 @@ from store.models import Flavor, Job, Node, Tenant
 from store.tenants import Limits
 
 
-def job_out(job: Job) -> JobOut:
+def job_out(job: Job | Row[Any]) -> JobOut:
+    """A job entity or a row of the jobs table (:func:`store.jobs.list_jobs`) as the API's body."""
+    if isinstance(job, Row):
+        row = job._mapping  # attribute access on a row costs a lookup by name each time
+        values = {column: row[column] for column in _JOB_COLUMNS}
+    else:
+        values = {column: getattr(job, column) for column in _JOB_COLUMNS}
     return JobOut.model_validate(
         {
-            **{column: getattr(job, column) for column in _JOB_COLUMNS},
+            **values,
             "cpu": format_cpu(job.cpu_milli),
             "memory": format_memory(job.memory_bytes),
         }
