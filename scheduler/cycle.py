@@ -54,7 +54,7 @@ from scheduler.model import (
     Snapshot,
     UsageState,
 )
-from scheduler.ordering import Factors, FairOrdering, FifoOrdering
+from scheduler.ordering import Factors, FairOrdering, FifoOrdering, Smallest
 from scheduler.policy import Policy
 from scheduler.preemption import PreemptionPlan, plan_preemption, preemption_budget
 from scheduler.state import Request, SchedulingState
@@ -301,6 +301,8 @@ class _Cycle:
         self.unplaceable: set[Shape] = set()
         self.capacity_messages: dict[tuple[object, ...], str] = {}
         self.behind_messages: dict[tuple[str, str], str] = {}
+        self.closed_flavors: set[tuple[str, str]] = set()
+        """(tenant, flavor) found :meth:`_flavor_closed` this cycle."""
         self.quota_blocked: dict[tuple[str, str], _QuotaMemo] = {}
         self.deferred: list[tuple[str, list[JobState]]] = []
         self.starving: set[str] = set()
@@ -363,7 +365,7 @@ class _Cycle:
         for name in self.closed_nodes:
             state.cluster.reopen(name)
 
-    def nothing_more_for(self, tenant: str, smallest: Mapping[str, int]) -> bool:
+    def nothing_more_for(self, tenant: str, smallest: Mapping[str, Smallest]) -> bool:
         """Whether none of the tenant's further jobs can start this cycle, once its first
         :data:`EXPLAINED_PER_TENANT` jobs have been explained (never in simulation, where
         the queue is a short window anyway): every flavor it has jobs of is
@@ -371,28 +373,47 @@ class _Cycle:
         each."""
         if not self.explain or self.tenant_positions.get(tenant, 0) < EXPLAINED_PER_TENANT:
             return False
-        return all(self._flavor_closed(tenant, f, gpus) for f, gpus in smallest.items())
+        return all(self._flavor_closed(tenant, f, least) for f, least in smallest.items())
 
-    def written_off(self, job: JobState, smallest: Mapping[str, int]) -> bool:
+    def written_off(self, job: JobState, smallest: Mapping[str, Smallest]) -> bool:
         """Whether ``job``, past its tenant's first :data:`EXPLAINED_PER_TENANT` jobs, is in a
-        flavor closed to its tenant this cycle: it is listed like the jobs of a tenant that can
-        start nothing more. Per flavor, so that one startable job of another flavor in the
-        queue neither makes the cycle examine every job nor changes their reasons (which the
-        loop would then rewrite, row by row, every time such a job comes and goes)."""
+        flavor closed to its tenant this cycle, or has a shape no node could place this cycle
+        (with its tenant's head in the flavor past its chance to preempt): it is listed like
+        the jobs of a tenant that can start nothing more. Per flavor, so that one startable
+        job of another flavor in the queue neither makes the cycle examine every job nor
+        changes their reasons (which the loop would then rewrite, row by row, every time such
+        a job comes and goes)."""
         if not self.explain or self.tenant_positions.get(job.tenant, 0) < EXPLAINED_PER_TENANT:
             return False
-        return self._flavor_closed(job.tenant, job.flavor, smallest[job.flavor])
-
-    def _flavor_closed(self, tenant: str, flavor: str, smallest_gpus: int) -> bool:
-        """The tenant's head in ``flavor`` had its chance to preempt, and neither the free GPUs
-        nor its quota cover even its smallest job there."""
-        if self.preemption_attempts > 0 and (tenant, flavor) not in self.preemption_tried:
-            return False
-        if self.state.cluster.free_gpus(flavor) < smallest_gpus:
+        if self._flavor_closed(job.tenant, job.flavor, smallest[job.flavor]):
             return True
-        fr = (flavor, GPU)
-        tree = self.state.tree
-        return fr in tree.limited and tree.available(tenant, fr) < smallest_gpus
+        return (job.tenant, job.flavor) in self.preemption_tried and shape_of(
+            job
+        ) in self.unplaceable
+
+    def _flavor_closed(self, tenant: str, flavor: str, least: Smallest) -> bool:
+        """The tenant's head in ``flavor`` had its chance to preempt, and the free GPUs (in
+        total, or per node for even the smallest worker) or its quota cannot hold even its
+        smallest job there. Once closed, a flavor stays closed for the rest of the cycle:
+        within a cycle free capacity and quota only shrink (what a preemption frees is held
+        for its preemptor)."""
+        key = (tenant, flavor)
+        if key in self.closed_flavors:
+            return True
+        if self.preemption_attempts > 0 and key not in self.preemption_tried:
+            return False
+        cluster = self.state.cluster
+        closed = (
+            cluster.free_gpus(flavor) < least.gpus
+            or cluster.gpu_slots(flavor, least.gpus_per_worker) < least.workers
+        )
+        if not closed:
+            fr = (flavor, GPU)
+            tree = self.state.tree
+            closed = fr in tree.limited and tree.available(tenant, fr) < least.gpus
+        if closed:
+            self.closed_flavors.add(key)
+        return closed
 
     def defer(self, tenant: str, jobs: list[JobState]) -> None:
         self.deferred.append((tenant, jobs))
@@ -404,8 +425,17 @@ class _Cycle:
         self.tenant_positions[job.tenant] = tenant_position
         if self.collect:
             self.queue.append(QueueEntry(job.id, self.position, tenant_position, factors))
-        message = self._behind_message(job.tenant, job.flavor)
+        if (job.tenant, job.flavor) in self.closed_flavors:
+            message = self._behind_message(job.tenant, job.flavor)
+        else:
+            message = self._unplaceable_message(job.tenant, job.flavor)
         self.pending.append(Pending(job.id, self.position, tenant_position, BEHIND, message))
+
+    def _unplaceable_message(self, tenant: str, flavor: str) -> str:
+        return (
+            f"waiting behind earlier {flavor} jobs of {tenant}; no {flavor} node has room for "
+            "a worker of this size now"
+        )
 
     def _behind_message(self, tenant: str, flavor: str) -> str:
         message = self.behind_messages.get((tenant, flavor))

@@ -286,7 +286,7 @@ def _fit_facts(
         "cpu": request.cpu_milli,
         "memory": request.memory_bytes,
     }
-    row = session.connection().execute(_FIT_FACTS, parameters).one()
+    row = session.execute(_FIT_FACTS, parameters).one()
     facts = _FitFacts(
         bool(row[0]), row[1], row[2], row[3], row[4], bool(row[5]), bool(row[6]), row[7]
     )

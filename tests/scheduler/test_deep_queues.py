@@ -64,3 +64,16 @@ def test_a_startable_job_of_another_flavor_leaves_the_deep_queue_as_it_was() -> 
         "waiting behind earlier a100 jobs of a, which cannot start now "
         "(no free a100 GPUs or quota left for even its smallest job)"
     }
+
+
+def test_a_deep_queue_is_written_off_when_free_gpus_are_too_scattered_for_any_of_its_jobs() -> None:
+    """Eight GPUs are free, but four per node: no one-worker 8-GPU job can start, so past the
+    first jobs the cycle no longer looks at each one."""
+    builder = SnapshotBuilder().tenant("a", gpu=64).nodes(2, gpus=4)
+    for index in range(EXPLAINED_PER_TENANT + 5):
+        builder.queued(f"q{index:03d}", "a", gpus=8, submitted_at=float(index))
+    result = run_cycle(builder.build(), FAIR)
+    assert result.admitted == ()
+    reasons = [p.reason for p in result.pending]
+    assert BEHIND not in reasons[:EXPLAINED_PER_TENANT]
+    assert set(reasons[EXPLAINED_PER_TENANT:]) == {BEHIND}
