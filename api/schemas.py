@@ -304,7 +304,7 @@ class TenantLimitsOut(BaseModel):
 
 class TenantCreate(Request):
     name: TenantName
-    kind: Literal["academic", "industry"]
+    kind: Literal["academic", "industry", "government"]
     cohort: ObjectName | None = None
     weight: float = Field(default=1.0, gt=0, le=1000)
     quota: Quota | None = None
@@ -313,7 +313,7 @@ class TenantCreate(Request):
 
 
 class TenantPatch(Request):
-    kind: Literal["academic", "industry"] | None = None
+    kind: Literal["academic", "industry", "government"] | None = None
     cohort: ObjectName | None = None
     weight: float | None = Field(default=None, gt=0, le=1000)
     stop_policy: StopPolicy | None = None

@@ -9,14 +9,16 @@ tenants and flavors, per-user limits, the status of every job a queued job depen
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
 from scheduler.model import (
     CohortSpec,
     Condition,
+    Credit,
     Demand,
     Dependency,
     FlavorResource,
@@ -33,6 +35,7 @@ from scheduler.model import (
 )
 from store import cluster, jobs, tenants
 from store import controls as control_store
+from store import wallets as wallet_store
 from store.common import as_utc_or_none
 from store.models import Job, Node
 from store.tenants import COHORT, TENANT, Limits
@@ -121,7 +124,9 @@ def _user_limits(limits: control_store.Limits) -> UserLimits:
     return UserLimits(limits.max_gpus, limits.max_running_jobs, limits.max_queued_jobs)
 
 
-def load_controls(session: Session, queued: Sequence[Job], active: Sequence[Job]) -> QueueControls:
+def load_controls(
+    session: Session, queued: Sequence[Job], active: Sequence[Job], now: float | None = None
+) -> QueueControls:
     """Stops, limits and the status of the jobs ``queued`` depend on (rows already read are
     not read again)."""
     tenant_stops, flavor_stops = control_store.stopped(session)
@@ -137,7 +142,16 @@ def load_controls(session: Session, queued: Sequence[Job], active: Sequence[Job]
         user_limits={t: _user_limits(v) for t, v in control_store.all_defaults(session).items()},
         user_overrides={k: _user_limits(v) for k, v in control_store.overrides(session).items()},
         outcomes=outcomes,
+        credits=load_credits(session, time.time() if now is None else now),
     )
+
+
+def load_credits(session: Session, now: float) -> dict[str, Credit]:
+    """Metered tenants out of credit or requiring cover (:mod:`scheduler.gates`)."""
+    return {
+        gate.tenant: Credit(gate.available, gate.require_cover, gate.rates)
+        for gate in wallet_store.credit_gates(session, datetime.fromtimestamp(now, UTC))
+    }
 
 
 def build_snapshot(
@@ -160,7 +174,7 @@ def build_snapshot(
         running=tuple(job_state(j, now) for j in active_rows if j.placement),
         usage=load_usage(session),
         preempting=frozenset(j.id for j in queued_rows if j.reason == PREEMPTING),
-        controls=load_controls(session, queued_rows, active_rows),
+        controls=load_controls(session, queued_rows, active_rows, now),
     )
 
 

@@ -27,7 +27,7 @@ from cli.commands.base import (
 from cli.errors import EXIT_OK, EXIT_USAGE
 from cli.output import Output, age, format_fields
 
-KINDS = ("academic", "industry")
+KINDS = ("academic", "industry", "government")
 
 
 # -- tenants ------------------------------------------------------------------------------------
