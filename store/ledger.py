@@ -444,9 +444,8 @@ def statement(session: Session, tenant: str, month: str) -> Statement:
         .group_by(LedgerEntry.job_id)
         .order_by(func.min(LedgerEntry.id))
     ).all()
-    names = dict(
-        session.execute(select(Job.id, Job.name).where(Job.id.in_([row[0] for row in rows])))
-    )
+    found = session.execute(select(Job.id, Job.name).where(Job.id.in_([row[0] for row in rows])))
+    names = {job_id: name for job_id, name in found}
     lines = [
         StatementLine(
             job_id, names.get(job_id, ""), user, flavor, int(gpu), int(price), int(cost), int(cr)
