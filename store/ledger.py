@@ -445,7 +445,7 @@ def statement(session: Session, tenant: str, month: str) -> Statement:
         .order_by(func.min(LedgerEntry.id))
     ).all()
     found = session.execute(select(Job.id, Job.name).where(Job.id.in_([row[0] for row in rows])))
-    names = {job_id: name for job_id, name in found}
+    names = dict(found)
     lines = [
         StatementLine(
             job_id, names.get(job_id, ""), user, flavor, int(gpu), int(price), int(cost), int(cr)

@@ -212,7 +212,8 @@ def test_usage_report_csv_and_statement_agree_with_the_ledger(
         ("acme", "h100", 1800.0, "61.000"),  # 60 for the GPU, 1 for 4 cores at 0.5/hour
         ("lab-a", "h100", 189.0, "4.305"),
     ]
-    assert report["total"]["cost"] == "65.305" and report["from"].startswith("2026-11-01")
+    assert report["total"]["cost"] == "65.305"
+    assert report["from"].startswith("2026-11-01")
     text = api.get(
         "/v1/usage", params={**params, "group_by": "tenant"}, headers={"Accept": "text/csv"}
     )
@@ -235,7 +236,8 @@ def test_usage_report_csv_and_statement_agree_with_the_ledger(
     job = alice.ok(alice.get(f"/v1/jobs/{first}"))
     assert (job["cost"], job["max_cost"]) == ("4.305", None)
     bad = api.get("/v1/usage", params={**params, "group_by": "tenant,node"})
-    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.group_by"
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "query.group_by"
 
 
 def test_a_job_shows_its_maximum_cost(api: ApiDriver) -> None:

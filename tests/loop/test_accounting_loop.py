@@ -49,7 +49,7 @@ def test_a_wallet_running_out_lets_jobs_finish_or_stops_them(
     job = platform.job(job_id)
     assert (job.status, job.reason) == (outcome, reason)
     with platform.sessions() as session:
-        charged = session.scalar(select(func.sum(LedgerEntry.cost)))
+        charged = session.scalar(select(func.sum(LedgerEntry.cost))) or 0
         open_attempts = session.scalar(
             select(func.count()).select_from(JobAccrual).where(JobAccrual.closed.is_(False))
         )

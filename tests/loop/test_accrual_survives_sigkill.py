@@ -6,6 +6,7 @@ exactly its top-up less the ledger's charges, which its transactions sum to."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import signal
@@ -124,7 +125,7 @@ def test_sigkill_during_accrual_loses_and_repeats_nothing(
         transactions = session.scalar(select(func.sum(WalletTransaction.amount)))
     for job_id in job_ids:
         intervals = sorted((r.start_ms, r.end_ms) for r in rows if r.job_id == job_id)
-        assert all(a[1] == b[0] for a, b in zip(intervals, intervals[1:], strict=False))
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(intervals))
         ledger_ms = sum(end - start for start, end in intervals)
         assert 0 <= ledger_ms - pod_ms[job_id] <= TOLERANCE_MS, (job_id, ledger_ms, pod_ms)
         assert {r.gpus for r in rows if r.job_id == job_id} == {2}

@@ -234,7 +234,8 @@ def test_wallet_charges_member_budgets_and_statement_agree(sessions: SessionFact
     assert [(r.group, r.gpu_ms, r.cost, r.jobs) for r in report] == [
         ({"tenant": "acme", "user": "alice"}, 9_000_000, cost_first + cost_second, 2)
     ]
-    assert empty.lines == [] and empty.wallet_charges == 0
+    assert empty.lines == []
+    assert empty.wallet_charges == 0
 
 
 def test_an_unmetered_tenant_is_ledgered_but_never_charged(sessions: SessionFactory) -> None:
@@ -246,7 +247,8 @@ def test_an_unmetered_tenant_is_ledgered_but_never_charged(sessions: SessionFact
         assert not wallets.view(session, "lab-a").metered
         assert session.scalar(select(func.count()).select_from(WalletTransaction)) == 0
         statement = ledger.statement(session, "lab-a", "2026-11")
-    assert statement.net == 82 * MICRO and statement.wallet_charges is None
+    assert statement.net == 82 * MICRO
+    assert statement.wallet_charges is None
 
 
 def test_a_price_change_applies_from_its_instant(sessions: SessionFactory) -> None:
