@@ -444,8 +444,8 @@ def statement(session: Session, tenant: str, month: str) -> Statement:
         .group_by(LedgerEntry.job_id)
         .order_by(func.min(LedgerEntry.id))
     ).all()
-    found = session.execute(select(Job.id, Job.name).where(Job.id.in_([row[0] for row in rows])))
-    names = dict(found)
+    ids = [row[0] for row in rows]
+    names = dict(session.execute(select(Job.id, Job.name).where(Job.id.in_(ids))).all())
     lines = [
         StatementLine(
             job_id, names.get(job_id, ""), user, flavor, int(gpu), int(price), int(cost), int(cr)
