@@ -85,4 +85,4 @@ def test_prices_wallet_report_and_statement(
     admin_cli.ok("wallet", "adjust", "lab-a", "-13.695")
     refused = alice.run("submit", str(tmp_path / "job.yaml"))
     assert refused.code == 10
-    assert "no credit left" in refused.stderr
+    assert "no credit left" in refused.stderr, refused.stderr
