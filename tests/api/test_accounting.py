@@ -246,3 +246,12 @@ def test_a_job_shows_its_maximum_cost(api: ApiDriver) -> None:
     job = api.ok(api.post("/v1/jobs", body), 201)
     shown = api.ok(api.get(f"/v1/jobs/{job['id']}"))
     assert (shown["cost"], shown["max_cost"]) == ("0.000", "82.000")
+
+
+def test_a_tenant_that_becomes_industry_loses_its_credit_limit(api: ApiDriver) -> None:
+    api.ok(api.request("PATCH", "/v1/tenants/lab-a/wallet", json={"credit_limit": "50"}))
+    assert api.ok(api.get("/v1/tenants/lab-a/wallet"))["available"] == "50.000"
+    api.ok(api.request("PATCH", "/v1/tenants/lab-a", json={"kind": "industry"}))
+    wallet = api.ok(api.get("/v1/tenants/lab-a/wallet"))
+    assert (wallet["billing"], wallet["credit_limit"]) == ("prepaid", "0.000")
+    assert submit(api, "lab-a").status_code == 402
