@@ -36,7 +36,7 @@ from quotas.money import Rate, Usage, charge
 from store import wallets
 from store.common import as_utc
 from store.errors import InvalidRequest
-from store.jobstates import JobStatus
+from store.jobstates import ACTIVE_STATES, JobStatus
 from store.models import Job, JobAccrual, LedgerEntry, Tenant, Wallet, WalletTransaction
 from store.prices import PriceBook, price_book
 
@@ -226,7 +226,10 @@ def _accrue_attempt(
 ) -> None:
     job = attempt.job
     now_ms = accruer.now_ms
-    running = job.status == JobStatus.RUNNING.value and job.attempts == attempt.attempt
+    current = job.attempts == attempt.attempt and JobStatus(job.status) in ACTIVE_STATES
+    running = current and job.status == JobStatus.RUNNING.value
+    if current and not running:
+        return  # admitted, its pods not all running yet: accrued from their start once they are
     if row is None:
         start = _start_ms(attempt, running, now_ms)
         if start is None:

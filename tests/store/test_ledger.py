@@ -264,3 +264,24 @@ def test_a_price_change_applies_from_its_instant(sessions: SessionFactory) -> No
     finish(sessions, job_id, 3600)
     assert ledger_cost(sessions, job_id) == 41 * MICRO + 50 * MICRO
     assert format_credits(ledger_cost(sessions, job_id)) == "91.000"
+
+
+def test_an_admitted_attempt_whose_pods_started_is_accrued_from_their_start_once_it_runs(
+    sessions: SessionFactory,
+) -> None:
+    job_id = submit(sessions)
+    with transaction(sessions) as session:
+        job = jobs.get(session, job_id)
+        job.placement = ["node-0"]
+        jobs.transition(session, job, JobStatus.ADMITTED, "Admitted", at=at(0))
+        # one worker of the gang started at +5 s; the job is still admitted at +10 s
+        ledger.accrue(session, [ledger.Attempt(job, 0, T0 + 5)], T0 + 10)
+    with transaction(sessions) as session:
+        job = jobs.get(session, job_id)
+        jobs.transition(session, job, JobStatus.RUNNING, "Running", at=at(20))
+        ledger.accrue(session, [ledger.Attempt(job, 0, T0 + 5)], T0 + 20)
+    with sessions() as session:
+        rows = session.scalars(select(LedgerEntry).where(LedgerEntry.job_id == job_id)).all()
+    assert [(r.start_ms - round(T0 * 1000), r.end_ms - round(T0 * 1000)) for r in rows] == [
+        (5000, 20000)
+    ]
