@@ -181,17 +181,21 @@ class Response(BaseModel):
 class CohortCreate(Request):
     name: ObjectName
     parent: ObjectName | None = None
+    weights_from_allocation: bool = False
+    """Its tenants' fair-share weights follow the credits allocated to them this month."""
 
 
 class CohortPatch(Request):
     parent: ObjectName | None = None
     """``null`` makes the cohort a root; absent leaves the parent as it is."""
+    weights_from_allocation: bool | None = None
 
 
 class CohortOut(Response):
     name: str
     parent: str | None
     created_at: datetime
+    weights_from_allocation: bool = False
 
 
 NodeLabels = dict[

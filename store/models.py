@@ -43,6 +43,11 @@ class Cohort(Base):
         String(NAME_LENGTH), ForeignKey("cohorts.name", ondelete="RESTRICT")
     )
     created_at: Mapped[datetime]
+    weights_from_allocation: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    """The fair-share weights of its tenants follow the credits allocated to them this month
+    (migration 0006; see :func:`store.wallets.allocations`)."""
 
 
 class Flavor(Base):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, ScalarSelect, or_, select, update
+from sqlalchemy import BindParameter, ScalarSelect, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from quotas.money import Rate, format_credits
@@ -325,6 +325,20 @@ def credit_gates(session: Session, now: datetime) -> list[CreditGate]:
         )
         for tenant, available, cover, kind in rows
     ]
+
+
+def allocations(session: Session, start: datetime, end: datetime) -> dict[str, int]:
+    """Credits allocated to each tenant in [start, end): the sum of its top-ups then."""
+    rows = session.execute(
+        select(WalletTransaction.tenant, func.sum(WalletTransaction.amount))
+        .where(
+            WalletTransaction.kind == "topup",
+            WalletTransaction.at >= start,
+            WalletTransaction.at < end,
+        )
+        .group_by(WalletTransaction.tenant)
+    ).all()
+    return {tenant: int(total) for tenant, total in rows}
 
 
 def wallets(session: Session) -> Sequence[Wallet]:

@@ -255,3 +255,27 @@ def test_a_tenant_that_becomes_industry_loses_its_credit_limit(api: ApiDriver) -
     wallet = api.ok(api.get("/v1/tenants/lab-a/wallet"))
     assert (wallet["billing"], wallet["credit_limit"]) == ("prepaid", "0.000")
     assert submit(api, "lab-a").status_code == 402
+
+
+def test_fair_share_weights_follow_this_months_allocations_in_a_marked_cohort(
+    api: ApiDriver,
+) -> None:
+    api.ok(api.post("/v1/cohorts", {"name": "grants", "weights_from_allocation": True}), 201)
+    for name in ("uni-a", "uni-b", "uni-c"):
+        body = {"name": name, "kind": "academic", "cohort": "grants", "weight": 2}
+        api.ok(api.post("/v1/tenants", body), 201)
+
+    def weights() -> dict[str, float]:
+        rows = api.ok(api.get("/v1/share"))
+        return {r["name"]: r["weight"] for r in rows if r["kind"] == "tenant"}
+
+    assert weights()["uni-a"] == 2  # no allocation this month yet: the weights as set
+    topup(api, "uni-a", "300")
+    topup(api, "uni-b", "100")
+    shown = weights()
+    assert shown["uni-a"] == pytest.approx(4.5)  # the cohort's 6 split 3:1:0
+    assert shown["uni-b"] == pytest.approx(1.5)
+    assert shown["uni-c"] == pytest.approx(0.001)
+    assert shown["lab-a"] == 1  # other cohorts keep their weights
+    api.ok(api.request("PATCH", "/v1/cohorts/grants", json={"weights_from_allocation": False}))
+    assert weights()["uni-a"] == 2

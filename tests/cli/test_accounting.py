@@ -86,3 +86,13 @@ def test_prices_wallet_report_and_statement(
     refused = alice.run("submit", str(tmp_path / "job.yaml"))
     assert refused.code == 10
     assert "no credit left" in refused.stderr, refused.stderr
+
+
+def test_a_cohorts_weights_can_follow_allocations(
+    admin_cli: CliDriver, platform: ApiDriver
+) -> None:
+    shown = admin_cli.ok("cohorts", "update", "academic", "--weights-from-allocation").stdout
+    assert "weights follow their allocations" in shown
+    assert platform.ok(platform.get("/v1/cohorts/academic"))["weights_from_allocation"] is True
+    admin_cli.ok("cohorts", "update", "academic", "--no-weights-from-allocation")
+    assert platform.ok(platform.get("/v1/cohorts/academic"))["weights_from_allocation"] is False

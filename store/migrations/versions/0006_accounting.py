@@ -4,7 +4,8 @@
 - ``wallets``, ``wallet_transactions``, ``member_budgets``: a tenant's credits, every movement
   of them (the balance is their sum) and its members' sub-wallets;
 - ``job_accruals``: how far each job attempt has been accrued (idempotent accrual);
-- ``ledger``: append-only usage rows, unique per (job, attempt, kind, interval start).
+- ``ledger``: append-only usage rows, unique per (job, attempt, kind, interval start);
+- ``cohorts.weights_from_allocation``: its tenants' fair-share weights follow their allocation.
 
 Revision ID: 0006_accounting
 Revises: 0005_queue_controls
@@ -26,6 +27,12 @@ TIME = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("cohorts", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "weights_from_allocation", sa.Boolean(), nullable=False, server_default=sa.false()
+            )
+        )
     op.create_table(
         "prices",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -127,3 +134,5 @@ def downgrade() -> None:
         "prices",
     ):
         op.drop_table(table)
+    with op.batch_alter_table("cohorts", schema=None) as batch_op:
+        batch_op.drop_column("weights_from_allocation")
