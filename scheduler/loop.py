@@ -253,6 +253,8 @@ class SchedulerLoop:
         """Set by :meth:`notify`; :meth:`run_forever` iterates once per wake-up."""
         self.iterations = 0
         self._last_usage_update: float | None = None
+        self._last_full_accrual: float | None = None
+        """When the last committed iteration accrued every running attempt."""
         self._inventory: list[cluster_store.NodeRecord] | None = None
         self._creating: dict[str, tuple[WorkloadSpec, float]] = {}
         """Jobs whose pods this loop created and the cluster view does not show yet."""
@@ -366,7 +368,7 @@ class SchedulerLoop:
                     job.id, namespace, job.attempts, job.workers, "missing"
                 )
 
-        attempts = [(job, job.attempts) for job in active]
+        attempts = [(job, job.attempts, job.status == JobStatus.RUNNING.value) for job in active]
         self._apply_observations(session, active, observations, now, report)
         # Every row read, whatever its status now: a job that left the active states during
         # this iteration (finished, requeued, or found cancelled by a concurrent writer) may
@@ -386,7 +388,7 @@ class SchedulerLoop:
         result = run_cycle(snapshot, self.policy)
         self._last_cycle = (snapshot, result)
         self._persist(session, queued, active, snapshot, result, now, report, self._estimates)
-        self._stop_unpaid(session, [job for job, _attempt in attempts], now, report)
+        self._stop_unpaid(session, [job for job, _attempt, _running in attempts], now, report)
         self._accrue(session, attempts, observations, now, report)
         self._decay_usage(session, snapshot, now)
 
@@ -855,27 +857,34 @@ class SchedulerLoop:
     def _accrue(
         self,
         session: Session,
-        attempts: Sequence[tuple[Job, int]],
+        attempts: Sequence[tuple[Job, int, bool]],
         observations: Mapping[str, GangObservation],
         now: float,
         report: IterationReport,
     ) -> None:
-        """Write run time to the usage ledger and charge wallets, in this transaction."""
+        """Write run time to the usage ledger and charge wallets, in this transaction: every
+        running attempt once per accrual interval (a full pass), and in between only the
+        attempts that started or ended."""
         accounted = []
-        for job, attempt in attempts:
+        for job, attempt, was_running in attempts:
             seen = observations.get(job.id)
             pods = seen if seen is not None and seen.attempt == attempt else None
+            still_running = job.status == JobStatus.RUNNING.value and job.attempts == attempt
             accounted.append(
                 ledger.Attempt(
                     job,
                     attempt,
                     pods.started_at if pods else None,
                     pods.finished_at if pods else None,
+                    changed=not (was_running and still_running),
                 )
             )
-        accrued = ledger.accrue(
-            session, accounted, now, min_interval_seconds=self.settings.accrual_interval_seconds
-        )
+        interval = self.settings.accrual_interval_seconds
+        last = self._last_full_accrual
+        full = last is None or now - last >= interval
+        accrued = ledger.accrue(session, accounted, now, min_interval_seconds=interval, full=full)
+        if full:
+            report.after_commit.append(partial(setattr, self, "_last_full_accrual", now))
         report.after_commit.append(
             partial(metrics.METRICS.accrued, accrued.spend, accrued.credited, accrued.balances)
         )

@@ -59,6 +59,8 @@ class Attempt:
     """When its first pod started running (epoch seconds), if the cluster says."""
     pod_finished_at: float | None = None
     """When its last pod terminated, if all have."""
+    changed: bool = True
+    """It started or ended in this iteration (``False``: it was and still is running)."""
 
 
 @dataclass(slots=True)
@@ -184,14 +186,21 @@ def accrue(
     now: float,
     *,
     min_interval_seconds: float = 0.0,
+    full: bool = True,
 ) -> AccrualReport:
-    """Accrue every running attempt up to ``now`` and close the ones that ended."""
+    """Accrue running attempts up to ``now`` and close the ones that ended.
+
+    A ``full`` pass reads every open accrual and accrues every running attempt. Otherwise only
+    the attempts that started or ended in this iteration (``Attempt.changed``) are read and
+    written, and the attempts that ended outside the loop (a cancel) are found with one query:
+    the scheduler loop makes a full pass once per accrual interval, so its other iterations do
+    not read thousands of accrual rows for nothing."""
     now_ms = round(now * 1000)
-    open_rows = {
-        (row.job_id, row.attempt): row
-        for row in session.scalars(select(JobAccrual).where(JobAccrual.closed == false()))
-    }
-    if not attempts and not open_rows:
+    if not full:
+        attempts = [a for a in attempts if a.changed]
+    open_rows = _open_rows(session, None if full else [a.job.id for a in attempts])
+    ended_elsewhere = [] if full else _ended_outside_the_loop(session)
+    if not attempts and not open_rows and not ended_elsewhere:
         return AccrualReport()
     accruer = _Accruer(session, now_ms)
     handled: set[tuple[str, int]] = set()
@@ -200,6 +209,7 @@ def accrue(
         handled.add(key)
         _accrue_attempt(accruer, attempt, open_rows.get(key), min_interval_seconds)
     leftover = [row for key, row in open_rows.items() if key not in handled]
+    leftover += [row for row in ended_elsewhere if (row.job_id, row.attempt) not in handled]
     for job, row in _with_jobs(session, leftover):
         # The attempt ended outside the loop (a user cancelled the job): up to its end.
         if job is None:
@@ -207,6 +217,29 @@ def accrue(
             continue
         _accrue_attempt(accruer, Attempt(job, row.attempt), row, min_interval_seconds)
     return accruer.settle()
+
+
+def _open_rows(
+    session: Session, job_ids: Sequence[str] | None
+) -> dict[tuple[str, int], JobAccrual]:
+    """Open accruals: all of them (``job_ids`` ``None``), or those of these jobs."""
+    query = select(JobAccrual).where(JobAccrual.closed == false())
+    if job_ids is not None:
+        if not job_ids:
+            return {}
+        query = query.where(JobAccrual.job_id.in_(job_ids))
+    return {(row.job_id, row.attempt): row for row in session.scalars(query)}
+
+
+def _ended_outside_the_loop(session: Session) -> list[JobAccrual]:
+    """Open accruals whose job is no longer admitted or running (cancelled through the API)."""
+    active = [s.value for s in ACTIVE_STATES]
+    query = (
+        select(JobAccrual)
+        .join(Job, Job.id == JobAccrual.job_id)
+        .where(JobAccrual.closed == false(), Job.status.not_in(active))
+    )
+    return list(session.scalars(query))
 
 
 def _with_jobs(

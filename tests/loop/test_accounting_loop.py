@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from quotas.money import MICRO, Rate
 from scheduler.gates import INSUFFICIENT_CREDITS
 from scheduler.loop import CREDITS_EXHAUSTED, LoopSettings
-from store import prices, wallets
+from store import jobs, prices, wallets
 from store.db import transaction
 from store.models import JobAccrual, LedgerEntry
 from tests.loop.conftest import Platform, run_until
@@ -100,3 +100,26 @@ def test_cover_admits_only_jobs_whose_maximum_cost_is_covered(
         assert (job.status, job.reason) == ("queued", INSUFFICIENT_CREDITS)
         expected = "time limit" if max_runtime is None else "maximum cost 100.000 credits"
         assert expected in job.message
+
+
+def test_between_full_passes_only_attempts_that_start_or_end_are_accrued(
+    platform: Platform,
+) -> None:
+    fund(platform, "1000")
+    finishing = platform.submit(seconds=20)  # 1 s of real time
+    cancelled = platform.submit(seconds=6000)
+    loop = platform.loop(settings=LoopSettings(accrual_interval_seconds=3600))
+    run_until(loop, lambda: platform.job(finishing).status == "succeeded")
+    assert platform.job(cancelled).status == "running"
+    with transaction(platform.sessions) as session:
+        jobs.cancel(session, jobs.get(session, cancelled), by="alice")  # outside the loop
+    loop.run_once()
+    with platform.sessions() as session:
+        rows = session.scalars(select(LedgerEntry).order_by(LedgerEntry.id)).all()
+        still_open = session.scalar(
+            select(func.count()).select_from(JobAccrual).where(JobAccrual.closed.is_(False))
+        )
+    # one row per attempt: opened when it started, closed when it ended, nothing in between
+    assert sorted(r.job_id for r in rows) == sorted([finishing, cancelled])
+    assert still_open == 0
+    assert balance(platform) == 1000 * MICRO - sum(r.cost for r in rows)
