@@ -83,8 +83,3 @@ def rate_numerator(rate: Rate, usage: Usage) -> int:
 def charge(rate: Rate, usage: Usage, milliseconds: int, carry: int = 0) -> tuple[int, int]:
     """The whole micro-credits an interval charges and the remainder to carry on."""
     return divmod(rate_numerator(rate, usage) * milliseconds + carry, DENOMINATOR)
-
-
-def cost(rate: Rate, usage: Usage, seconds: float) -> int:
-    """The cost of ``seconds`` of run time, rounded down to the micro-credit."""
-    return charge(rate, usage, round(seconds * 1000))[0]

@@ -21,7 +21,6 @@ from store.common import as_utc, utcnow
 from store.errors import InvalidRequest
 from store.models import Price
 
-TENANT_KINDS = ("academic", "industry", "government")
 POSTPAID_KINDS = frozenset({"academic", "government"})
 """Kinds that use first and pay after: their wallets may go down to their credit limit."""
 

@@ -339,7 +339,3 @@ def allocations(session: Session, start: datetime, end: datetime) -> dict[str, i
         .group_by(WalletTransaction.tenant)
     ).all()
     return {tenant: int(total) for tenant, total in rows}
-
-
-def wallets(session: Session) -> Sequence[Wallet]:
-    return session.scalars(select(Wallet).order_by(Wallet.tenant)).all()
