@@ -31,11 +31,14 @@ from api.routers import (
     job_controls,
     jobs,
     limits,
+    prices,
     queue,
     scheduler,
     share,
     tenants,
+    usage,
     users,
+    wallets,
 )
 from api.settings import ApiSettings
 from k8s.client import ClusterClient
@@ -84,7 +87,19 @@ def create_app(
     app.add_middleware(RequestInstrumentation)
     app.state.cluster_client = cluster_client(settings)
     resources = (health, cohorts, flavors, tenants, limits, users)
-    for module in (*resources, jobs, job_controls, arrays, queue, cluster, scheduler, share, audit):
+    accounting = (prices, wallets, usage)
+    for module in (
+        *resources,
+        jobs,
+        job_controls,
+        arrays,
+        queue,
+        cluster,
+        scheduler,
+        share,
+        audit,
+        *accounting,
+    ):
         app.include_router(module.router)
     return app
 

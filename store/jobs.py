@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from quotas.quantity import format_cpu, format_memory
-from store import cluster, controls
+from store import cluster, controls, wallets
 from store.common import decode_cursor, encode_cursor, new_array_id, new_job_id, utcnow
 from store.errors import Conflict, InvalidRequest, InvalidTransition, NotFound
 from store.jobstates import ACTIVE_STATES, JobStatus, is_allowed, is_final
@@ -121,6 +121,7 @@ def submit(
         session.flush()  # these count or look up jobs, those of a group commit's earlier rows too
     if facts.queued_limit is not None:
         controls.check_queued_limit(session, request.tenant, user, count, facts.queued_limit)
+    wallets.check_credit(request.tenant, user, facts.credit)
     if request.depends_on:
         controls.check_dependencies(session, request.tenant, request.depends_on, job_id=job_id)
     now = utcnow()
@@ -214,6 +215,8 @@ class _FitFacts:
     """Whether a node assigned to the flavor could hold one worker, defaults included."""
     queued_limit: int | None
     """The user's queued-jobs limit in the tenant: their override, else the tenant's default."""
+    credit: wallets.CreditFacts
+    """The tenant's wallet and the user's budget, if any (a 402 when exhausted)."""
 
 
 def _fit_facts_statement() -> Select[Any]:
@@ -252,6 +255,7 @@ def _fit_facts_statement() -> Select[Any]:
             .scalar_subquery(),
             select(Tenant.max_queued_jobs_per_user).where(Tenant.name == tenant).scalar_subquery(),
         ),
+        *wallets.credit_columns(tenant, user),
     )
 
 
@@ -288,7 +292,15 @@ def _fit_facts(
     }
     row = session.execute(_FIT_FACTS, parameters).one()
     facts = _FitFacts(
-        bool(row[0]), row[1], row[2], row[3], row[4], bool(row[5]), bool(row[6]), row[7]
+        bool(row[0]),
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        bool(row[5]),
+        bool(row[6]),
+        row[7],
+        wallets.CreditFacts(*row[8:]),
     )
     if memo is not None:
         memo[key] = facts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -26,9 +27,10 @@ from api.problems import ApiProblem
 from api.schemas import JobCreate, JobEventOut, JobOut, JobPageOut
 from k8s.client import ClusterClient
 from k8s.errors import ClusterError, ClusterNotFound
+from quotas.money import format_credits
 from quotas.quantity import cpu_to_milli, memory_to_bytes
 from scheduler.metrics import METRICS, JobOutcome
-from store import jobs, tenants
+from store import jobs, ledger, tenants
 from store.common import as_utc, new_job_id
 from store.jobstates import JobStatus
 from store.models import Job
@@ -136,7 +138,12 @@ def list_jobs(
 
 @router.get("/{job_id}", response_model=JobOut)
 def get_job(job_id: JobIdPath, session: SessionDep, principal: PrincipalDep) -> Response:
-    return json_response(job_out(jobs.get(session, job_id, tenants=visible_tenants(principal))))
+    job = jobs.get(session, job_id, tenants=visible_tenants(principal))
+    out = job_out(job)
+    out.cost = format_credits(ledger.job_cost(session, job.id))
+    most = ledger.max_cost(session, job, time.time())
+    out.max_cost = None if most is None else format_credits(most)
+    return json_response(out)
 
 
 @router.post("/{job_id}/cancel")
