@@ -31,11 +31,14 @@ from api.routers import (
     job_controls,
     jobs,
     limits,
+    prices,
     queue,
     scheduler,
     share,
     tenants,
+    usage,
     users,
+    wallets,
 )
 from api.settings import ApiSettings
 from api.ui.portal import install_portal
@@ -46,6 +49,7 @@ from store import users as user_store
 from store.db import create_db_engine, session_factory, transaction
 from store.migrate import upgrade
 from store.notify import signal_job_changes
+from store.submissions import SubmissionWriter
 
 API_VERSION = "1.0"
 log = logging.getLogger("yushan.api")
@@ -76,6 +80,7 @@ def create_app(
     app.state.engine = engine
     app.state.session_factory = session_factory(engine)
     signal_job_changes(app.state.session_factory, on_job_change)
+    app.state.submission_writer = SubmissionWriter(app.state.session_factory)
     app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)
     install_problem_handlers(app)
     install_openapi(app)
@@ -83,7 +88,19 @@ def create_app(
     app.add_middleware(RequestInstrumentation)
     app.state.cluster_client = cluster_client(settings)
     resources = (health, cohorts, flavors, tenants, limits, users)
-    for module in (*resources, jobs, job_controls, arrays, queue, cluster, scheduler, share, audit):
+    accounting = (prices, wallets, usage)
+    for module in (
+        *resources,
+        jobs,
+        job_controls,
+        arrays,
+        queue,
+        cluster,
+        scheduler,
+        share,
+        audit,
+        *accounting,
+    ):
         app.include_router(module.router)
     install_portal(app, settings)
     return app
@@ -108,12 +125,15 @@ def cluster_client(settings: ApiSettings) -> ClusterClient | None:
 
 def _lifespan(concurrency: int) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """Serve at most as many requests at once as there are pooled connections, so no request
-    waits for a connection while holding a worker thread."""
+    waits for a connection while holding a worker thread; at shutdown, write the submissions
+    still queued."""
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         to_thread.current_default_thread_limiter().total_tokens = concurrency
         yield
+        writer: SubmissionWriter = app.state.submission_writer
+        await to_thread.run_sync(writer.close)
 
     return lifespan
 

@@ -3,30 +3,47 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Row
 
 from api.schemas import (
     FlavorOut,
     FlavorQuota,
     JobOut,
     LimitsOut,
+    MemberBudgetOut,
     NodeOut,
+    PriceOut,
     Quota,
     QuotaOut,
     TenantOut,
     UserLimitsBody,
     UserLimitsOut,
+    WalletOut,
+    WalletTransactionOut,
 )
+from quotas.money import format_credits
 from quotas.quantity import cpu_to_milli, format_cpu, format_memory, memory_to_bytes
 from store import controls
 from store.cluster import GPU_PRODUCT_LABEL
-from store.models import Flavor, Job, Node, Tenant
+from store.common import as_utc
+from store.models import Flavor, Job, MemberBudget, Node, Price, Tenant, WalletTransaction
+from store.prices import POSTPAID_KINDS
 from store.tenants import Limits
+from store.wallets import WalletView
 
 
-def job_out(job: Job) -> JobOut:
+def job_out(job: Job | Row[Any]) -> JobOut:
+    """A job entity or a row of the jobs table (:func:`store.jobs.list_jobs`) as the API's body."""
+    if isinstance(job, Row):
+        row = job._mapping  # attribute access on a row costs a lookup by name each time
+        values = {column: row[column] for column in _JOB_COLUMNS}
+    else:
+        values = {column: getattr(job, column) for column in _JOB_COLUMNS}
     return JobOut.model_validate(
         {
-            **{column: getattr(job, column) for column in _JOB_COLUMNS},
+            **values,
             "cpu": format_cpu(job.cpu_milli),
             "memory": format_memory(job.memory_bytes),
         }
@@ -170,4 +187,51 @@ def _limits_out(resource: str, limits: Limits) -> LimitsOut:
         nominal=nominal,
         borrowing_limit=format_amount(resource, limits.borrowing_limit),
         lending_limit=format_amount(resource, limits.lending_limit),
+    )
+
+
+def price_out(row: Price) -> PriceOut:
+    return PriceOut(
+        flavor=row.flavor,
+        tenant_kind=row.tenant_kind,
+        effective_from=as_utc(row.effective_from),
+        gpu_hour=format_credits(row.gpu_hour),
+        cpu_hour=format_credits(row.cpu_hour),
+        memory_gib_hour=format_credits(row.memory_gib_hour),
+    )
+
+
+def wallet_out(view: WalletView) -> WalletOut:
+    return WalletOut(
+        tenant=view.tenant,
+        kind=view.kind,
+        billing="postpaid" if view.kind in POSTPAID_KINDS else "prepaid",
+        metered=view.metered,
+        balance=format_credits(view.balance),
+        credit_limit=format_credits(view.credit_limit),
+        available=format_credits(view.available),
+        on_exhausted=view.on_exhausted,
+        require_cover=view.require_cover,
+        members=[member_budget_out(m) for m in view.members],
+    )
+
+
+def member_budget_out(row: MemberBudget) -> MemberBudgetOut:
+    return MemberBudgetOut(
+        user=row.user,
+        budget=format_credits(row.budget),
+        spent=format_credits(row.spent),
+        remaining=format_credits(row.budget - row.spent),
+    )
+
+
+def transaction_out(row: WalletTransaction) -> WalletTransactionOut:
+    return WalletTransactionOut(
+        id=row.id,
+        kind=row.kind,
+        amount=format_credits(row.amount),
+        user=row.user,
+        at=as_utc(row.at),
+        actor=row.actor,
+        note=row.note,
     )

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.authcache import PrincipalCache
 from api.problems import ApiProblem
@@ -19,19 +20,20 @@ from api.settings import ApiSettings
 from scheduler.policy import Policy
 from store.common import utcnow
 from store.db import SessionFactory
-from store.users import Principal, authenticate_hash, hash_token
+from store.submissions import SubmissionWriter
+from store.users import Principal, authenticate, authenticate_hash, hash_token
 
 READ_ROLES = frozenset({"tenant-admin", "member", "viewer"})
 SUBMIT_ROLES = frozenset({"tenant-admin", "member"})
 MANAGE_ROLES = frozenset({"tenant-admin"})
 
 
-def get_settings(request: Request) -> ApiSettings:
+async def get_settings(request: Request) -> ApiSettings:
     settings: ApiSettings = request.app.state.settings
     return settings
 
 
-def get_policy(request: Request) -> Policy:
+async def get_policy(request: Request) -> Policy:
     """The scheduler's policy, built from the same ``YUSHAN_*`` settings as the loop's."""
     policy: Policy = request.app.state.policy
     return policy
@@ -49,7 +51,18 @@ SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 PolicyDep = Annotated[Policy, Depends(get_policy)]
 
 
-def get_principal(request: Request, session: SessionDep) -> Principal:
+async def get_submission_writer(request: Request) -> SubmissionWriter:
+    writer: SubmissionWriter = request.app.state.submission_writer
+    return writer
+
+
+SubmissionWriterDep = Annotated[SubmissionWriter, Depends(get_submission_writer)]
+
+
+async def get_principal(request: Request) -> Principal:
+    """The caller, from the principal cache without leaving the event loop; on a miss the token
+    is checked in a worker thread with a session of its own (so routes that need no database
+    session, like submissions, take none)."""
     header = request.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
@@ -58,7 +71,14 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
             "missing bearer token: send 'Authorization: Bearer <token>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    principal = principal_for_hash(request, session, hash_token(secret.strip()))
+    key = hash_token(secret.strip())
+    hit, principal = _cached_principal(request, key)
+    if not hit:
+        sessions: SessionFactory = request.app.state.session_factory
+        principal = await run_in_threadpool(_authenticate, sessions, secret.strip())
+        if principal is not None:
+            cache: PrincipalCache = request.app.state.principal_cache
+            cache.put(key, principal)
     if principal is None:
         raise ApiProblem(
             401,
@@ -68,18 +88,31 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
     return principal
 
 
-def principal_for_hash(request: Request, session: Session, key: str) -> Principal | None:
-    """The principal of the token whose hash is ``key`` (through the short cache), or ``None``
-    when it is unknown, revoked or expired. The bearer header and the portal's session cookie
-    both authenticate here."""
+def _authenticate(sessions: SessionFactory, secret: str) -> Principal | None:
+    with sessions() as session:
+        return authenticate(session, secret)
+
+
+def _cached_principal(request: Request, key: str) -> tuple[bool, Principal | None]:
+    """``(hit, principal)`` from the principal cache; a hit with ``None`` is a cached principal
+    whose token has expired (the cache may outlive a token by its ttl: expiry is checked on
+    every use)."""
     cache: PrincipalCache = request.app.state.principal_cache
     principal = cache.get(key)
-    if principal is not None and principal.expired(utcnow()):
-        # The cache may outlive the token by up to its ttl; expiry is checked on every use.
-        return None
     if principal is None:
+        return False, None
+    return True, None if principal.expired(utcnow()) else principal
+
+
+def principal_for_hash(request: Request, session: Session, key: str) -> Principal | None:
+    """The principal of the token whose hash is ``key`` (through the same cache), or ``None``
+    when it is unknown, revoked or expired: how the portal's session cookie authenticates, in
+    the route's own session."""
+    hit, principal = _cached_principal(request, key)
+    if not hit:
         principal = authenticate_hash(session, key)
         if principal is not None:
+            cache: PrincipalCache = request.app.state.principal_cache
             cache.put(key, principal)
     return principal
 
@@ -99,7 +132,12 @@ def forget_principals(request: Request) -> Iterator[None]:
 ForgetPrincipals = Depends(forget_principals, scope="function")
 
 
-def require_admin(principal: PrincipalDep) -> Principal:
+async def require_admin(principal: PrincipalDep) -> Principal:
+    return check_admin(principal)
+
+
+def check_admin(principal: Principal) -> Principal:
+    """403 unless the caller is a platform admin (the portal's admin pages check it too)."""
     if not principal.is_admin:
         raise ApiProblem(403, "this operation requires the platform admin role")
     return principal

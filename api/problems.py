@@ -24,6 +24,7 @@ from store.errors import (
     InvalidRequest,
     LimitExceeded,
     NotFound,
+    PaymentRequired,
     StoreError,
 )
 
@@ -35,6 +36,7 @@ missing (the fuzzer treats it as a failure)."""
 _TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
+    402: "Payment Required",
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
@@ -74,6 +76,7 @@ def problem_response(
     errors: Sequence[dict[str, str]] = (),
     headers: dict[str, str] | None = None,
     problem_type: str | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": problem_type or f"https://yushan.dev/problems/{status}",
@@ -85,6 +88,7 @@ def problem_response(
         body["instance"] = instance
     if errors:
         body["errors"] = list(errors)
+    body.update(extensions or {})
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -173,6 +177,8 @@ def store_status(error: StoreError) -> int:
         return 422
     if isinstance(error, LimitExceeded):
         return 429
+    if isinstance(error, PaymentRequired):
+        return 402
     return 500
 
 
@@ -196,8 +202,14 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StoreError)
     async def _on_store_error(request: Request, error: StoreError) -> JSONResponse:
         errors = [{"field": error.field, "message": error.message}] if error.field else []
+        # A 402 names the remaining balance (RFC 9457 extension member), as TWCC's refusal does.
+        extra = {"balance": error.balance} if isinstance(error, PaymentRequired) else None
         return problem_response(
-            store_status(error), error.message, instance=request.url.path, errors=errors
+            store_status(error),
+            error.message,
+            instance=request.url.path,
+            errors=errors,
+            extensions=extra,
         )
 
     @app.exception_handler(DataError)

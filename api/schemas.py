@@ -27,6 +27,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from quotas.money import parse_credits
 from quotas.quantity import QuantityError, cpu_to_milli, memory_to_bytes
 
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -180,17 +181,21 @@ class Response(BaseModel):
 class CohortCreate(Request):
     name: ObjectName
     parent: ObjectName | None = None
+    weights_from_allocation: bool = False
+    """Its tenants' fair-share weights follow the credits allocated to them this month."""
 
 
 class CohortPatch(Request):
     parent: ObjectName | None = None
     """``null`` makes the cohort a root; absent leaves the parent as it is."""
+    weights_from_allocation: bool | None = None
 
 
 class CohortOut(Response):
     name: str
     parent: str | None
     created_at: datetime
+    weights_from_allocation: bool = False
 
 
 NodeLabels = dict[
@@ -304,7 +309,7 @@ class TenantLimitsOut(BaseModel):
 
 class TenantCreate(Request):
     name: TenantName
-    kind: Literal["academic", "industry"]
+    kind: Literal["academic", "industry", "government"]
     cohort: ObjectName | None = None
     weight: float = Field(default=1.0, gt=0, le=1000)
     quota: Quota | None = None
@@ -313,7 +318,7 @@ class TenantCreate(Request):
 
 
 class TenantPatch(Request):
-    kind: Literal["academic", "industry"] | None = None
+    kind: Literal["academic", "industry", "government"] | None = None
     cohort: ObjectName | None = None
     weight: float | None = Field(default=None, gt=0, le=1000)
     stop_policy: StopPolicy | None = None
@@ -509,6 +514,10 @@ class JobOut(Response):
     estimate_is_bound: bool = False
     """``estimated_start`` is only "at the earliest": jobs without a time limit hold what the
     job needs."""
+    cost: str | None = None
+    """Credits the job has cost so far, preemption losses credited (``GET /v1/jobs/{id}``)."""
+    max_cost: str | None = None
+    """``max_runtime_seconds`` at today's price (``null`` without a time limit)."""
 
 
 class JobEstimateOut(BaseModel):
@@ -584,3 +593,177 @@ class FlavorCapacityOut(BaseModel):
 class ClusterOut(BaseModel):
     flavors: list[FlavorCapacityOut]
     nodes: list[NodeOut]
+
+
+# -- accounting -------------------------------------------------------------------------------
+
+CREDITS = r"^[-+]?[0-9]{1,13}(\.[0-9]{1,6})?$"
+
+
+def _credits(value: object) -> int:
+    """Credits as a decimal string or a number, in micro-credits (never a float inside)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise PydanticCustomError("credits", "{reason}", {"reason": "must be a number of credits"})
+    try:
+        return parse_credits(value)
+    except ValueError as error:
+        reason = str(error).partition(": ")[2] or str(error)
+        raise PydanticCustomError("credits", "{reason}", {"reason": reason}) from error
+
+
+def _non_negative_credits(value: object) -> int:
+    amount = _credits(value)
+    if amount < 0:
+        raise PydanticCustomError("credits", "{reason}", {"reason": "must not be negative"})
+    return amount
+
+
+_CREDITS_SCHEMA = WithJsonSchema(
+    {
+        "anyOf": [{"type": "string", "pattern": CREDITS}, {"type": "number"}],
+        "description": 'credits: a decimal string such as "82" or "4.305" (at most 6 '
+        "decimals), or a number",
+    }
+)
+CreditsIn = Annotated[int, PlainValidator(_credits), _CREDITS_SCHEMA]
+"""Micro-credits inside; credits on the wire."""
+PriceIn = Annotated[int, PlainValidator(_non_negative_credits), _CREDITS_SCHEMA]
+TenantKind = Literal["academic", "industry", "government"]
+
+
+class PriceItem(Request):
+    flavor: ObjectName
+    tenant_kind: TenantKind
+    gpu_hour: PriceIn
+    """Credits per GPU-hour."""
+    cpu_hour: PriceIn = 0
+    """Credits per CPU-core-hour."""
+    memory_gib_hour: PriceIn = 0
+    """Credits per GiB-hour of memory."""
+
+
+class PriceListIn(Request):
+    effective_from: datetime | None = None
+    """When these prices take effect (default: now); earlier intervals keep their price."""
+    prices: list[PriceItem] = Field(min_length=1, max_length=1000)
+
+
+class PriceOut(BaseModel):
+    flavor: str
+    tenant_kind: str
+    effective_from: datetime
+    gpu_hour: str
+    cpu_hour: str
+    memory_gib_hour: str
+
+
+class PriceListOut(BaseModel):
+    at: datetime
+    prices: list[PriceOut]
+
+
+class WalletCredit(Request):
+    kind: Literal["topup", "adjustment"] = "topup"
+    amount: CreditsIn
+    """Credits; an adjustment may be negative."""
+    note: str = Field(default="", max_length=200, pattern=NO_CONTROL)
+
+
+class WalletPolicy(Request):
+    credit_limit: PriceIn | None = None
+    """How far below zero a postpaid (academic, government) tenant may go; 0 for industry."""
+    on_exhausted: Literal["finish", "stop"] | None = None
+    """When the credit runs out while jobs run: let them finish, or stop them."""
+    require_cover: bool | None = None
+    """Admit a job only when the available credit covers its maximum cost."""
+
+
+class MemberBudgetIn(Request):
+    budget: PriceIn
+
+
+class MemberBudgetOut(BaseModel):
+    user: str
+    budget: str
+    spent: str
+    remaining: str
+
+
+class WalletOut(BaseModel):
+    tenant: str
+    kind: str
+    billing: Literal["prepaid", "postpaid"]
+    metered: bool
+    """False until a platform admin tops the wallet up or sets its policy: usage is ledgered
+    but nothing is charged or refused."""
+    balance: str
+    credit_limit: str
+    available: str
+    on_exhausted: str
+    require_cover: bool
+    members: list[MemberBudgetOut]
+
+
+class WalletTransactionOut(BaseModel):
+    id: int
+    kind: str
+    amount: str
+    user: str | None
+    at: datetime
+    actor: str
+    note: str
+
+
+class WalletTransactionPageOut(BaseModel):
+    items: list[WalletTransactionOut]
+    next_cursor: str | None
+
+
+class UsageReportRow(BaseModel):
+    tenant: str | None = None
+    user: str | None = None
+    flavor: str | None = None
+    jobs: int
+    gpu_hours: float
+    gpu_seconds: float
+    cpu_seconds: float
+    memory_gib_seconds: float
+    lost_gpu_seconds: float
+    """Run time lost to preemption (credited back)."""
+    cost: str
+    credited: str
+    net: str
+
+
+class UsageReportOut(BaseModel):
+    from_: datetime = Field(serialization_alias="from")
+    to: datetime
+    group_by: list[str]
+    rows: list[UsageReportRow]
+    total: UsageReportRow
+
+
+class StatementLineOut(BaseModel):
+    job_id: str
+    name: str
+    user: str
+    flavor: str
+    gpu_hours: float
+    gpu_hour_price: str
+    cost: str
+    credited: str
+    """Credited back for work lost to preemption."""
+    net: str
+
+
+class StatementOut(BaseModel):
+    tenant: str
+    month: str
+    lines: list[StatementLineOut]
+    gpu_hours: float
+    cost: str
+    credited: str
+    net: str
+    wallet_charges: str | None
+    """Net of the wallet's charges and refunds in the month; equals ``net`` for a tenant
+    metered all month (``null``: the tenant has no wallet)."""

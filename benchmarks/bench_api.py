@@ -1,9 +1,13 @@
-"""Job submissions per second against PostgreSQL: 32 concurrent clients for 30 seconds.
+"""The API under load on PostgreSQL: submissions, then list and get with 100k jobs stored.
 
 Starts ``yushan api`` (uvicorn, ``--workers`` processes) on a fresh PostgreSQL schema, creates a
 flavor, a tenant with quota and a member, then drives ``POST /v1/jobs`` with ``wrk`` (a C load
 generator, so the client costs little of the machine's two cores) and reads the latency
-percentiles ``wrk --latency`` prints. Finally it counts the rows to check that every 201 is a job.
+percentiles ``wrk --latency`` prints. It counts the rows to check that every 201 is a job, then
+copies the newest job until 100,000 more are stored and drives ``GET /v1/jobs?limit=50`` (a
+member's newest page) and ``GET /v1/jobs/{id}`` (random ids) the same way. For each run it
+reports the CPU per request of the API processes, of PostgreSQL (all its processes, so anything
+else using it counts too) and of wrk itself, so the client's share of the two cores is known.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -23,6 +28,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from store.models import Job
 
 POSTGRES_URL = os.environ.get(
     "YUSHAN_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -99,7 +106,7 @@ def _parse_wrk(output: str) -> dict[str, object]:
 
     percentiles = {
         f"p{p}": round(seconds(v, u) * 1000, 2)
-        for p, v, u in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s|m)$", output, re.M)
+        for p, v, u in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$", output, re.M)
     }
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
@@ -112,7 +119,96 @@ def _parse_wrk(output: str) -> dict[str, object]:
     }
 
 
+READ_JOBS = int(os.environ.get("YUSHAN_BENCH_READ_JOBS", "100000"))
+LIST_SCRIPT = """
+wrk.headers["Authorization"] = "Bearer %(token)s"
+request = function()
+  return wrk.format("GET", "/v1/jobs?limit=50")
+end
+"""
+GET_SCRIPT = """
+wrk.headers["Authorization"] = "Bearer %(token)s"
+request = function()
+  return wrk.format("GET", string.format("/v1/jobs/x%%09d", math.random(1, %(count)d)))
+end
+"""
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _process_cpu(pids: list[int]) -> float:
+    """CPU seconds of live processes (user + system), from /proc."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _server_pids(server: subprocess.Popen[bytes]) -> list[int]:
+    children = subprocess.run(
+        ["pgrep", "-P", str(server.pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    return [server.pid, *(int(pid) for pid in children)]
+
+
+def _postgres_pids() -> list[int]:
+    found = subprocess.run(
+        ["pgrep", "-x", "postgres"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    return [int(pid) for pid in found]
+
+
+def _wrk(url: str, script: str, path: str, server: list[int]) -> dict[str, object]:
+    """Run wrk; its figures plus the CPU the client, the API and PostgreSQL spent per request."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
+        file.write(script)
+    client, api, database = _children_cpu(), _process_cpu(server), _process_cpu(_postgres_pids())
+    command = ["wrk", "--latency", "-t", "2", "-c", str(CONNECTIONS), "-d", f"{DURATION_SECONDS}s"]
+    run = subprocess.run(
+        [*command, "-s", file.name, f"{url}{path}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    Path(file.name).unlink()
+    figures = _parse_wrk(run.stdout)
+    requests = max(1, int(str(figures["requests"])))
+    figures["cpu_ms_per_request"] = {
+        "api": round(1000 * (_process_cpu(server) - api) / requests, 2),
+        "postgresql": round(1000 * (_process_cpu(_postgres_pids()) - database) / requests, 2),
+        "client_wrk": round(1000 * (_children_cpu() - client) / requests, 2),
+    }
+    return figures
+
+
+def _fill(database_url: str, count: int) -> None:
+    """Copy the newest job ``count`` times (ids x000000001...): a store of ``count`` more jobs
+    for the read benchmarks, written in one statement."""
+    columns = [c.name for c in Job.__table__.columns if c.name not in ("seq", "id")]
+    listed = ", ".join(f'"{c}"' for c in columns)
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                f"INSERT INTO jobs (id, {listed}) "
+                f"SELECT 'x' || lpad(g::text, 9, '0'), {listed} FROM jobs, "
+                "generate_series(1, :count) AS g WHERE jobs.seq = (SELECT max(seq) FROM jobs)"
+            ),
+            {"count": count},
+        )
+        connection.execute(text("ANALYZE jobs"))
+    engine.dispose()
+
+
 def main() -> dict[str, object]:
+    """Submissions for ``DURATION_SECONDS``, then list and get with ``READ_JOBS`` more stored."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed: apt-get install wrk")
     schema = f"yushan_bench_{uuid.uuid4().hex[:8]}"
@@ -135,46 +231,31 @@ def main() -> dict[str, object]:
     try:
         _wait_healthy(url)
         token = _setup(url)
+        pids = _server_pids(server)
         body = json.dumps(
             {"tenant": "lab-a", "name": "bench", "image": "pytorch", "flavor": "h100", "gpus": 1}
         )
-        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-            script.write(WRK_SCRIPT % {"token": token, "body": body})
-        run = subprocess.run(
-            [
-                "wrk",
-                "--latency",
-                "-t",
-                "2",
-                "-c",
-                str(CONNECTIONS),
-                "-d",
-                f"{DURATION_SECONDS}s",
-                "-s",
-                script.name,
-                f"{url}/v1/jobs",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        Path(script.name).unlink()
-        figures = _parse_wrk(run.stdout)
+        submit = _wrk(url, WRK_SCRIPT % {"token": token, "body": body}, "/v1/jobs", pids)
         engine = create_engine(database_url)
         with engine.connect() as connection:
             stored = connection.execute(text("SELECT count(*) FROM jobs")).scalar_one()
         engine.dispose()
-        figures.update(
-            {
-                "benchmark": "api_submit",
-                "connections": CONNECTIONS,
-                "duration_seconds": DURATION_SECONDS,
-                "api_workers": WORKERS,
-                "jobs_stored": stored,
-                "database": "postgresql",
-            }
-        )
-        return figures
+        _fill(database_url, READ_JOBS)
+        reads = {
+            "list_newest_50": _wrk(url, LIST_SCRIPT % {"token": token}, "/v1/jobs", pids),
+            "get_by_id": _wrk(
+                url, GET_SCRIPT % {"token": token, "count": READ_JOBS}, "/v1/jobs", pids
+            ),
+        }
+        return {
+            "benchmark": "api",
+            "connections": CONNECTIONS,
+            "duration_seconds": DURATION_SECONDS,
+            "api_workers": WORKERS,
+            "database": "postgresql",
+            "submit": {**submit, "jobs_stored": stored},
+            "reads": {**reads, "jobs_stored": stored + READ_JOBS},
+        }
     finally:
         server.terminate()
         server.wait(timeout=30)

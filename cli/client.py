@@ -349,6 +349,47 @@ class YushanClient:
     def delete_user(self, name: str) -> None:
         self._call("DELETE", f"/v1/users/{name}")
 
+    # -- accounting ---------------------------------------------------------------------------
+
+    def get_prices(self, *, at: str | None = None, history: bool = False) -> JsonObject:
+        params: dict[str, Any] = {"history": "true"} if history else {}
+        if at is not None:
+            params["at"] = at
+        return _object(self._call("GET", "/v1/prices", params=params))
+
+    def set_prices(self, body: Mapping[str, Any]) -> JsonObject:
+        return _object(self._call("PUT", "/v1/prices", json=dict(body)))
+
+    def get_wallet(self, tenant: str) -> JsonObject:
+        return _object(self._call("GET", f"/v1/tenants/{tenant}/wallet"))
+
+    def set_wallet_policy(self, tenant: str, policy: Mapping[str, Any]) -> JsonObject:
+        return _object(self._call("PATCH", f"/v1/tenants/{tenant}/wallet", json=dict(policy)))
+
+    def wallet_transactions(self, tenant: str, *, limit: int = 50) -> Page:
+        path = f"/v1/tenants/{tenant}/wallet/transactions"
+        return _page(self._call("GET", path, params={"limit": limit}))
+
+    def credit_wallet(self, tenant: str, kind: str, amount: str, note: str = "") -> JsonObject:
+        body = {"kind": kind, "amount": amount, "note": note}
+        path = f"/v1/tenants/{tenant}/wallet/transactions"
+        return _object(self._call("POST", path, json=body))
+
+    def set_member_budget(self, tenant: str, user: str, budget: str) -> JsonObject:
+        path = f"/v1/tenants/{tenant}/wallet/members/{user}"
+        return _object(self._call("PUT", path, json={"budget": budget}))
+
+    def usage_report(self, params: Mapping[str, Any], *, as_csv: bool = False) -> Any:
+        accept = {"Accept": "text/csv"} if as_csv else None
+        response = self._call("GET", "/v1/usage", params=dict(params), headers=accept)
+        return response.text if as_csv else _object(response)
+
+    def usage_statement(self, tenant: str, month: str, *, as_csv: bool = False) -> Any:
+        accept = {"Accept": "text/csv"} if as_csv else None
+        path = f"/v1/usage/statements/{tenant}"
+        response = self._call("GET", path, params={"month": month}, headers=accept)
+        return response.text if as_csv else _object(response)
+
     # -- plumbing -----------------------------------------------------------------------------
 
     def _url(self, path: str) -> str:

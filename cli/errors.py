@@ -31,6 +31,7 @@ EXIT_CONFLICT = 6
 EXIT_INVALID = 7
 EXIT_UNAVAILABLE = 8
 EXIT_LIMIT = 9
+EXIT_PAYMENT = 10
 EXIT_INTERRUPTED = 130
 
 
@@ -103,6 +104,12 @@ class LimitExceededError(ApiError):
     exit_code = EXIT_LIMIT
 
 
+class PaymentRequiredError(ApiError):
+    """The tenant's wallet or the member's budget is exhausted (HTTP 402)."""
+
+    exit_code = EXIT_PAYMENT
+
+
 class ServerError(ApiError):
     exit_code = EXIT_UNAVAILABLE
 
@@ -110,6 +117,7 @@ class ServerError(ApiError):
 _BY_STATUS: dict[int, type[ApiError]] = {
     400: InvalidInputError,
     401: AuthenticationError,
+    402: PaymentRequiredError,
     403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,

@@ -38,7 +38,17 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from cli.commands import completion, doctor, jobs, platform, queue_controls, share, tenants, users
+from cli.commands import (
+    accounting,
+    completion,
+    doctor,
+    jobs,
+    platform,
+    queue_controls,
+    share,
+    tenants,
+    users,
+)
 from cli.commands.base import COMMON, ClientFactory, Context, Subparsers
 from cli.config import ClientConfig, resolve_config
 from cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, CliError
@@ -112,7 +122,7 @@ def build_parser(
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     register_server(subparsers)
     completion.register(subparsers, build_full_parser)
-    for module in (jobs, tenants, share, users, platform, doctor, queue_controls):
+    for module in (jobs, tenants, share, users, platform, doctor, queue_controls, accounting):
         module.register(subparsers)
     return parser
 

@@ -239,6 +239,7 @@ def _loop_settings(settings: SchedulerSettings, interval: float | None) -> LoopS
         finished_pod_ttl_seconds=settings.finished_pod_ttl_seconds,
         estimated_per_tenant=settings.estimated_jobs_per_tenant,
         estimate_interval_seconds=settings.estimate_interval_seconds,
+        accrual_interval_seconds=settings.accrual_interval_seconds,
     )
 
 

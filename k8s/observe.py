@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -190,6 +191,32 @@ def _terminated_state(pod: Obj) -> Obj:
     return {}
 
 
+def _container_times(pod: Obj) -> tuple[float | None, float | None]:
+    """When the first container started running and when it terminated (epoch seconds)."""
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        state = status.get("state") or {}
+        if "terminated" in state:
+            terminated = state["terminated"] or {}
+            return _epoch(terminated.get("startedAt")), _epoch(terminated.get("finishedAt"))
+        if "running" in state:
+            return _epoch((state["running"] or {}).get("startedAt")), None
+    return None, None
+
+
+def _epoch(value: object) -> float | None:
+    """An RFC 3339 time (``metav1.Time``, or a datetime from the official client) as epoch
+    seconds; ``None`` when absent or unreadable."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
 def worker_observation(pod: Obj) -> WorkerObservation:
     metadata = pod.get("metadata") or {}
     labels = metadata.get("labels") or {}
@@ -197,6 +224,7 @@ def worker_observation(pod: Obj) -> WorkerObservation:
     terminated = _terminated_state(pod)
     exit_code = terminated.get("exitCode")
     phase = pod_phase(pod)
+    started_at, finished_at = _container_times(pod)
     return WorkerObservation(
         worker=_int_or(labels.get(LABEL_WORKER), -1),
         name=str(metadata.get("name", "")),
@@ -208,6 +236,8 @@ def worker_observation(pod: Obj) -> WorkerObservation:
         exit_code=int(exit_code) if exit_code is not None else None,
         reason=status.get("reason") or terminated.get("reason"),
         message=status.get("message") or terminated.get("message"),
+        started_at=started_at,
+        finished_at=finished_at,
     )
 
 

@@ -149,6 +149,11 @@ class WorkerObservation:
     exit_code: int | None = None
     reason: str | None = None
     message: str | None = None
+    started_at: float | None = None
+    """When its container started running (epoch seconds, as the pod status says: whole
+    seconds on Kubernetes), or ``None`` before it ran."""
+    finished_at: float | None = None
+    """When its container terminated (epoch seconds), or ``None`` while it runs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +181,19 @@ class GangObservation:
     reason: str | None = None
     message: str | None = None
     retryable: bool = False
+
+    @property
+    def started_at(self) -> float | None:
+        """When the gang's first worker started running (its GPUs were in use from then)."""
+        return min((w.started_at for w in self.pods if w.started_at is not None), default=None)
+
+    @property
+    def finished_at(self) -> float | None:
+        """When its last worker terminated, once every worker has (``None`` before)."""
+        ends = [w.finished_at for w in self.pods]
+        if not ends or any(end is None for end in ends):
+            return None
+        return max(end for end in ends if end is not None)
 
 
 @dataclass(frozen=True, slots=True)

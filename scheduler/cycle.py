@@ -54,7 +54,7 @@ from scheduler.model import (
     Snapshot,
     UsageState,
 )
-from scheduler.ordering import Factors, FairOrdering, FifoOrdering
+from scheduler.ordering import Factors, FairOrdering, FifoOrdering, Smallest
 from scheduler.policy import Policy
 from scheduler.preemption import PreemptionPlan, plan_preemption, preemption_budget
 from scheduler.state import Request, SchedulingState
@@ -206,6 +206,12 @@ def schedule(
         if step is None:
             break
         job, factors = step
+        if isinstance(ordering, FairOrdering) and cycle.written_off(
+            job, ordering.smallest(job.tenant)
+        ):
+            cycle.pend_behind(job, factors)
+            ordering.charged(job, False)
+            continue
         started = cycle.consider(job, factors)
         if (
             not started
@@ -294,6 +300,9 @@ class _Cycle:
         self.reservations: dict[str, Reservation] = {}
         self.unplaceable: set[Shape] = set()
         self.capacity_messages: dict[tuple[object, ...], str] = {}
+        self.behind_messages: dict[tuple[str, str], str] = {}
+        self.closed_flavors: set[tuple[str, str]] = set()
+        """(tenant, flavor) found :meth:`_flavor_closed` this cycle."""
         self.quota_blocked: dict[tuple[str, str], _QuotaMemo] = {}
         self.deferred: list[tuple[str, list[JobState]]] = []
         self.starving: set[str] = set()
@@ -356,44 +365,104 @@ class _Cycle:
         for name in self.closed_nodes:
             state.cluster.reopen(name)
 
-    def nothing_more_for(self, tenant: str, smallest: Mapping[str, int]) -> bool:
+    def nothing_more_for(self, tenant: str, smallest: Mapping[str, Smallest]) -> bool:
         """Whether none of the tenant's further jobs can start this cycle, once its first
         :data:`EXPLAINED_PER_TENANT` jobs have been explained (never in simulation, where
-        the queue is a short window anyway): in every flavor it has jobs of,
-        its head had its chance to preempt and neither the free GPUs nor its quota cover even
-        its smallest job. Its remaining jobs are then listed without a look at each."""
+        the queue is a short window anyway): every flavor it has jobs of is
+        :meth:`_flavor_closed` to it. Its remaining jobs are then listed without a look at
+        each."""
         if not self.explain or self.tenant_positions.get(tenant, 0) < EXPLAINED_PER_TENANT:
             return False
-        state = self.state
-        tree = state.tree
-        for flavor, gpus in smallest.items():
-            if self.preemption_attempts > 0 and (tenant, flavor) not in self.preemption_tried:
-                return False
-            if state.cluster.free_gpus(flavor) < gpus:
-                continue
+        return all(self._flavor_closed(tenant, f, least) for f, least in smallest.items())
+
+    def written_off(self, job: JobState, smallest: Mapping[str, Smallest]) -> bool:
+        """Whether ``job``, past its tenant's first :data:`EXPLAINED_PER_TENANT` jobs, is in a
+        flavor closed to its tenant this cycle, or has a shape no node could place this cycle
+        (with its tenant's head in the flavor past its chance to preempt): it is listed like
+        the jobs of a tenant that can start nothing more. Per flavor, so that one startable
+        job of another flavor in the queue neither makes the cycle examine every job nor
+        changes their reasons (which the loop would then rewrite, row by row, every time such
+        a job comes and goes)."""
+        if not self.explain or self.tenant_positions.get(job.tenant, 0) < EXPLAINED_PER_TENANT:
+            return False
+        if self._flavor_closed(job.tenant, job.flavor, smallest[job.flavor]):
+            return True
+        return (job.tenant, job.flavor) in self.preemption_tried and shape_of(
+            job
+        ) in self.unplaceable
+
+    def _flavor_closed(self, tenant: str, flavor: str, least: Smallest) -> bool:
+        """The tenant's head in ``flavor`` had its chance to preempt, and the free GPUs (in
+        total, or per node for even the smallest worker) or its quota cannot hold even its
+        smallest job there. Once closed, a flavor stays closed for the rest of the cycle:
+        within a cycle free capacity and quota only shrink (what a preemption frees is held
+        for its preemptor)."""
+        key = (tenant, flavor)
+        if key in self.closed_flavors:
+            return True
+        if self.preemption_attempts > 0 and key not in self.preemption_tried:
+            return False
+        cluster = self.state.cluster
+        closed = (
+            cluster.free_gpus(flavor) < least.gpus
+            or cluster.gpu_slots(flavor, least.gpus_per_worker) < least.workers
+        )
+        if not closed:
             fr = (flavor, GPU)
-            if fr not in tree.limited or tree.available(tenant, fr) >= gpus:
-                return False
-        return True
+            tree = self.state.tree
+            closed = fr in tree.limited and tree.available(tenant, fr) < least.gpus
+        if closed:
+            self.closed_flavors.add(key)
+        return closed
 
     def defer(self, tenant: str, jobs: list[JobState]) -> None:
         self.deferred.append((tenant, jobs))
 
+    def pend_behind(self, job: JobState, factors: Factors) -> None:
+        """A job :meth:`written_off`: its position and the shared reason of its flavor."""
+        self.position += 1
+        tenant_position = self.tenant_positions.get(job.tenant, 0) + 1
+        self.tenant_positions[job.tenant] = tenant_position
+        if self.collect:
+            self.queue.append(QueueEntry(job.id, self.position, tenant_position, factors))
+        if (job.tenant, job.flavor) in self.closed_flavors:
+            message = self._behind_message(job.tenant, job.flavor)
+        else:
+            message = self._unplaceable_message(job.tenant, job.flavor)
+        self.pending.append(Pending(job.id, self.position, tenant_position, BEHIND, message))
+
+    def _unplaceable_message(self, tenant: str, flavor: str) -> str:
+        return (
+            f"waiting behind earlier {flavor} jobs of {tenant}; no {flavor} node has room for "
+            "a worker of this size now"
+        )
+
+    def _behind_message(self, tenant: str, flavor: str) -> str:
+        message = self.behind_messages.get((tenant, flavor))
+        if message is None:
+            message = self.behind_messages[(tenant, flavor)] = (
+                f"waiting behind earlier {flavor} jobs of {tenant}, which cannot start now "
+                f"(no free {flavor} GPUs or quota left for even its smallest job)"
+            )
+        return message
+
     def pend_deferred(self) -> None:
         """Positions and a shared reason for the jobs of tenants that can start nothing more."""
         for tenant, jobs in self.deferred:
-            message = (
-                f"waiting behind earlier jobs of {tenant}, which cannot start now "
-                "(no free GPUs or quota left for even its smallest job)"
-            )
             position = self.position
             tenant_position = self.tenant_positions.get(tenant, 0)
             add = self.pending.append
             new = tuple.__new__
+            message = self._behind_message
             for job in jobs:
                 position += 1
                 tenant_position += 1
-                add(new(Pending, (job.id, position, tenant_position, BEHIND, message)))
+                add(
+                    new(
+                        Pending,
+                        (job.id, position, tenant_position, BEHIND, message(tenant, job.flavor)),
+                    )
+                )
             if self.collect:
                 start = self.position
                 for offset, job in enumerate(jobs, 1):

@@ -25,6 +25,7 @@ with every job of its tenant ahead of it.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 
@@ -53,7 +54,10 @@ class Estimate:
     """Only "at the earliest": a job without a time limit was assumed to end."""
 
     def describe(self) -> str:
-        text = f"estimated to start at {explain.instant(self.start)}"
+        """The estimate to the next whole minute: finer would be false precision, and a text
+        that changed every second would have the loop rewrite the job every cycle."""
+        minute = math.ceil(self.start / 60.0) * 60.0
+        text = f"estimated to start at {explain.instant(minute)}"
         return f"{text} at the earliest (running jobs without a time limit)" if self.bound else text
 
 

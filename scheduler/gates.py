@@ -6,8 +6,16 @@ order of precedence, with the reason each then shows:
 1. ``Held``: jobs held by their owner or a tenant admin (``POST /v1/jobs/{id}/hold``);
 2. ``TenantHeld`` / ``FlavorHeld``: jobs of a tenant or flavor whose stop policy is ``hold`` or
    ``hold_and_drain`` (Kueue's ``stopPolicy``);
-3. ``Dependency``: jobs whose dependencies are not all met yet (:mod:`scheduler.dependencies`);
+3. ``InsufficientCredits``: jobs of a metered tenant whose wallet has no credit left, or, for a
+   tenant that admits a job only when its maximum cost is covered, whose
+   ``max_runtime_seconds`` x price exceeds the credit available (or that have no time limit);
+4. ``Dependency``: jobs whose dependencies are not all met yet (:mod:`scheduler.dependencies`);
    a job with a dependency that can never be met fails with ``DependencyNeverSatisfied``.
+
+The credit check compares each job with the credit available when the cycle starts: jobs
+admitted in the same cycle are not deducted from one another, so several may together exceed it
+by up to their maximum costs (charging then stops at the wallet's policy). Tenants that are
+neither out of credit nor requiring cover are not in ``controls.credits`` and cost nothing.
 
 The jobs set aside are listed after the others, in queue order, with their reason; they take
 no quota, no capacity and no reservation. Running jobs of a ``hold_and_drain`` tenant or flavor
@@ -22,8 +30,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from quotas.money import format_credits
 from scheduler.dependencies import Verdict, evaluate
 from scheduler.model import (
+    Credit,
     Fail,
     JobState,
     Preempt,
@@ -37,6 +47,7 @@ TENANT_HELD = "TenantHeld"
 FLAVOR_HELD = "FlavorHeld"
 DEPENDENCY = "Dependency"
 DEPENDENCY_NEVER_SATISFIED = "DependencyNeverSatisfied"
+INSUFFICIENT_CREDITS = "InsufficientCredits"
 
 
 @dataclass(slots=True)
@@ -55,12 +66,25 @@ def gate(queued: Sequence[JobState], controls: QueueControls) -> Gated:
     """Split the queue into the jobs the cycle may consider and those set aside."""
     tenants = controls.tenant_stops
     flavors = controls.flavor_stops
-    if not tenants and not flavors and not any(j.held or j.depends_on for j in queued):
+    credits = controls.credits
+    if (
+        not tenants
+        and not flavors
+        and not credits
+        and not any(j.held or j.depends_on for j in queued)
+    ):
         return Gated(queued)
     gated = Gated([])
     eligible: list[JobState] = []
     for job in queued:
-        if not (job.held or job.depends_on or job.tenant in tenants or job.flavor in flavors):
+        short = _short_of_credit(job, credits[job.tenant]) if job.tenant in credits else None
+        if not (
+            job.held
+            or job.depends_on
+            or job.tenant in tenants
+            or job.flavor in flavors
+            or short is not None
+        ):
             eligible.append(job)
         elif job.held:
             gated.waiting.append((job, HELD, "held; release it to let it start"))
@@ -70,6 +94,8 @@ def gate(queued: Sequence[JobState], controls: QueueControls) -> Gated:
         elif job.flavor in flavors:
             message = _stop_message("flavor", job.flavor, flavors[job.flavor])
             gated.waiting.append((job, FLAVOR_HELD, message))
+        elif short is not None:
+            gated.waiting.append((job, INSUFFICIENT_CREDITS, short))
         else:
             verdict, message = evaluate(job.depends_on, controls.outcomes)
             if verdict is Verdict.MET:
@@ -80,6 +106,27 @@ def gate(queued: Sequence[JobState], controls: QueueControls) -> Gated:
                 gated.failed.append(Fail(job.id, DEPENDENCY_NEVER_SATISFIED, message))
     gated.eligible = eligible
     return gated
+
+
+def _short_of_credit(job: JobState, credit: Credit) -> str | None:
+    """Why the tenant's credit keeps the job out, or ``None`` when it does not."""
+    available = format_credits(credit.available)
+    if credit.available <= 0:
+        return f"tenant {job.tenant} has no credit left ({available} available): top it up"
+    if not credit.require_cover:
+        return None
+    cost = credit.max_cost(job)
+    if cost is None:
+        return (
+            f"tenant {job.tenant} admits a job only when its maximum cost is covered: give it "
+            "a time limit (max_runtime_seconds)"
+        )
+    if cost > credit.available:
+        return (
+            f"its maximum cost {format_credits(cost)} credits exceeds the {available} "
+            f"available to tenant {job.tenant}"
+        )
+    return None
 
 
 def drained(running: Iterable[JobState], controls: QueueControls) -> list[Preempt]:

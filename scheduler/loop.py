@@ -90,7 +90,9 @@ from store import cluster as cluster_store
 from store import heartbeat as heartbeat_store
 from store import installation as installation_store
 from store import jobs as job_store
+from store import ledger
 from store import tenants as tenant_store
+from store import wallets as wallet_store
 from store.common import as_utc
 from store.db import SessionFactory, transaction
 from store.errors import InvalidTransition
@@ -101,6 +103,7 @@ log = logging.getLogger(__name__)
 
 FLAVOR_LABEL = cluster_store.FLAVOR_LABEL
 _JOBS = cast(Table, Job.__table__)
+CREDITS_EXHAUSTED = "CreditsExhausted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,9 @@ class LoopSettings:
     the latest ones. The projection runs after the commit and the dispatch, outside the
     iteration's transaction, and never takes more than :data:`ESTIMATE_TIME_SHARE` of the loop's
     time: a projection that took 1 s waits at least 10 s for the next."""
+    accrual_interval_seconds: float = 60.0
+    """Accrue running jobs into the usage ledger once this much run time is unaccrued (ending
+    attempts are closed in the iteration that sees them end); see :mod:`store.ledger`."""
 
 
 ESTIMATE_TIME_SHARE = 0.1
@@ -247,6 +253,8 @@ class SchedulerLoop:
         """Set by :meth:`notify`; :meth:`run_forever` iterates once per wake-up."""
         self.iterations = 0
         self._last_usage_update: float | None = None
+        self._last_full_accrual: float | None = None
+        """When the last committed iteration accrued every running attempt."""
         self._inventory: list[cluster_store.NodeRecord] | None = None
         self._creating: dict[str, tuple[WorkloadSpec, float]] = {}
         """Jobs whose pods this loop created and the cluster view does not show yet."""
@@ -360,6 +368,7 @@ class SchedulerLoop:
                     job.id, namespace, job.attempts, job.workers, "missing"
                 )
 
+        attempts = [(job, job.attempts, job.status == JobStatus.RUNNING.value) for job in active]
         self._apply_observations(session, active, observations, now, report)
         # Every row read, whatever its status now: a job that left the active states during
         # this iteration (finished, requeued, or found cancelled by a concurrent writer) may
@@ -379,6 +388,8 @@ class SchedulerLoop:
         result = run_cycle(snapshot, self.policy)
         self._last_cycle = (snapshot, result)
         self._persist(session, queued, active, snapshot, result, now, report, self._estimates)
+        self._stop_unpaid(session, [job for job, _attempt, _running in attempts], now, report)
+        self._accrue(session, attempts, observations, now, report)
         self._decay_usage(session, snapshot, now)
 
         by_name = {f.name: f for f in flavors}
@@ -817,6 +828,66 @@ class SchedulerLoop:
             )
         )
         session.connection().execute(statement, changes)
+
+    # -- 7: accounting and usage ---------------------------------------------------------
+
+    def _stop_unpaid(
+        self, session: Session, jobs: Sequence[Job], now: float, report: IterationReport
+    ) -> None:
+        """Stop the jobs of tenants whose credit ran out and whose policy says ``stop``
+        (the default, ``finish``, lets them run to the end)."""
+        if not jobs:
+            return
+        unpaid = wallet_store.exhausted(session, on_exhausted="stop")
+        at = datetime.fromtimestamp(now, UTC)
+        message = "stopped: the tenant's wallet ran out of credit (its policy is 'stop')"
+        writes: list[tuple[Job, int, _JobWrite]] = [
+            (
+                job,
+                job.version,
+                partial(
+                    self._finish, session, job, JobStatus.FAILED, CREDITS_EXHAUSTED, message, at
+                ),
+            )
+            for job in jobs
+            if job.tenant in unpaid and JobStatus(job.status) in ACTIVE_STATES
+        ]
+        self._write_jobs(session, writes, report)
+
+    def _accrue(
+        self,
+        session: Session,
+        attempts: Sequence[tuple[Job, int, bool]],
+        observations: Mapping[str, GangObservation],
+        now: float,
+        report: IterationReport,
+    ) -> None:
+        """Write run time to the usage ledger and charge wallets, in this transaction: every
+        running attempt once per accrual interval (a full pass), and in between only the
+        attempts that started or ended."""
+        accounted = []
+        for job, attempt, was_running in attempts:
+            seen = observations.get(job.id)
+            pods = seen if seen is not None and seen.attempt == attempt else None
+            still_running = job.status == JobStatus.RUNNING.value and job.attempts == attempt
+            accounted.append(
+                ledger.Attempt(
+                    job,
+                    attempt,
+                    pods.started_at if pods else None,
+                    pods.finished_at if pods else None,
+                    changed=not (was_running and still_running),
+                )
+            )
+        interval = self.settings.accrual_interval_seconds
+        last = self._last_full_accrual
+        full = last is None or now - last >= interval
+        accrued = ledger.accrue(session, accounted, now, min_interval_seconds=interval, full=full)
+        if full:
+            report.after_commit.append(partial(setattr, self, "_last_full_accrual", now))
+        report.after_commit.append(
+            partial(metrics.METRICS.accrued, accrued.spend, accrued.credited, accrued.balances)
+        )
 
     # -- 7: usage -------------------------------------------------------------------------
 

@@ -532,6 +532,30 @@ class YushanMetrics:
             buckets=API_BUCKETS,
             registry=registry,
         )
+        self.spend = Counter(
+            "yushan_tenant_spend_credits_total",
+            "Credits charged for run time (usage ledger), by tenant and flavor.",
+            tenant_flavor,
+            registry=registry,
+        )
+        self.credited = Counter(
+            "yushan_tenant_credited_credits_total",
+            "Credits given back for work lost to preemption, by tenant and flavor.",
+            tenant_flavor,
+            registry=registry,
+        )
+        self.wallet_balance = Gauge(
+            "yushan_tenant_wallet_balance_credits",
+            "A metered tenant's wallet balance (negative: postpaid use not yet paid).",
+            ("tenant",),
+            registry=registry,
+        )
+        self.wallet_available = Gauge(
+            "yushan_tenant_wallet_available_credits",
+            "What a metered tenant may still spend: balance plus credit limit.",
+            ("tenant",),
+            registry=registry,
+        )
         self.leader = Gauge(
             "yushan_scheduler_leader",
             "1 if this scheduler replica holds the leader lease, else 0.",
@@ -569,6 +593,26 @@ class YushanMetrics:
         label = JobOutcome(outcome).value
         self.jobs_finished.labels(tenant, flavor, label).inc()
         self.run_duration.labels(tenant, flavor, label).observe(run_seconds)
+
+    def accrued(
+        self,
+        spend: Mapping[tuple[str, str], int],
+        credited: Mapping[tuple[str, str], int],
+        wallets: Mapping[str, tuple[int, int]],
+    ) -> None:
+        """Count one committed accrual: micro-credits charged and credited per (tenant,
+        flavor); ``wallets`` (tenant -> balance, available) replaces every wallet gauge."""
+        for (tenant, flavor), micro in spend.items():
+            self.spend.labels(tenant, flavor).inc(micro / 1_000_000)
+        for (tenant, flavor), micro in credited.items():
+            self.credited.labels(tenant, flavor).inc(micro / 1_000_000)
+        if not wallets:
+            return
+        self.wallet_balance.clear()
+        self.wallet_available.clear()
+        for tenant, (balance, available) in wallets.items():
+            self.wallet_balance.labels(tenant).set(balance / 1_000_000)
+            self.wallet_available.labels(tenant).set(available / 1_000_000)
 
     def cycle_completed(self, duration_seconds: float, *, ok: bool = True) -> None:
         """Record a scheduling cycle; a successful one also stamps the last-success time."""

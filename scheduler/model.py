@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from quotas.money import Rate, Usage, charge
+
 GPU = "gpu"
 CPU = "cpu"
 MEMORY = "memory"
@@ -137,6 +139,26 @@ NO_LIMITS = UserLimits()
 
 
 @dataclass(frozen=True, slots=True)
+class Credit:
+    """A metered tenant's credit as the cycle sees it (:mod:`scheduler.gates`): listed only for
+    tenants whose credit is gone or that admit a job only when its maximum cost is covered."""
+
+    available: int
+    """Micro-credits: wallet balance plus credit limit."""
+    require_cover: bool = False
+    rates: Mapping[str, Rate] = field(default_factory=dict)
+    """Hourly price per flavor for this tenant's kind (only with ``require_cover``)."""
+
+    def max_cost(self, job: JobState) -> int | None:
+        """``max_runtime_seconds`` of the job at its flavor's price (``None``: no limit)."""
+        if job.max_runtime_seconds is None:
+            return None
+        total = job.total()
+        usage = Usage(total.gpu, total.cpu_milli, total.memory_bytes)
+        return charge(self.rates.get(job.flavor, Rate()), usage, job.max_runtime_seconds * 1000)[0]
+
+
+@dataclass(frozen=True, slots=True)
 class QueueControls:
     """What holds jobs back besides quota and capacity (:mod:`scheduler.gates`): stopped tenants
     and flavors (only those not ``open`` are listed), per-user limits, and the status of every
@@ -150,6 +172,8 @@ class QueueControls:
     user_overrides: Mapping[tuple[str, str], UserLimits] = field(default_factory=dict)
     """Per-user overrides, by (tenant, user)."""
     outcomes: Mapping[str, str] = field(default_factory=dict)
+    credits: Mapping[str, Credit] = field(default_factory=dict)
+    """By tenant: metered tenants out of credit or requiring cover (see :class:`Credit`)."""
 
     def limits_for(self, tenant: str, user: str) -> UserLimits:
         default = self.user_limits.get(tenant, NO_LIMITS)

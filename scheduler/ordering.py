@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from operator import attrgetter
+from typing import NamedTuple
 
 from quotas.decay import entry_penalty
 from quotas.tree import QuotaTree
@@ -58,6 +59,15 @@ def _in_tenant_order(jobs: Iterable[JobState]) -> list[JobState]:
     return ordered
 
 
+class Smallest(NamedTuple):
+    """Lower bounds over a tenant's queued jobs of one flavor, each taken on its own."""
+
+    gpus: int
+    """Total GPUs (per worker x workers)."""
+    gpus_per_worker: int
+    workers: int
+
+
 @dataclass(slots=True)
 class _TenantQueue:
     users: dict[str, deque[JobState]]
@@ -85,20 +95,27 @@ class FairOrdering:
         self._factor_cache: dict[str, dict[tuple[str, int, int, int, int], Factors]] = {}
         by_tenant: dict[str, dict[str, deque[JobState]]] = {}
         lanes: dict[tuple[str, str], deque[JobState]] = {}
-        smallest: dict[tuple[str, str], int] = {}
+        smallest: dict[tuple[str, str], Smallest] = {}
         for job in _in_tenant_order(jobs):
             lane = lanes.get((job.tenant, job.user))
             if lane is None:
                 lane = lanes[(job.tenant, job.user)] = deque()
                 by_tenant.setdefault(job.tenant, {})[job.user] = lane
             lane.append(job)
-            gpus = job.demand.gpu * job.workers
             key = (job.tenant, job.flavor)
-            if gpus < smallest.get(key, gpus + 1):
-                smallest[key] = gpus
-        self._smallest: dict[str, dict[str, int]] = {}
-        for (tenant, flavor), gpus in smallest.items():
-            self._smallest.setdefault(tenant, {})[flavor] = gpus
+            per_worker, workers = job.demand.gpu, job.workers
+            known = smallest.get(key)
+            if known is None:
+                smallest[key] = Smallest(per_worker * workers, per_worker, workers)
+            elif per_worker < known.gpus_per_worker or workers < known.workers:
+                smallest[key] = Smallest(
+                    min(known.gpus, per_worker * workers),
+                    min(known.gpus_per_worker, per_worker),
+                    min(known.workers, workers),
+                )
+        self._smallest: dict[str, dict[str, Smallest]] = {}
+        for (tenant, flavor), least in smallest.items():
+            self._smallest.setdefault(tenant, {})[flavor] = least
         self._queues: dict[str, _TenantQueue] = {}
         for tenant, users in by_tenant.items():
             queue = _TenantQueue(users, [])
@@ -184,9 +201,9 @@ class FairOrdering:
             )
         return job, factors
 
-    def smallest(self, tenant: str) -> dict[str, int]:
-        """Per flavor, the fewest GPUs any queued job of the tenant asks for (at the start of
-        the cycle: a bound for what is left)."""
+    def smallest(self, tenant: str) -> dict[str, Smallest]:
+        """Per flavor, the fewest GPUs, GPUs per worker and workers any queued job of the
+        tenant asks for (at the start of the cycle: a bound for what is left)."""
         return self._smallest[tenant]
 
     def retire(self, job: JobState) -> list[JobState]:

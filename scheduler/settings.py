@@ -59,6 +59,9 @@ class SchedulerSettings(BaseSettings):
     estimate_interval_seconds: float = Field(default=0.0, ge=0)
     """Project the estimated starts at most this often (0: after every cycle; never more than a
     tenth of the loop's time either way)."""
+    accrual_interval_seconds: float = Field(default=60.0, ge=0)
+    """Write a running job's usage to the ledger (and charge its wallet) at least this often;
+    an attempt that ends is always closed at once (see docs/accounting.md)."""
     create_tenant_namespaces: bool = True
     metrics_host: str = "0.0.0.0"
     metrics_port: int = Field(default=9090, ge=0, le=65535)

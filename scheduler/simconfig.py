@@ -31,7 +31,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,8 @@ class ClusterConfig:
 class QuotaConfig:
     tenants: Mapping[str, TenantSpec]
     cohorts: Mapping[str, CohortSpec]
+    kinds: Mapping[str, str] = field(default_factory=dict)
+    """A tenant's ``kind`` when the quota file gives one (``yushan simulate --prices``)."""
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
@@ -149,9 +151,10 @@ def quotas_from_mapping(data: Mapping[str, Any]) -> QuotaConfig:
             )
             for t in data["tenants"]
         }
+        kinds = {str(t["name"]): str(t["kind"]) for t in data["tenants"] if t.get("kind")}
     except (KeyError, TypeError, ValueError) as error:
         raise SimulationInputError(f"invalid quota definition: {error!r}") from error
-    return QuotaConfig(tenants, cohorts)
+    return QuotaConfig(tenants, cohorts, kinds)
 
 
 def load_cluster(path: Path) -> ClusterConfig:

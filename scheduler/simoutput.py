@@ -198,6 +198,20 @@ def print_table(report: SimulationReport, out: TextIO) -> None:
             f"{row['failed_retry_limit']:,.0f}",
         )
     console.print(gangs)
+    if report.spend is not None:
+        spend = Table(title="Spend per tenant (credits, --prices)", title_justify="left")
+        for column in ("tenant", "kind", "GPU-h", "cost", "credited", "net"):
+            spend.add_column(column, justify="left" if column in ("tenant", "kind") else "right")
+        for name, entry in report.spend.items():
+            spend.add_row(
+                name,
+                str(entry["kind"]),
+                f"{entry['gpu_hours']:,.1f}",
+                str(entry["cost"]),
+                str(entry["credited"]),
+                str(entry["net"]),
+            )
+        console.print(spend)
 
 
 def _share(part: int, whole: int) -> str:

@@ -71,6 +71,7 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from quotas.decay import decay
 from scheduler.backoff import requeue_delay
@@ -104,6 +105,7 @@ from scheduler.simconfig import (
     load_quotas,
     read_trace,
 )
+from scheduler.simspend import Held, PriceTable, load_prices, spend_per_tenant
 from scheduler.state import SchedulingState
 
 DEFAULT_TRACE = Path("examples/philly/sample.csv")
@@ -186,6 +188,8 @@ class SimulationReport:
     gang_waits: dict[str, dict[str, float]] = field(default_factory=dict)
     start_estimates: dict[str, float] | None = None
     """With ``estimate_starts``: the error of the estimated start of jobs that had to wait."""
+    spend: dict[str, dict[str, Any]] | None = None
+    """With ``--prices``: per tenant, kind, GPU-hours, cost, credited losses and net (credits)."""
     records: list[JobRecord] = field(default_factory=list, repr=False)
     """Per-job outcomes (``--jobs-out``); not part of :meth:`as_dict`."""
 
@@ -450,6 +454,8 @@ class _Simulation:
         self.last_start: dict[str, float] = {}
         self.evictions: dict[str, int] = {}
         self.gpu_seconds: dict[str, float] = {}
+        self.held: dict[tuple[str, str], Held] = {}
+        """Resource-seconds per (tenant, flavor), for the spend of ``--prices``."""
         self.lost: dict[str, float] = {}
         self.preemptions = 0
         self.quota_violations = 0
@@ -567,6 +573,11 @@ class _Simulation:
         self.gpu_seconds[job.tenant] = self.gpu_seconds.get(job.tenant, 0.0) + gpus * (
             now - started
         )
+        held = self.held.setdefault((job.tenant, job.flavor), Held())
+        total = job.total()
+        held.gpu_seconds += gpus * (now - started)
+        held.cpu_milli_seconds += total.cpu_milli * (now - started)
+        held.memory_byte_seconds += total.memory_bytes * (now - started)
         self.tokens[job_id] = self.tokens.get(job_id, 0) + 1
         return job
 
@@ -994,6 +1005,7 @@ def simulate(
     progress: ProgressCallback | None = None,
     user_limits: UserLimits | None = None,
     estimate_starts: bool = False,
+    prices: PriceTable | None = None,
 ) -> SimulationReport:
     """Replay ``trace_rows`` on ``cluster`` under ``quotas`` and ``policy``; ``user_limits``
     apply to every tenant's (single) user."""
@@ -1028,6 +1040,7 @@ def simulate(
         controls=controls,
         started=started,
         estimate_starts=estimate_starts,
+        prices=prices,
     )
 
 
@@ -1044,6 +1057,7 @@ def simulate_jobs(
     controls: QueueControls = NO_CONTROLS,
     started: float | None = None,
     estimate_starts: bool = False,
+    prices: PriceTable | None = None,
 ) -> SimulationReport:
     """Replay ready-made jobs (with their true run times): what :func:`simulate` does once the
     trace is turned into jobs; jobs may carry dependencies and array limits."""
@@ -1053,7 +1067,12 @@ def simulate_jobs(
     )
     simulation.run(progress)
     name = policy_name or (policy.kind + ("+backfill" if policy.backfill else ""))
-    return simulation.report(name, time.perf_counter() - started)
+    report = simulation.report(name, time.perf_counter() - started)
+    if prices is not None:
+        report.spend = spend_per_tenant(
+            simulation.held, simulation.lost, simulation.tenant_flavor, quotas, prices
+        )
+    return report
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -1110,6 +1129,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="estimate each waiting job's start at its arrival and report the error",
     )
     parser.add_argument(
+        "--prices",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="price list (the shape of PUT /v1/prices): adds the spend per tenant",
+    )
+    parser.add_argument(
         "-o",
         "--format",
         dest="format",
@@ -1155,6 +1181,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         cluster = load_cluster(args.cluster)
         quotas = load_quotas(args.quotas)
+        prices = load_prices(args.prices) if args.prices is not None else None
         rows = read_trace(args.trace, args.limit_jobs)
         show = args.progress if args.progress is not None else sys.stderr.isatty()
         with simoutput.progress_bar(sys.stderr, len(rows), enabled=show) as progress:
@@ -1172,6 +1199,7 @@ def run(args: argparse.Namespace) -> int:
                 progress=progress,
                 user_limits=_user_limits(args),
                 estimate_starts=args.estimate_starts,
+                prices=prices,
             )
     except (SimulationInputError, ValueError) as error:
         print(f"yushan simulate: {error}", file=sys.stderr)

@@ -9,14 +9,16 @@ tenants and flavors, per-user limits, the status of every job a queued job depen
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from scheduler.model import (
     CohortSpec,
     Condition,
+    Credit,
     Demand,
     Dependency,
     FlavorResource,
@@ -33,8 +35,9 @@ from scheduler.model import (
 )
 from store import cluster, jobs, tenants
 from store import controls as control_store
+from store import wallets as wallet_store
 from store.common import as_utc_or_none
-from store.models import Job, Node
+from store.models import Job, Node, Tenant
 from store.tenants import COHORT, TENANT, Limits
 
 PREEMPTING = "Preempting"
@@ -92,18 +95,54 @@ def _quota_map(quota: Mapping[str, Mapping[str, Limits]]) -> dict[FlavorResource
 
 
 def load_quota_tree(
-    session: Session,
+    session: Session, now: float | None = None
 ) -> tuple[dict[str, TenantSpec], dict[str, CohortSpec]]:
     quotas = tenants.all_quotas(session)
+    rows = tenants.list_tenants(session)
+    cohorts = tenants.list_cohorts(session)
+    weights = {t.name: t.weight for t in rows}
+    by_allocation = {c.name for c in cohorts if c.weights_from_allocation}
+    if by_allocation:
+        weights = _allocation_weights(session, rows, by_allocation, now)
     tenant_specs = {
-        t.name: TenantSpec(t.name, t.cohort, t.weight, _quota_map(quotas.get((TENANT, t.name), {})))
-        for t in tenants.list_tenants(session)
+        t.name: TenantSpec(
+            t.name, t.cohort, weights[t.name], _quota_map(quotas.get((TENANT, t.name), {}))
+        )
+        for t in rows
     }
     cohort_specs = {
         c.name: CohortSpec(c.name, c.parent, _quota_map(quotas.get((COHORT, c.name), {})))
-        for c in tenants.list_cohorts(session)
+        for c in cohorts
     }
     return tenant_specs, cohort_specs
+
+
+MIN_ALLOCATION_WEIGHT = 0.001
+"""The weight of a tenant without allocation in a cohort whose weights follow allocations."""
+
+
+def _allocation_weights(
+    session: Session, rows: Sequence[Tenant], cohorts: set[str], now: float | None
+) -> dict[str, float]:
+    """Slurm's shares following allocations: in each cohort so marked, the tenants' weights
+    add up to what they add up to as set, divided in proportion to the credits allocated to
+    each (top-ups) this calendar month (UTC). A cohort with no allocation this month keeps
+    the weights as set; a tenant without one gets :data:`MIN_ALLOCATION_WEIGHT`."""
+    moment = datetime.fromtimestamp(time.time() if now is None else now, UTC)
+    start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (start + timedelta(days=32)).replace(day=1)
+    allocated = wallet_store.allocations(session, start, end)
+    weights = {t.name: t.weight for t in rows}
+    for cohort in cohorts:
+        members = [t for t in rows if t.cohort == cohort]
+        total = sum(allocated.get(t.name, 0) for t in members)
+        if total <= 0:
+            continue
+        budget = sum(t.weight for t in members)
+        for tenant in members:
+            share = budget * allocated.get(tenant.name, 0) / total
+            weights[tenant.name] = max(share, MIN_ALLOCATION_WEIGHT)
+    return weights
 
 
 def load_usage(session: Session) -> UsageState:
@@ -121,7 +160,9 @@ def _user_limits(limits: control_store.Limits) -> UserLimits:
     return UserLimits(limits.max_gpus, limits.max_running_jobs, limits.max_queued_jobs)
 
 
-def load_controls(session: Session, queued: Sequence[Job], active: Sequence[Job]) -> QueueControls:
+def load_controls(
+    session: Session, queued: Sequence[Job], active: Sequence[Job], now: float | None = None
+) -> QueueControls:
     """Stops, limits and the status of the jobs ``queued`` depend on (rows already read are
     not read again)."""
     tenant_stops, flavor_stops = control_store.stopped(session)
@@ -137,7 +178,16 @@ def load_controls(session: Session, queued: Sequence[Job], active: Sequence[Job]
         user_limits={t: _user_limits(v) for t, v in control_store.all_defaults(session).items()},
         user_overrides={k: _user_limits(v) for k, v in control_store.overrides(session).items()},
         outcomes=outcomes,
+        credits=load_credits(session, time.time() if now is None else now),
     )
+
+
+def load_credits(session: Session, now: float) -> dict[str, Credit]:
+    """Metered tenants out of credit or requiring cover (:mod:`scheduler.gates`)."""
+    return {
+        gate.tenant: Credit(gate.available, gate.require_cover, gate.rates)
+        for gate in wallet_store.credit_gates(session, datetime.fromtimestamp(now, UTC))
+    }
 
 
 def build_snapshot(
@@ -148,7 +198,7 @@ def build_snapshot(
     queued: Iterable[Job] | None = None,
     active: Iterable[Job] | None = None,
 ) -> Snapshot:
-    tenant_specs, cohort_specs = load_quota_tree(session)
+    tenant_specs, cohort_specs = load_quota_tree(session, now)
     queued_rows = list(jobs.queued_jobs(session) if queued is None else queued)
     active_rows = list(jobs.active_jobs(session) if active is None else active)
     return Snapshot(
@@ -160,7 +210,7 @@ def build_snapshot(
         running=tuple(job_state(j, now) for j in active_rows if j.placement),
         usage=load_usage(session),
         preempting=frozenset(j.id for j in queued_rows if j.reason == PREEMPTING),
-        controls=load_controls(session, queued_rows, active_rows),
+        controls=load_controls(session, queued_rows, active_rows, now),
     )
 
 

@@ -288,18 +288,13 @@ def delete_user_limits(session: Session, tenant: str, user: str) -> None:
     session.delete(row)
 
 
-def check_queued_limit(session: Session, tenant: str, user: str, adding: int) -> None:
-    """Refuse a submission that would take the user past their queued-jobs limit.
+def check_queued_limit(session: Session, tenant: str, user: str, adding: int, limit: int) -> None:
+    """Refuse a submission that would take the user past their queued-jobs ``limit`` (their
+    override, else the tenant's default: read with the submission's other checks).
 
-    When a limit applies, locks the tenant row before counting, so two concurrent submissions
-    cannot both count the same free slot.
+    Locks the tenant row before counting, so two concurrent submissions cannot both count the
+    same free slot.
     """
-    row = session.get(Tenant, tenant)
-    if row is None:
-        return
-    limit = _effective(session, row, user).max_queued_jobs
-    if limit is None:
-        return
     # A no-op write: a row lock on PostgreSQL, the database write lock on SQLite (whose reads
     # take none), held until commit; concurrent submissions of the tenant count after it.
     session.execute(
@@ -316,15 +311,6 @@ def check_queued_limit(session: Session, tenant: str, user: str, adding: int) ->
             f"{limit} (max_queued_jobs); this submission adds {adding}",
             field="max_queued_jobs",
         )
-
-
-def _effective(session: Session, tenant: Tenant, user: str) -> Limits:
-    default = tenant_defaults(tenant)
-    override = session.get(UserLimit, (tenant.name, user))
-    if override is None:
-        return default
-    mine = Limits(override.max_gpus, override.max_running_jobs, override.max_queued_jobs)
-    return mine.over(default)
 
 
 def limits_detail(limits: Limits) -> dict[str, Any]:

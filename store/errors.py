@@ -34,3 +34,12 @@ class InvalidTransition(Conflict):
 
 class LimitExceeded(StoreError):
     """A per-user limit refuses the request (the API answers 429); ``field`` names the limit."""
+
+
+class PaymentRequired(StoreError):
+    """The tenant's wallet or the member's budget is exhausted (the API answers 402);
+    ``balance`` is the remaining credit shown to the caller, as a decimal string."""
+
+    def __init__(self, message: str, *, field: str, balance: str) -> None:
+        super().__init__(message, field=field)
+        self.balance = balance

@@ -12,18 +12,29 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, BindParameter, Select, bindparam, exists, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    Row,
+    Select,
+    Table,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from quotas.quantity import format_cpu, format_memory
-from store import cluster, controls
+from store import cluster, controls, wallets
 from store.common import decode_cursor, encode_cursor, new_array_id, new_job_id, utcnow
 from store.errors import Conflict, InvalidRequest, InvalidTransition, NotFound
 from store.jobstates import ACTIVE_STATES, JobStatus, is_allowed, is_final
-from store.models import Flavor, Job, JobEvent, Node, QuotaEntry, Tenant
+from store.models import Flavor, Job, JobEvent, Node, QuotaEntry, Tenant, UserLimit
 from store.tenants import COHORT, TENANT
 
 PRIORITIES = ("low", "normal", "high")
@@ -77,8 +88,12 @@ class Submitted:
 
 @dataclass(frozen=True, slots=True)
 class JobPage:
-    items: Sequence[Job]
+    items: Sequence[Row[Any]]
+    """Rows of the jobs table: a job's columns as attributes, like a :class:`Job`."""
     next_cursor: str | None
+
+
+_JOB_TABLE = cast(Table, Job.__table__)
 
 
 def submit(
@@ -88,16 +103,26 @@ def submit(
     user: str,
     job_id: str,
     idempotency_key: str | None = None,
+    memo: FactsMemo | None = None,
 ) -> Submitted:
-    """Validate a submission against the platform's configuration and queue it."""
+    """Validate a submission against the platform's configuration and queue it. ``memo``
+    shares the facts the checks read among the submissions of one transaction (a group
+    commit, :mod:`store.submissions`)."""
     fingerprint = request.fingerprint()
     if idempotency_key is not None:
         replay = _replay(session, user, idempotency_key, fingerprint)
         if replay is not None:
             return replay
-    cpu_per_gpu, memory_per_gpu = _check_fits(session, request)
+    facts = _check_fits(session, request, user, memo)
+    cpu_per_gpu, memory_per_gpu = facts.cpu_milli_per_gpu, facts.memory_bytes_per_gpu
+    assert cpu_per_gpu is not None  # _check_fits found the flavor
+    assert memory_per_gpu is not None
     count = request.array_count or 1
-    controls.check_queued_limit(session, request.tenant, user, count)
+    if facts.queued_limit is not None or request.depends_on:
+        session.flush()  # these count or look up jobs, those of a group commit's earlier rows too
+    if facts.queued_limit is not None:
+        controls.check_queued_limit(session, request.tenant, user, count, facts.queued_limit)
+    wallets.check_credit(request.tenant, user, facts.credit)
     if request.depends_on:
         controls.check_dependencies(session, request.tenant, request.depends_on, job_id=job_id)
     now = utcnow()
@@ -189,10 +214,15 @@ class _FitFacts:
     """Whether the scheduler has recorded any node (not before its first iteration)."""
     fitting_nodes: bool
     """Whether a node assigned to the flavor could hold one worker, defaults included."""
+    queued_limit: int | None
+    """The user's queued-jobs limit in the tenant: their override, else the tenant's default."""
+    credit: wallets.CreditFacts
+    """The tenant's wallet and the user's budget, if any (a 402 when exhausted)."""
 
 
 def _fit_facts_statement() -> Select[Any]:
     tenant: BindParameter[str] = bindparam("tenant")
+    user: BindParameter[str] = bindparam("user")
     flavor: BindParameter[str] = bindparam("flavor")
     gpus: BindParameter[int] = bindparam("gpus", type_=BigInteger)
     cpu: BindParameter[int | None] = bindparam("cpu", type_=BigInteger)
@@ -220,6 +250,13 @@ def _fit_facts_statement() -> Select[Any]:
         quota.with_only_columns(QuotaEntry.borrowing_limit).scalar_subquery(),
         exists(select(Node.name)),
         exists(fitting),
+        func.coalesce(
+            select(UserLimit.max_queued_jobs)
+            .where(UserLimit.tenant == tenant, UserLimit.user == user)
+            .scalar_subquery(),
+            select(Tenant.max_queued_jobs_per_user).where(Tenant.name == tenant).scalar_subquery(),
+        ),
+        *wallets.credit_columns(tenant, user),
     )
 
 
@@ -227,17 +264,48 @@ def _fit_facts_statement() -> Select[Any]:
 _FIT_FACTS = _fit_facts_statement()
 
 
-def _fit_facts(session: Session, request: JobRequest) -> _FitFacts:
-    """Everything the submit checks need, in one round trip to the database."""
+FactsMemo = dict[tuple[str, str, str, int, int | None, int | None], _FitFacts]
+"""Facts read for (tenant, user, flavor, GPUs, CPU, memory), within one transaction."""
+
+
+def _fit_facts(
+    session: Session, request: JobRequest, user: str, memo: FactsMemo | None = None
+) -> _FitFacts:
+    """Everything the submit checks need, in one round trip to the database (none when
+    ``memo`` holds them already)."""
+    key = (
+        request.tenant,
+        user,
+        request.flavor,
+        request.gpus,
+        request.cpu_milli,
+        request.memory_bytes,
+    )
+    if memo is not None and key in memo:
+        return memo[key]
     parameters = {
         "tenant": request.tenant,
+        "user": user,
         "flavor": request.flavor,
         "gpus": request.gpus,
         "cpu": request.cpu_milli,
         "memory": request.memory_bytes,
     }
     row = session.execute(_FIT_FACTS, parameters).one()
-    return _FitFacts(bool(row[0]), row[1], row[2], row[3], row[4], bool(row[5]), bool(row[6]))
+    facts = _FitFacts(
+        bool(row[0]),
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        bool(row[5]),
+        bool(row[6]),
+        row[7],
+        wallets.CreditFacts(*row[8:]),
+    )
+    if memo is not None:
+        memo[key] = facts
+    return facts
 
 
 def _replay(session: Session, user: str, key: str, fingerprint: str) -> Submitted | None:
@@ -252,16 +320,18 @@ def _replay(session: Session, user: str, key: str, fingerprint: str) -> Submitte
     return Submitted(existing, replayed=True)
 
 
-def _check_fits(session: Session, request: JobRequest) -> tuple[int, int]:
+def _check_fits(
+    session: Session, request: JobRequest, user: str, memo: FactsMemo | None = None
+) -> _FitFacts:
     """Refuse a job that can never run: unknown flavor, no quota, a worker bigger than any node
     of its flavor (GPUs, CPU or memory, the flavor's per-GPU defaults included).
 
     The node check uses the inventory the scheduler last recorded; with none yet (the scheduler
     has not run) nothing is refused on those grounds, and a flavor without nodes (all removed,
     or created with ``allow_empty``) takes jobs that wait with ``NoNodesForFlavor``.
-    Returns the flavor's per-GPU CPU (millicores) and memory (bytes) defaults.
+    Returns the facts read, the flavor's per-GPU defaults and the user's queued limit among them.
     """
-    facts = _fit_facts(session, request)
+    facts = _fit_facts(session, request, user, memo)
     if not facts.tenant_exists:
         raise NotFound(f"tenant {request.tenant!r} not found")
     if facts.cpu_milli_per_gpu is None or facts.memory_bytes_per_gpu is None:
@@ -287,7 +357,7 @@ def _check_fits(session: Session, request: JobRequest) -> tuple[int, int]:
             request.memory_bytes or request.gpus * facts.memory_bytes_per_gpu,
         )
         _check_some_node_holds(session, request, worker)
-    return facts.cpu_milli_per_gpu, facts.memory_bytes_per_gpu
+    return facts
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,8 +445,10 @@ def list_jobs(
     cursor: str | None = None,
     array_id: str | None = None,
 ) -> JobPage:
-    """Newest first; ``next_cursor`` continues after the last item returned."""
-    query = select(Job).order_by(Job.seq.desc()).limit(limit + 1)
+    """Newest first; ``next_cursor`` continues after the last item returned. The items are
+    plain rows with the job's columns as attributes (no ORM identity map: a page is only
+    read, and loading it as entities costs three times as much)."""
+    query = select(_JOB_TABLE).order_by(Job.seq.desc()).limit(limit + 1)
     if array_id is not None:
         query = query.where(Job.array_id == array_id)
     if tenants is not None:
@@ -390,7 +462,7 @@ def list_jobs(
             query = query.where(Job.seq < decode_cursor(cursor))
         except ValueError as error:
             raise InvalidRequest("invalid cursor", field="query.cursor") from error
-    rows = session.scalars(query).all()
+    rows = session.execute(query).all()
     items = rows[:limit]
     next_cursor = encode_cursor(items[-1].seq) if len(rows) > limit else None
     return JobPage(items, next_cursor)

@@ -43,6 +43,11 @@ class Cohort(Base):
         String(NAME_LENGTH), ForeignKey("cohorts.name", ondelete="RESTRICT")
     )
     created_at: Mapped[datetime]
+    weights_from_allocation: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    """The fair-share weights of its tenants follow the credits allocated to them this month
+    (migration 0006; see :func:`store.wallets.allocations`)."""
 
 
 class Flavor(Base):
@@ -282,3 +287,131 @@ class SchedulerHeartbeat(Base):
     beat_at: Mapped[datetime] = mapped_column()
     interval_seconds: Mapped[float] = mapped_column(Float)
     create_namespaces: Mapped[bool] = mapped_column(Boolean)
+
+
+# -- accounting (migration 0006) -------------------------------------------------------------
+# Money is integer micro-credits (1 credit = 1_000_000): sums are exact on both backends.
+
+
+class Price(Base):
+    """An hourly price of one flavor for one tenant kind, from ``effective_from`` on (until a
+    later row for the same flavor and kind takes over). Micro-credits per hour."""
+
+    __tablename__ = "prices"
+    __table_args__ = (UniqueConstraint("flavor", "tenant_kind", "effective_from"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    flavor: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    tenant_kind: Mapped[str] = mapped_column(String(16))
+    effective_from: Mapped[datetime]
+    gpu_hour: Mapped[int] = mapped_column(BigInteger)
+    """Per GPU-hour."""
+    cpu_hour: Mapped[int] = mapped_column(BigInteger, default=0)
+    """Per CPU-core-hour."""
+    memory_gib_hour: Mapped[int] = mapped_column(BigInteger, default=0)
+    """Per GiB-hour of memory."""
+
+
+class Wallet(Base):
+    """A tenant's credits. A tenant without a wallet is not metered (usage is still ledgered).
+
+    ``balance`` always equals the sum of the tenant's :class:`WalletTransaction` amounts: both
+    change in the same transaction."""
+
+    __tablename__ = "wallets"
+
+    tenant: Mapped[str] = mapped_column(
+        String(NAME_LENGTH), ForeignKey("tenants.name", ondelete="CASCADE"), primary_key=True
+    )
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    credit_limit: Mapped[int] = mapped_column(BigInteger, default=0)
+    """How far below zero the balance may go (postpaid tenants; always 0 when prepaid)."""
+    on_exhausted: Mapped[str] = mapped_column(String(16), default="finish")
+    """``finish`` (running jobs go on) or ``stop`` (they are stopped) once the credit is gone."""
+    require_cover: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Admit a job only when the available credit covers its maximum cost."""
+    updated_at: Mapped[datetime]
+
+
+class WalletTransaction(Base):
+    """One movement of a wallet: ``topup``, ``adjustment``, ``charge`` (negative) or
+    ``refund``; ``user`` names the member it is charged to (their budget), if any."""
+
+    __tablename__ = "wallet_transactions"
+    __table_args__ = (Index("ix_wallet_transactions_tenant_id", "tenant", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(
+        String(NAME_LENGTH), ForeignKey("wallets.tenant", ondelete="CASCADE")
+    )
+    user: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(NAME_LENGTH), default="")
+    note: Mapped[str] = mapped_column(String(200), default="")
+
+
+class MemberBudget(Base):
+    """A member's sub-wallet: what they may spend of their tenant's credit, and have spent."""
+
+    __tablename__ = "member_budgets"
+
+    tenant: Mapped[str] = mapped_column(
+        String(NAME_LENGTH), ForeignKey("wallets.tenant", ondelete="CASCADE"), primary_key=True
+    )
+    user: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    budget: Mapped[int] = mapped_column(BigInteger)
+    spent: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class JobAccrual(Base):
+    """How far one attempt of a job has been accrued into the ledger.
+
+    Advanced in the same transaction as the ledger rows it covers, so a rolled-back iteration
+    or a killed scheduler neither loses nor repeats an interval."""
+
+    __tablename__ = "job_accruals"
+
+    job_id: Mapped[str] = mapped_column(
+        String(16), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_ms: Mapped[int] = mapped_column(BigInteger)
+    accrued_until_ms: Mapped[int] = mapped_column(BigInteger)
+    carry: Mapped[int] = mapped_column(BigInteger, default=0)
+    """The remainder of the exact cost below one micro-credit, carried to the next interval
+    (numerator over :data:`quotas.money.DENOMINATOR`)."""
+    charged: Mapped[int] = mapped_column(BigInteger, default=0)
+    """Cost of the attempt so far, credited losses deducted (micro-credits)."""
+    closed: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+
+class LedgerEntry(Base):
+    """Append-only usage: one row per job attempt and accrued interval (``kind`` ``run``), and
+    one per preemption loss (``preemption_loss``, negative cost: credited back)."""
+
+    __tablename__ = "ledger"
+    __table_args__ = (
+        UniqueConstraint("job_id", "attempt", "kind", "start_ms"),
+        Index("ix_ledger_end_ms", "end_ms"),
+        Index("ix_ledger_tenant_end_ms", "tenant", "end_ms"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(16), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    tenant: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    user: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    flavor: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    start_ms: Mapped[int] = mapped_column(BigInteger)
+    end_ms: Mapped[int] = mapped_column(BigInteger)
+    gpus: Mapped[int] = mapped_column(Integer)
+    cpu_milli: Mapped[int] = mapped_column(BigInteger)
+    memory_bytes: Mapped[int] = mapped_column(BigInteger)
+    gpu_hour: Mapped[int] = mapped_column(BigInteger)
+    """The GPU-hour price the interval was charged at (micro-credits)."""
+    cost: Mapped[int] = mapped_column(BigInteger)
+    """Micro-credits; negative for a credited preemption loss."""
+    charged_to_wallet: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -11,13 +11,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from store.common import utcnow
 from store.errors import AlreadyExists, Conflict, InvalidRequest, NotFound
 from store.jobstates import FINAL_STATES
-from store.models import Cohort, Flavor, Job, QuotaEntry, Tenant
+from store.models import Cohort, Flavor, Job, QuotaEntry, Tenant, Wallet
+from store.prices import POSTPAID_KINDS
 
 TENANT = "tenant"
 COHORT = "cohort"
@@ -242,6 +243,9 @@ def update_tenant(
     tenant = get_tenant(session, name)
     if kind is not None:
         tenant.kind = kind
+        if kind not in POSTPAID_KINDS:
+            # A prepaid tenant cannot go below 0: a postpaid credit limit does not carry over.
+            session.execute(update(Wallet).where(Wallet.tenant == name).values(credit_limit=0))
     if clear_cohort:
         tenant.cohort = None
     elif cohort is not None:

@@ -17,7 +17,8 @@ router = APIRouter(prefix="/v1/cohorts", tags=["cohorts"])
 @router.post("", status_code=201)
 def create_cohort(body: CohortCreate, session: SessionDep, admin: AdminDep) -> CohortOut:
     cohort = tenants.create_cohort(session, body.name, body.parent)
-    audit.record(session, admin.user, "cohort.create", body.name, parent=body.parent)
+    cohort.weights_from_allocation = body.weights_from_allocation
+    audit.record(session, admin.user, "cohort.create", body.name, **body.model_dump())
     session.flush()
     return CohortOut.model_validate(cohort)
 
@@ -39,6 +40,8 @@ def patch_cohort(
     cohort = tenants.get_cohort(session, name)
     if "parent" in body.model_fields_set:
         cohort = tenants.set_cohort_parent(session, name, body.parent)
+    if body.weights_from_allocation is not None:
+        cohort.weights_from_allocation = body.weights_from_allocation
     audit.record(session, admin.user, "cohort.update", name, **body.model_dump(exclude_unset=True))
     session.flush()
     return CohortOut.model_validate(cohort)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -17,6 +21,7 @@ from api.deps import (
     SUBMIT_ROLES,
     PrincipalDep,
     SessionDep,
+    SubmissionWriterDep,
     require_tenant_role,
     visible_tenants,
 )
@@ -25,12 +30,14 @@ from api.problems import ApiProblem
 from api.schemas import JobCreate, JobEventOut, JobOut, JobPageOut
 from k8s.client import ClusterClient
 from k8s.errors import ClusterError, ClusterNotFound
+from quotas.money import format_credits
 from quotas.quantity import cpu_to_milli, memory_to_bytes
 from scheduler.metrics import METRICS, JobOutcome
-from store import jobs, tenants
+from store import jobs, ledger, tenants
 from store.common import as_utc, new_job_id
 from store.jobstates import JobStatus
 from store.models import Job
+from store.submissions import SubmissionWriter
 from store.users import Principal
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -41,16 +48,57 @@ IdempotencyKey = Annotated[
 ]
 
 
-@router.post("", status_code=201)
-def submit_job(
+@router.post("", status_code=201, response_model=JobOut)
+async def submit_job(
     body: JobCreate,
-    session: SessionDep,
     principal: PrincipalDep,
-    response: Response,
+    writer: SubmissionWriterDep,
     idempotency_key: IdempotencyKey = None,
-) -> JobOut:
+) -> Response:
+    """Queue a job. Answered once the job is stored: 201 with the job, or 200 with the job
+    first created for a replayed Idempotency-Key."""
+    # The write goes through the process's group-commit writer (store.submissions): the
+    # route never blocks the event loop, and concurrent submissions share one transaction.
+    submitted = await asyncio.wrap_future(
+        start_submission(body, principal, writer, idempotency_key)
+    )
+    headers = {"Location": f"/v1/jobs/{submitted.job.id}"}
+    if submitted.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    else:
+        count_submission(body)
+    return Response(
+        job_out(submitted.job).model_dump_json(),
+        status_code=200 if submitted.replayed else 201,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+def start_submission(
+    body: JobCreate,
+    principal: Principal,
+    writer: SubmissionWriter,
+    idempotency_key: str | None = None,
+) -> Future[jobs.Submitted]:
+    """Check the caller may submit to the tenant and hand the job to the writer (the route
+    awaits the future; the portal, in a worker thread, waits for it)."""
     require_tenant_role(principal, body.tenant, SUBMIT_ROLES)
-    request = jobs.JobRequest(
+    return writer.submit(
+        _job_request(body),
+        user=principal.user,
+        job_id=new_job_id(),
+        idempotency_key=idempotency_key,
+    )
+
+
+def count_submission(body: JobCreate) -> None:
+    for _ in range(body.array.count if body.array else 1):
+        METRICS.job_submitted(body.tenant, body.flavor)
+
+
+def _job_request(body: JobCreate) -> jobs.JobRequest:
+    return jobs.JobRequest(
         tenant=body.tenant,
         name=body.name,
         image=body.image,
@@ -70,25 +118,15 @@ def submit_job(
         array_count=body.array.count if body.array else None,
         array_parallelism=body.array.parallelism if body.array else None,
     )
-    submitted = jobs.submit(
-        session,
-        request,
-        user=principal.user,
-        job_id=new_job_id(),
-        idempotency_key=idempotency_key,
-    )
-    if submitted.replayed:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
-    else:
-        for _ in range(body.array.count if body.array else 1):
-            METRICS.job_submitted(body.tenant, body.flavor)
-    response.headers["Location"] = f"/v1/jobs/{submitted.job.id}"
-    session.flush()
-    return job_out(submitted.job)
 
 
-@router.get("")
+def json_response(model: BaseModel) -> Response:
+    """The model as JSON, serialised once: a route that returns its response model instead has
+    FastAPI validate it a second time (in a worker thread, for a sync route)."""
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
+@router.get("", response_model=JobPageOut)
 def list_jobs(
     session: SessionDep,
     principal: PrincipalDep,
@@ -98,7 +136,23 @@ def list_jobs(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: CursorQuery = None,
     array_id: JobIdQuery = None,
+) -> Response:
+    return json_response(
+        job_page(session, principal, tenant, status, user, limit, cursor, array_id)
+    )
+
+
+def job_page(
+    session: Session,
+    principal: Principal,
+    tenant: str | None = None,
+    status: list[JobStatus] | None = None,
+    user: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+    array_id: str | None = None,
 ) -> JobPageOut:
+    """A page of the jobs the caller may see (``GET /v1/jobs``; the portal's job list)."""
     scope = visible_tenants(principal)
     if tenant is not None:
         if scope is not None and tenant not in scope:
@@ -116,9 +170,20 @@ def list_jobs(
     return JobPageOut(items=[job_out(j) for j in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/{job_id}")
-def get_job(job_id: JobIdPath, session: SessionDep, principal: PrincipalDep) -> JobOut:
-    return job_out(jobs.get(session, job_id, tenants=visible_tenants(principal)))
+@router.get("/{job_id}", response_model=JobOut)
+def get_job(job_id: JobIdPath, session: SessionDep, principal: PrincipalDep) -> Response:
+    return json_response(job_detail(job_id, session, principal))
+
+
+def job_detail(job_id: str, session: Session, principal: Principal) -> JobOut:
+    """The job with its cost so far and its most (``GET /v1/jobs/{id}``; the portal's job
+    page): 404 for a job of a tenant the caller has no role in."""
+    job = jobs.get(session, job_id, tenants=visible_tenants(principal))
+    out = job_out(job)
+    out.cost = format_credits(ledger.job_cost(session, job.id))
+    most = ledger.max_cost(session, job, time.time())
+    out.max_cost = None if most is None else format_credits(most)
+    return out
 
 
 @router.post("/{job_id}/cancel")

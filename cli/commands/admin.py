@@ -27,7 +27,7 @@ from cli.commands.base import (
 from cli.errors import EXIT_OK, EXIT_USAGE
 from cli.output import Output, age, format_fields
 
-KINDS = ("academic", "industry")
+KINDS = ("academic", "industry", "government")
 
 
 # -- tenants ------------------------------------------------------------------------------------
@@ -87,11 +87,19 @@ def add_cohort_commands(cohorts: Subparsers) -> None:
     add_command(cohorts, "get", _cohort_get, "show a cohort and its quota").add_argument(
         "cohort", metavar="NAME"
     )
-    update = add_command(cohorts, "update", _cohort_update, "move a cohort (platform admin)")
+    update = add_command(
+        cohorts, "update", _cohort_update, "move a cohort or set how its weights are set (admin)"
+    )
     update.add_argument("cohort", metavar="NAME")
-    parent = update.add_mutually_exclusive_group(required=True)
+    parent = update.add_mutually_exclusive_group()
     parent.add_argument("--parent", help="the cohort it nests in")
     parent.add_argument("--no-parent", action="store_true", help="make it a top-level cohort")
+    update.add_argument(
+        "--weights-from-allocation",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="its tenants' fair-share weights follow this month's allocations (top-ups)",
+    )
     add_command(
         cohorts, "delete", _cohort_delete, "delete an empty cohort and its quota (admin)"
     ).add_argument("cohort", metavar="NAME")
@@ -124,11 +132,21 @@ def _cohort_get(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _cohort_update(ctx: Context, args: argparse.Namespace) -> int:
-    cohort = ctx.client.update_cohort(
-        args.cohort, {"parent": None if args.no_parent else args.parent}
-    )
+    changes: dict[str, Any] = {}
+    if args.parent or args.no_parent:
+        changes["parent"] = None if args.no_parent else args.parent
+    if args.weights_from_allocation is not None:
+        changes["weights_from_allocation"] = args.weights_from_allocation
+    if not changes:
+        return _nothing_to_change(ctx, "--parent, --no-parent or --[no-]weights-from-allocation")
+    cohort = ctx.client.update_cohort(args.cohort, changes)
     where = f"under {cohort['parent']}" if cohort.get("parent") else "at the top level"
-    ctx.out.emit(cohort, lambda c: f"cohort {c['name']} is now {where}")
+    weights = (
+        "; its tenants' weights follow their allocations"
+        if cohort.get("weights_from_allocation")
+        else ""
+    )
+    ctx.out.emit(cohort, lambda c: f"cohort {c['name']} is now {where}{weights}")
     return EXIT_OK
 
 

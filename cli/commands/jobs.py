@@ -346,6 +346,7 @@ def job_details(job: dict[str, Any], out: Output) -> str:
             ("Priority", job.get("priority")),
             ("Time limit", time_limit(job, now)),
             ("Checkpoints", checkpoint_summary(job)),
+            ("Cost", cost_summary(job)),
             ("Image", job["image"]),
             ("Command", command),
             ("Attempts", job.get("attempts")),
@@ -357,6 +358,14 @@ def job_details(job: dict[str, Any], out: Output) -> str:
             ("Finished", relative_time(job.get("finished_at"), now)),
         ]
     )
+
+
+def cost_summary(job: dict[str, Any]) -> str | None:
+    """Credits so far and at most (``max_runtime_seconds`` at today's price)."""
+    cost, most = job.get("cost"), job.get("max_cost")
+    if cost is None:
+        return None
+    return f"{cost} credits so far" + (f", at most {most}" if most is not None else "")
 
 
 def events_table(events: list[dict[str, Any]], out: Output) -> str:

@@ -36,7 +36,7 @@ from cli.output import (
 )
 
 ROLES = ("tenant-admin", "member", "viewer")
-KINDS = ("academic", "industry")
+KINDS = ("academic", "industry", "government")
 LIMIT_COLUMNS = ("nominal", "borrowing_limit", "lending_limit")
 RESOURCE_ORDER = {"gpu": 0, "cpu": 1, "memory": 2}
 

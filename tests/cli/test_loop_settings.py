@@ -22,6 +22,7 @@ def test_loop_and_cache_settings_come_from_the_environment(
     monkeypatch.setenv("YUSHAN_LISTEN_FOR_JOB_CHANGES", "false")
     monkeypatch.setenv("YUSHAN_ESTIMATED_JOBS_PER_TENANT", "3")
     monkeypatch.setenv("YUSHAN_ESTIMATE_INTERVAL_SECONDS", "120")
+    monkeypatch.setenv("YUSHAN_ACCRUAL_INTERVAL_SECONDS", "5")
     settings = SchedulerSettings()
     assert settings.listen_for_job_changes is False
     loop_settings = server._loop_settings(settings, None)
@@ -29,6 +30,7 @@ def test_loop_and_cache_settings_come_from_the_environment(
     assert loop_settings.debounce_seconds == 0.05
     assert loop_settings.estimated_per_tenant == 3
     assert loop_settings.estimate_interval_seconds == 120
+    assert loop_settings.accrual_interval_seconds == 5
     assert server._loop_settings(settings, 3.0).interval_seconds == 3.0  # --interval wins
     with EmbeddedCluster() as cluster:
         client = ClusterClient.from_kubeconfig(cluster.write_kubeconfig(tmp_path / "kc"))

@@ -58,4 +58,7 @@ def populated_metrics(registry: CollectorRegistry | None = None) -> YushanMetric
     metrics.api_request("/v1/jobs/{job_id}", "get", 200, 0.004)
     metrics.set_leader(True)
     metrics.publish_state(REPORT)
+    metrics.accrued(
+        {("a", "h100"): 4_305_000}, {("a", "h100"): 1_000_000}, {"a": (-5_000_000, 5_000_000)}
+    )
     return metrics

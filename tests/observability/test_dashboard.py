@@ -109,6 +109,8 @@ def test_every_panel_has_queries_with_distinct_ref_ids(dashboard: dict[str, Any]
         ("preemptions", "yushan_jobs_preempted_total"),
         ("cycle time", "yushan_scheduling_cycle_duration_seconds_bucket"),
         ("API latency", "yushan_api_request_duration_seconds_bucket"),
+        ("wallet credit per tenant", "yushan_tenant_wallet_available_credits"),
+        ("spend per tenant and flavor", "yushan_tenant_spend_credits_total"),
     ],
 )
 def test_dashboard_covers(dashboard: dict[str, Any], topic: str, metric: str) -> None:

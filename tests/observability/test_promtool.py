@@ -55,7 +55,7 @@ def test_alert_rules_are_valid() -> None:
     result = promtool("check", "rules", str(ALERTS))
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 7 rules found" in result.stdout
+    assert "SUCCESS: 8 rules found" in result.stdout
 
 
 def test_alert_rules_pass_their_unit_tests() -> None:
@@ -86,6 +86,7 @@ def test_every_requested_alert_exists_and_is_unit_tested() -> None:
         "YushanDispatchErrors",
         "YushanAPIHighErrorRate",
         "YushanNodeNotReady",
+        "YushanWalletRunsOutWithinAWeek",
     }
     assert tested == alerts
 

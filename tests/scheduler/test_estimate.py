@@ -34,8 +34,8 @@ def test_running_jobs_without_a_limit_make_it_a_bound() -> None:
     snapshot = one_node().running("r", "a", gpus=8).queued("q", "b", gpus=8).build()
     (estimate,) = project(snapshot, FAIR, ["q"]).values()
     assert estimate == Estimate(NOW, True)
-    assert estimate.describe() == (
-        "estimated to start at 1970-01-01T02:46:40Z at the earliest "
+    assert estimate.describe() == (  # NOW is 02:46:40, shown as the next whole minute
+        "estimated to start at 1970-01-01T02:47:00Z at the earliest "
         "(running jobs without a time limit)"
     )
 
@@ -89,7 +89,7 @@ def test_heads_and_annotate() -> None:
     assert heads(result.pending, per_tenant=2) == ["q0", "q1"]
     estimates = {"q0": Estimate(NOW + 60, False)}
     messages = {p.job_id: p.message for p in annotate(result.pending, estimates)}
-    assert messages["q0"].endswith("; estimated to start at 1970-01-01T02:47:40Z")
+    assert messages["q0"].endswith("; estimated to start at 1970-01-01T02:48:00Z")  # next minute
     assert "estimated" not in messages["q1"]
 
 

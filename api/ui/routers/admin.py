@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from api.deps import SessionDep, require_admin
+from api.deps import SessionDep, check_admin
 from api.params import ObjectPath
 from api.problems import ApiProblem, friendly_message
 from api.routers import audit as audit_routes
@@ -35,7 +35,7 @@ OwnerKind = Literal["tenant", "cohort"]
 
 
 def admin_user(user: PortalUserDep) -> PortalUser:
-    require_admin(user.principal)
+    check_admin(user.principal)
     return user
 
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from api.deps import SUBMIT_ROLES, SessionDep
+from api.deps import SUBMIT_ROLES, SessionDep, SubmissionWriterDep
 from api.params import JobIdPath
 from api.problems import ApiProblem, friendly_message, store_status
 from api.routers import flavors as flavor_routes
@@ -47,7 +47,7 @@ def job_list(
     mine: bool = False,
 ) -> HTMLResponse:
     """The jobs of the caller's tenants (``mine``: only their own), newest first."""
-    page_of_jobs = job_routes.list_jobs(
+    page_of_jobs = job_routes.job_page(
         session,
         user.principal,
         tenant=tenant or None,
@@ -149,13 +149,18 @@ def _submission_errors(error: Exception) -> tuple[int, dict[str, str]]:
 
 @router.post("", response_model=None)
 def submit(
-    request: Request, session: SessionDep, user: PortalUserDep, form: CheckedFormDep
+    request: Request,
+    session: SessionDep,
+    user: PortalUserDep,
+    form: CheckedFormDep,
+    writer: SubmissionWriterDep,
 ) -> Response:
     values = {key: form.get(key, "") for key in (*FORM_FIELDS, "max_runtime_seconds")}
     choices = _choices(session, user)
     try:
         body = JobCreate.model_validate(_body(form))
-        job = job_routes.submit_job(body, session, user.principal, Response())
+        # The API's group-commit writer stores it; this worker thread waits for the result.
+        submitted = job_routes.start_submission(body, user.principal, writer).result()
     except ValueError as error:  # shlex: an unclosed quote in the command
         if isinstance(error, ValidationError):
             status, errors = _submission_errors(error)
@@ -164,7 +169,8 @@ def submit(
     except (ApiProblem, StoreError) as error:
         status, errors = _submission_errors(error)
     else:
-        return redirect(f"/ui/jobs/{job.id}")
+        job_routes.count_submission(body)
+        return redirect(f"/ui/jobs/{submitted.job.id}")
     session.rollback()  # nothing of a refused submission is kept
     return _submit_form(request, choices, values, errors, status)
 
@@ -178,7 +184,7 @@ def job_page(
     worker: Annotated[int, Query(ge=0, le=511)] = 0,
     follow: bool = False,
 ) -> HTMLResponse:
-    job = job_routes.get_job(job_id, session, user.principal)
+    job = job_routes.job_detail(job_id, session, user.principal)
     events = job_routes.job_events(job_id, session, user.principal)
     context: dict[str, Any] = {"title": f"Job {job.name}", "job": job, "events": events}
     if is_htmx(request):

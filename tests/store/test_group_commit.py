@@ -1,0 +1,158 @@
+"""Group commit of submissions (:mod:`store.submissions`), on both backends: a group is one
+transaction, yet each submission gets its own outcome, and none is lost or stored twice."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+
+import pytest
+from sqlalchemy import Engine, event, func, select
+
+from store import jobs, tenants, users
+from store.common import new_job_id
+from store.db import SessionFactory, session_factory, transaction
+from store.errors import InvalidRequest, LimitExceeded
+from store.models import Job, JobEvent, Tenant
+from store.submissions import SubmissionWriter, _Submission
+from store.tenants import TENANT, Limits
+
+REQUEST = jobs.JobRequest(tenant="lab-a", name="train", image="pytorch", flavor="h100", gpus=1)
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> SessionFactory:
+    factory = session_factory(engine)
+    with transaction(factory) as session:
+        tenants.create_flavor(session, "h100", {}, 4000, 2**30)
+        tenants.create_tenant(session, "lab-a", "academic", None, 1.0, "yushan-lab-a")
+        tenants.set_quota(session, TENANT, "lab-a", {"h100": {"gpu": Limits(8)}})
+        users.create_user(session, "alice")
+    return factory
+
+
+def submission(request: jobs.JobRequest = REQUEST, job_id: str | None = None) -> _Submission:
+    return _Submission(request, "alice", job_id or new_job_id(), None)
+
+
+def write_group(writer: SubmissionWriter, *group: _Submission) -> list[Future[jobs.Submitted]]:
+    """One step of the writer thread, on a group made up front (the thread takes whatever is
+    queued, which a test cannot arrange without racing it)."""
+    writer._write(list(group))
+    return [s.future for s in group]
+
+
+def stored(sessions: SessionFactory) -> tuple[list[str], int]:
+    with sessions() as session:
+        ids = list(session.scalars(select(Job.id).order_by(Job.seq)))
+        events = session.scalar(select(func.count()).select_from(JobEvent)) or 0
+    return ids, events
+
+
+def test_a_group_commits_once_and_every_submission_gets_its_own_job(
+    sessions: SessionFactory,
+) -> None:
+    writer = SubmissionWriter(sessions)
+    futures = write_group(writer, *(submission() for _ in range(5)))
+    ids = [f.result(0).job.id for f in futures]
+    assert writer.groups == 1
+    assert stored(sessions) == (ids, 5)
+
+
+def test_a_refused_submission_fails_alone(sessions: SessionFactory) -> None:
+    writer = SubmissionWriter(sessions)
+    unknown = jobs.JobRequest(tenant="lab-a", name="x", image="pytorch", flavor="a100", gpus=1)
+    first, refused, last = write_group(writer, submission(), submission(unknown), submission())
+    with pytest.raises(InvalidRequest, match="unknown flavor 'a100'"):
+        refused.result(0)
+    assert writer.groups == 1
+    assert stored(sessions) == ([first.result(0).job.id, last.result(0).job.id], 2)
+
+
+def test_a_database_error_in_a_group_retries_each_submission_alone(
+    sessions: SessionFactory,
+) -> None:
+    """A job id already taken makes the group's INSERT fail: the others are written one by
+    one, the clashing one fails on its own, and nothing is stored twice."""
+    taken = new_job_id()
+    with transaction(sessions) as session:
+        jobs.submit(session, REQUEST, user="alice", job_id=taken)
+    writer = SubmissionWriter(sessions)
+    first, clash, last = write_group(writer, submission(), submission(job_id=taken), submission())
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        clash.result(0)
+    assert writer.groups == 0
+    assert stored(sessions) == ([taken, first.result(0).job.id, last.result(0).job.id], 3)
+
+
+def test_the_queued_limit_counts_the_groups_earlier_jobs(sessions: SessionFactory) -> None:
+    with transaction(sessions) as session:
+        row = session.get(Tenant, "lab-a")
+        assert row is not None
+        row.max_queued_jobs_per_user = 2
+    writer = SubmissionWriter(sessions)
+    futures = write_group(writer, *(submission() for _ in range(4)))
+    for refused in futures[2:]:
+        with pytest.raises(LimitExceeded, match="limit is 2"):
+            refused.result(0)
+    assert stored(sessions) == ([f.result(0).job.id for f in futures[:2]], 2)
+
+
+def test_a_job_may_depend_on_one_submitted_earlier_in_the_same_group(
+    sessions: SessionFactory,
+) -> None:
+    parent = submission()
+    request = jobs.JobRequest(
+        tenant="lab-a",
+        name="eval",
+        image="pytorch",
+        flavor="h100",
+        gpus=1,
+        depends_on=[{"job": parent.job_id, "condition": "succeeded"}],
+    )
+    writer = SubmissionWriter(sessions)
+    _, child = write_group(writer, parent, submission(request))
+    assert child.result(0).job.depends_on == [{"job": parent.job_id, "condition": "succeeded"}]
+
+
+def test_concurrent_callers_all_get_their_job_through_the_thread(
+    sessions: SessionFactory,
+) -> None:
+    writer = SubmissionWriter(sessions)
+    barrier = threading.Barrier(16)
+    results: list[str] = []
+
+    def submit() -> None:
+        barrier.wait()
+        future = writer.submit(REQUEST, user="alice", job_id=new_job_id())
+        results.append(future.result(30).job.id)
+
+    threads = [threading.Thread(target=submit) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    writer.close()
+    ids, events = stored(sessions)
+    assert sorted(ids) == sorted(results)
+    assert events == 16
+    again = writer.submit(REQUEST, user="alice", job_id=new_job_id())  # as after an app restart
+    assert again.result(30).job.id in stored(sessions)[0]
+    writer.close()
+
+
+def test_alike_submissions_of_a_group_read_their_facts_once(
+    sessions: SessionFactory, engine: Engine
+) -> None:
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        write_group(SubmissionWriter(sessions), *(submission() for _ in range(5)))
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    reads = [s for s in statements if "FROM flavors" in s]
+    assert len(reads) == 1
