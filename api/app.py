@@ -41,6 +41,7 @@ from api.routers import (
     wallets,
 )
 from api.settings import ApiSettings
+from api.ui.portal import install_portal
 from k8s.client import ClusterClient
 from k8s.errors import ClusterError
 from scheduler.settings import SchedulerSettings
@@ -101,6 +102,7 @@ def create_app(
         *accounting,
     ):
         app.include_router(module.router)
+    install_portal(app, settings)
     return app
 
 

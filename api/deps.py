@@ -21,7 +21,7 @@ from scheduler.policy import Policy
 from store.common import utcnow
 from store.db import SessionFactory
 from store.submissions import SubmissionWriter
-from store.users import Principal, authenticate, hash_token
+from store.users import Principal, authenticate, authenticate_hash, hash_token
 
 READ_ROLES = frozenset({"tenant-admin", "member", "viewer"})
 SUBMIT_ROLES = frozenset({"tenant-admin", "member"})
@@ -71,16 +71,13 @@ async def get_principal(request: Request) -> Principal:
             "missing bearer token: send 'Authorization: Bearer <token>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    cache: PrincipalCache = request.app.state.principal_cache
     key = hash_token(secret.strip())
-    principal = cache.get(key)
-    if principal is not None and principal.expired(utcnow()):
-        # The cache may outlive the token by up to its ttl; expiry is checked on every use.
-        principal = None
-    elif principal is None:
+    hit, principal = _cached_principal(request, key)
+    if not hit:
         sessions: SessionFactory = request.app.state.session_factory
         principal = await run_in_threadpool(_authenticate, sessions, secret.strip())
         if principal is not None:
+            cache: PrincipalCache = request.app.state.principal_cache
             cache.put(key, principal)
     if principal is None:
         raise ApiProblem(
@@ -94,6 +91,30 @@ async def get_principal(request: Request) -> Principal:
 def _authenticate(sessions: SessionFactory, secret: str) -> Principal | None:
     with sessions() as session:
         return authenticate(session, secret)
+
+
+def _cached_principal(request: Request, key: str) -> tuple[bool, Principal | None]:
+    """``(hit, principal)`` from the principal cache; a hit with ``None`` is a cached principal
+    whose token has expired (the cache may outlive a token by its ttl: expiry is checked on
+    every use)."""
+    cache: PrincipalCache = request.app.state.principal_cache
+    principal = cache.get(key)
+    if principal is None:
+        return False, None
+    return True, None if principal.expired(utcnow()) else principal
+
+
+def principal_for_hash(request: Request, session: Session, key: str) -> Principal | None:
+    """The principal of the token whose hash is ``key`` (through the same cache), or ``None``
+    when it is unknown, revoked or expired: how the portal's session cookie authenticates, in
+    the route's own session."""
+    hit, principal = _cached_principal(request, key)
+    if not hit:
+        principal = authenticate_hash(session, key)
+        if principal is not None:
+            cache: PrincipalCache = request.app.state.principal_cache
+            cache.put(key, principal)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -112,6 +133,11 @@ ForgetPrincipals = Depends(forget_principals, scope="function")
 
 
 async def require_admin(principal: PrincipalDep) -> Principal:
+    return check_admin(principal)
+
+
+def check_admin(principal: Principal) -> Principal:
+    """403 unless the caller is a platform admin (the portal's admin pages check it too)."""
     if not principal.is_admin:
         raise ApiProblem(403, "this operation requires the platform admin role")
     return principal

@@ -168,7 +168,7 @@ def _validation_errors(error: RequestValidationError) -> tuple[int, list[dict[st
     return status, errors
 
 
-def _store_status(error: StoreError) -> int:
+def store_status(error: StoreError) -> int:
     if isinstance(error, NotFound):
         return 404
     if isinstance(error, AlreadyExists | Conflict):
@@ -205,7 +205,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         # A 402 names the remaining balance (RFC 9457 extension member), as TWCC's refusal does.
         extra = {"balance": error.balance} if isinstance(error, PaymentRequired) else None
         return problem_response(
-            _store_status(error),
+            store_status(error),
             error.message,
             instance=request.url.path,
             errors=errors,

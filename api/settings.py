@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from store.settings import DEFAULT_DATABASE_URL
@@ -28,3 +28,9 @@ class ApiSettings(BaseSettings):
     in_cluster: bool | None = None
     """Read logs through the pod's service account. ``None`` (default): when running in a
     Kubernetes pod (``KUBERNETES_SERVICE_HOST`` set) and no ``kubeconfig`` is given."""
+    session_secret: SecretStr | None = None
+    """Key that signs the portal's session cookies (``/ui/``); every API replica needs the same.
+    Unset: derived from ``bootstrap_token`` when there is one, else random per process (portal
+    sign-ins then end when the process restarts)."""
+    session_max_age_seconds: int = Field(default=12 * 3600, ge=60, le=30 * 86400)
+    """How long a portal sign-in lasts (the token's own expiry and revocation still apply)."""

@@ -1,7 +1,7 @@
 """``make bench``: run every benchmark, print the figures and keep them in var/benchmarks.json.
 
 ``python -m benchmarks.run [NAME ...]`` runs only the named ones (cycle, philly, quality,
-dispatch, api, loop_steady, loop_latency, loop_mixed); ``quality`` runs every scenario of
+dispatch, api, loop_steady, loop_latency, loop_mixed, portal); ``quality`` runs every scenario of
 :mod:`benchmarks.bench_quality` with its defaults.
 The figures, with the machine and the date, are recorded by hand in docs/benchmarks.md.
 """
@@ -23,6 +23,7 @@ from benchmarks import (
     bench_dispatch,
     bench_loop,
     bench_philly,
+    bench_portal,
     bench_quality,
 )
 
@@ -35,6 +36,7 @@ BENCHMARKS: dict[str, Callable[[], dict[str, object]]] = {
     "loop_steady": bench_loop.steady_main,
     "loop_latency": bench_loop.latency_main,
     "loop_mixed": bench_loop.mixed_main,
+    "portal": bench_portal.main,
 }
 
 

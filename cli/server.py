@@ -288,6 +288,7 @@ def _print_welcome(settings: ApiSettings, token: str, kubeconfig: str | None) ->
     lines = [
         "",
         f"Yushan control plane on {url}  (API docs: {url}/docs)",
+        f"web portal: {url}/ui/  (sign in with the token below)",
         f"database: {settings.database_url}",
     ]
     if kubeconfig:

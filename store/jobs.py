@@ -23,6 +23,7 @@ from sqlalchemy import (
     bindparam,
     exists,
     func,
+    or_,
     select,
 )
 from sqlalchemy.exc import IntegrityError
@@ -572,3 +573,25 @@ def array_tasks(session: Session, array_id: str, *, tenants: Sequence[str] | Non
     if not tasks or (tenants is not None and tasks[0].tenant not in tenants):
         raise NotFound(f"array {array_id!r} not found")
     return tasks
+
+
+def run_intervals(
+    session: Session, tenant: str, since: datetime
+) -> list[tuple[datetime, datetime | None, int]]:
+    """``(started_at, finished_at, GPUs of all workers)`` of the tenant's jobs that hold GPUs
+    now or finished since ``since`` (a requeued job counts from its latest start)."""
+    active = [s.value for s in ACTIVE_STATES]
+    query = select(Job.started_at, Job.finished_at, Job.gpus * Job.workers).where(
+        Job.tenant == tenant,
+        Job.started_at.is_not(None),
+        or_(Job.status.in_(active), Job.finished_at >= since),
+    )
+    return [(start, end, gpus) for start, end, gpus in session.execute(query) if start is not None]
+
+
+def placements(session: Session) -> list[tuple[str, int, list[str]]]:
+    """``(tenant, GPUs per worker, node of each worker)`` of every admitted or running job:
+    who holds which GPUs (three columns, not whole rows: the portal's cluster page)."""
+    active = [s.value for s in ACTIVE_STATES]
+    query = select(Job.tenant, Job.gpus, Job.placement).where(Job.status.in_(active))
+    return [(tenant, gpus, list(nodes or ())) for tenant, gpus, nodes in session.execute(query)]

@@ -202,10 +202,16 @@ def admins_with_usable_tokens(session: Session, *, excluding_token: str) -> int:
 
 def authenticate(session: Session, secret: str) -> Principal | None:
     """The principal a bearer token stands for, or ``None`` if it is unknown, revoked or expired."""
+    return authenticate_hash(session, hash_token(secret))
+
+
+def authenticate_hash(session: Session, secret_hash: str) -> Principal | None:
+    """:func:`authenticate` by the token's hash (what a portal session cookie names, so the
+    cookie never carries the token itself)."""
     row = session.execute(
         select(Token, User)
         .join(User, User.name == Token.user)
-        .where(Token.secret_hash == hash_token(secret))
+        .where(Token.secret_hash == secret_hash)
     ).first()
     if row is None:
         return None

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from api.convert import job_out
@@ -34,6 +37,7 @@ from store import jobs, ledger, tenants
 from store.common import as_utc, new_job_id
 from store.jobstates import JobStatus
 from store.models import Job
+from store.submissions import SubmissionWriter
 from store.users import Principal
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -55,26 +59,42 @@ async def submit_job(
     first created for a replayed Idempotency-Key."""
     # The write goes through the process's group-commit writer (store.submissions): the
     # route never blocks the event loop, and concurrent submissions share one transaction.
-    require_tenant_role(principal, body.tenant, SUBMIT_ROLES)
-    future = writer.submit(
-        _job_request(body),
-        user=principal.user,
-        job_id=new_job_id(),
-        idempotency_key=idempotency_key,
+    submitted = await asyncio.wrap_future(
+        start_submission(body, principal, writer, idempotency_key)
     )
-    submitted = await asyncio.wrap_future(future)
     headers = {"Location": f"/v1/jobs/{submitted.job.id}"}
     if submitted.replayed:
         headers["Idempotent-Replayed"] = "true"
     else:
-        for _ in range(body.array.count if body.array else 1):
-            METRICS.job_submitted(body.tenant, body.flavor)
+        count_submission(body)
     return Response(
         job_out(submitted.job).model_dump_json(),
         status_code=200 if submitted.replayed else 201,
         headers=headers,
         media_type="application/json",
     )
+
+
+def start_submission(
+    body: JobCreate,
+    principal: Principal,
+    writer: SubmissionWriter,
+    idempotency_key: str | None = None,
+) -> Future[jobs.Submitted]:
+    """Check the caller may submit to the tenant and hand the job to the writer (the route
+    awaits the future; the portal, in a worker thread, waits for it)."""
+    require_tenant_role(principal, body.tenant, SUBMIT_ROLES)
+    return writer.submit(
+        _job_request(body),
+        user=principal.user,
+        job_id=new_job_id(),
+        idempotency_key=idempotency_key,
+    )
+
+
+def count_submission(body: JobCreate) -> None:
+    for _ in range(body.array.count if body.array else 1):
+        METRICS.job_submitted(body.tenant, body.flavor)
 
 
 def _job_request(body: JobCreate) -> jobs.JobRequest:
@@ -117,6 +137,22 @@ def list_jobs(
     cursor: CursorQuery = None,
     array_id: JobIdQuery = None,
 ) -> Response:
+    return json_response(
+        job_page(session, principal, tenant, status, user, limit, cursor, array_id)
+    )
+
+
+def job_page(
+    session: Session,
+    principal: Principal,
+    tenant: str | None = None,
+    status: list[JobStatus] | None = None,
+    user: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+    array_id: str | None = None,
+) -> JobPageOut:
+    """A page of the jobs the caller may see (``GET /v1/jobs``; the portal's job list)."""
     scope = visible_tenants(principal)
     if tenant is not None:
         if scope is not None and tenant not in scope:
@@ -131,19 +167,23 @@ def list_jobs(
         cursor=cursor,
         array_id=array_id,
     )
-    return json_response(
-        JobPageOut(items=[job_out(j) for j in page.items], next_cursor=page.next_cursor)
-    )
+    return JobPageOut(items=[job_out(j) for j in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/{job_id}", response_model=JobOut)
 def get_job(job_id: JobIdPath, session: SessionDep, principal: PrincipalDep) -> Response:
+    return json_response(job_detail(job_id, session, principal))
+
+
+def job_detail(job_id: str, session: Session, principal: Principal) -> JobOut:
+    """The job with its cost so far and its most (``GET /v1/jobs/{id}``; the portal's job
+    page): 404 for a job of a tenant the caller has no role in."""
     job = jobs.get(session, job_id, tenants=visible_tenants(principal))
     out = job_out(job)
     out.cost = format_credits(ledger.job_cost(session, job.id))
     most = ledger.max_cost(session, job, time.time())
     out.max_cost = None if most is None else format_credits(most)
-    return json_response(out)
+    return out
 
 
 @router.post("/{job_id}/cancel")
@@ -193,6 +233,26 @@ def job_logs(
     tail_lines: Annotated[int | None, Query(ge=1, le=100_000)] = None,
 ) -> StreamingResponse:
     """The worker's log as text; with ``follow=true`` streamed until the pod ends."""
+    lines = worker_log_lines(request, session, principal, job_id, worker, follow, tail_lines)
+
+    def body() -> Iterator[bytes]:
+        for line in lines:
+            yield (line + "\n").encode()
+
+    return StreamingResponse(body(), media_type="text/plain; charset=utf-8")
+
+
+def worker_log_lines(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    job_id: str,
+    worker: int,
+    follow: bool,
+    tail_lines: int | None,
+) -> Iterator[str]:
+    """The lines of a worker's log (the JSON route streams them, the portal shows a tail):
+    404 for a job the caller may not see, 409 before it started, 503 without a cluster."""
     job = jobs.get(session, job_id, tenants=visible_tenants(principal))
     if worker >= job.workers:
         raise ApiProblem(
@@ -217,12 +277,6 @@ def job_logs(
         raise ApiProblem(404, f"no pod for worker {worker} of job {job_id}") from error
     except ClusterError as error:
         raise ApiProblem(503, f"cannot read logs from the cluster: {error}") from error
-
-    def body() -> Iterator[bytes]:
-        if first is None:
-            return
-        yield (first + "\n").encode()
-        for line in lines:
-            yield (line + "\n").encode()
-
-    return StreamingResponse(body(), media_type="text/plain; charset=utf-8")
+    if first is None:
+        return iter(())
+    return itertools.chain((first,), lines)

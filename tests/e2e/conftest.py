@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,14 +60,23 @@ class Server:
         return json.loads(result.stdout)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("serve")
+@contextmanager
+def serve(workdir: Path, time_scale: float = 0.05) -> Iterator[Server]:
+    """``yushan serve --embedded`` in ``workdir`` on a free port, as ``make run`` starts it
+    (``time_scale``: simulated pods run this fraction of their duration)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("YUSHAN_")}
     env["YUSHAN_PORT"] = str(port)
     process = subprocess.Popen(
-        [str(BIN / "yushan"), "serve", "--embedded", "--time-scale", "0.05", "--interval", "0.2"],
+        [
+            str(BIN / "yushan"),
+            "serve",
+            "--embedded",
+            "--time-scale",
+            str(time_scale),
+            "--interval",
+            "0.2",
+        ],
         cwd=workdir,
         env=env,
         stdout=subprocess.PIPE,
@@ -89,6 +99,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     process.terminate()
     output, _ = process.communicate(timeout=30)
     assert "Traceback" not in output, output
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with serve(tmp_path_factory.mktemp("serve")) as started:
+        yield started
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 30.0) -> None:

@@ -1,0 +1,268 @@
+"""Portal page latency with 10,000 jobs stored: p50/p95 of each page, signed in.
+
+Seeds a database the way a busy installation looks: 4 tenants, 20 users, 10,000 jobs (9,500
+finished over the last 28 days, 300 running with placements on 64 nodes, 200 queued)
+submitted through :func:`store.jobs.submit`, then starts ``yushan api`` (uvicorn, one process, as
+``make run`` serves it) on that database, signs in through the portal's form and requests each
+page ``REQUESTS`` times, one at a time, from one client (the figure is the server's answer
+time as a browser sees it, not a throughput). Runs on SQLite (``make run``'s database) and on
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from api.app import create_app, prepare_database
+from api.settings import ApiSettings
+from store import cluster, jobs, tenants, users
+from store.common import new_job_id, utcnow
+from store.db import create_db_engine, session_factory, transaction
+from store.jobstates import JobStatus
+from store.models import Job
+
+POSTGRES_URL = os.environ.get(
+    "YUSHAN_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+JOBS = int(os.environ.get("YUSHAN_BENCH_PORTAL_JOBS", "10000"))
+REQUESTS = int(os.environ.get("YUSHAN_BENCH_PORTAL_REQUESTS", "200"))
+RUNNING = 300
+QUEUED = int(os.environ.get("YUSHAN_BENCH_PORTAL_QUEUED", "200"))
+"""Waiting jobs (of all tenants). The tenant page explains its tenant's queue as
+``GET /v1/tenants/{name}/queue`` does, which costs time in proportion to every waiting and
+running job (the scheduler's snapshot): see docs/benchmarks.md for the figure with 700."""
+ADMIN = "ysh_bench_admin_token_0123456789"
+TENANTS = [f"lab-{i}" for i in range(4)]
+NODES = 64
+GIB = 1 << 30
+
+
+def _seed(database_url: str) -> dict[str, str]:
+    """The platform, the jobs and the nodes; returns a job id of lab-0 and alice's token."""
+    settings = ApiSettings(database_url=database_url, bootstrap_token=ADMIN)
+    engine = create_db_engine(database_url)
+    create_app(settings, engine)
+    prepare_database(settings, engine)
+    sessions = session_factory(engine)
+    rng = random.Random(14)
+    with transaction(sessions) as session:
+        cluster.replace_nodes(
+            session,
+            [
+                cluster.NodeRecord(
+                    f"h100-{i}",
+                    "h100",
+                    {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"},
+                    8,
+                    8,
+                    0,
+                    96_000,
+                    1024 * GIB,
+                    ready=i != 3,
+                    schedulable=i != 5,
+                )
+                for i in range(NODES)
+            ],
+        )
+        tenants.create_flavor(
+            session, "h100", {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}, 4000, 90 * GIB
+        )
+        tenants.create_cohort(session, "academic", None)
+        for tenant in TENANTS:
+            tenants.create_tenant(
+                session, tenant, "academic", "academic", 1.0, namespace=f"yushan-{tenant}"
+            )
+            tenants.set_quota(
+                session, tenants.TENANT, tenant, {"h100": {"gpu": tenants.Limits(128, 64, None)}}
+            )
+        for i in range(20):
+            users.create_user(session, f"user-{i}")
+            users.set_membership(session, TENANTS[i % 4], f"user-{i}", "member")
+        users.create_user(session, "alice")
+        users.set_membership(session, "lab-0", "alice", "tenant-admin")
+        token = users.issue_token(session, "alice").secret
+    now = utcnow()
+    nodes = [f"h100-{i}" for i in range(NODES)]
+    with transaction(sessions) as session:
+        for n in range(JOBS):
+            tenant = TENANTS[n % 4]
+            request = jobs.JobRequest(
+                tenant=tenant,
+                name=f"train-{n}",
+                image="pytorch",
+                flavor="h100",
+                gpus=rng.choice((1, 2, 4, 8)),
+                workers=rng.choice((1, 1, 2)),
+            )
+            jobs.submit(session, request, user=f"user-{n % 20}", job_id=new_job_id())
+        session.flush()
+        rows = list(session.query(Job).order_by(Job.seq))
+        for index, job in enumerate(rows):
+            job.created_at = now - timedelta(seconds=(len(rows) - index) * 240)
+            if index < JOBS - RUNNING - QUEUED:
+                job.status = rng.choice(
+                    (
+                        JobStatus.SUCCEEDED,
+                        JobStatus.SUCCEEDED,
+                        JobStatus.FAILED,
+                        JobStatus.CANCELLED,
+                    )
+                ).value
+                job.started_at = job.created_at + timedelta(seconds=60)
+                job.finished_at = job.started_at + timedelta(seconds=rng.randint(600, 20_000))
+            elif index < JOBS - QUEUED:
+                job.status = JobStatus.RUNNING.value
+                job.started_at = now - timedelta(seconds=rng.randint(60, 7200))
+                job.placement = [rng.choice(nodes) for _ in range(job.workers)]
+            else:
+                job.queue_position = index
+        sample = next(j.id for j in rows if j.tenant == "lab-0" and j.status == "running")
+    engine.dispose()
+    return {"token": token, "job": sample}
+
+
+def _start(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "YUSHAN_DATABASE_URL": database_url,
+        "YUSHAN_BOOTSTRAP_TOKEN": ADMIN,
+        "YUSHAN_LOG_LEVEL": "WARNING",
+    }
+    yushan = str(Path(sys.executable).with_name("yushan"))
+    server = subprocess.Popen(
+        [yushan, "api", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return server, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    server.kill()
+    raise RuntimeError("API did not become ready")
+
+
+def _signed_in(url: str, token: str) -> httpx.Client:
+    client = httpx.Client(base_url=url, timeout=30)
+    nonce = re.search(r'name="csrf" value="([^"]+)"', client.get("/ui/sign-in").text)
+    assert nonce is not None
+    response = client.post("/ui/sign-in", data={"csrf": nonce.group(1), "token": token})
+    assert response.status_code == 303, response.text
+    return client
+
+
+def _measure(
+    client: httpx.Client, path: str, headers: dict[str, str] | None = None
+) -> dict[str, float]:
+    timings = []
+    for _ in range(REQUESTS):
+        started = time.perf_counter()
+        response = client.get(path, headers=headers)
+        timings.append((time.perf_counter() - started) * 1000)
+        assert response.status_code in (200, 286), f"{path}: {response.status_code}"
+    timings.sort()
+    return {
+        "p50_ms": round(statistics.median(timings), 1),
+        "p95_ms": round(timings[int(len(timings) * 0.95) - 1], 1),
+        "max_ms": round(timings[-1], 1),
+    }
+
+
+def _pages(seeded: dict[str, str]) -> dict[str, tuple[str, str, dict[str, str] | None]]:
+    job = seeded["job"]
+    return {
+        "jobs": ("alice", "/ui/jobs", None),
+        "jobs_live_refresh": ("alice", "/ui/jobs", {"HX-Request": "true"}),
+        "jobs_filtered_queued": ("alice", "/ui/jobs?status=queued", None),
+        "job": ("alice", f"/ui/jobs/{job}", None),
+        "job_live_refresh": ("alice", f"/ui/jobs/{job}", {"HX-Request": "true"}),
+        "submit_form": ("alice", "/ui/jobs/new", None),
+        "tenant": ("alice", "/ui/tenants/lab-0", None),
+        "tenant_queue_fragment": ("alice", "/ui/tenants/lab-0/queue", {"HX-Request": "true"}),
+        "admin_jobs_all_tenants": ("admin", "/ui/jobs", None),
+        "cluster": ("admin", "/ui/admin/cluster", None),
+        "tenants_and_cohorts": ("admin", "/ui/admin/tenants", None),
+        "quota_form": ("admin", "/ui/admin/quota/tenant/lab-0", None),
+        "share": ("admin", "/ui/admin/share", None),
+        "audit": ("admin", "/ui/admin/audit", None),
+    }
+
+
+def _run(database: str, database_url: str) -> dict[str, object]:
+    seeded = _seed(database_url)
+    server, url = _start(database_url)
+    try:
+        clients = {"alice": _signed_in(url, seeded["token"]), "admin": _signed_in(url, ADMIN)}
+        pages = {
+            name: _measure(clients[who], path, headers)
+            for name, (who, path, headers) in _pages(seeded).items()
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    worst = max(figures["p95_ms"] for figures in pages.values())
+    return {
+        "database": database,
+        "jobs": JOBS,
+        "running": RUNNING,
+        "queued": QUEUED,
+        "requests_per_page": REQUESTS,
+        "worst_p95_ms": worst,
+        "pages": pages,
+    }
+
+
+def _postgres_schema() -> tuple[str, str]:
+    schema = f"yushan_bench_{uuid.uuid4().hex[:8]}"
+    base = make_url(POSTGRES_URL)
+    engine = create_engine(base)
+    with engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    url = base.update_query_dict({"options": f"-csearch_path={schema}"})
+    return schema, url.render_as_string(hide_password=False)
+
+
+def main() -> dict[str, object]:
+    results: dict[str, object] = {"benchmark": "portal_pages"}
+    with tempfile.TemporaryDirectory() as directory:
+        results["sqlite"] = _run("sqlite", f"sqlite:///{directory}/portal.db")
+    schema, url = _postgres_schema()
+    try:
+        results["postgresql"] = _run("postgresql", url)
+    finally:
+        engine = create_engine(make_url(POSTGRES_URL))
+        with engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
+    return results
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(main(), indent=2))
