@@ -286,7 +286,10 @@ def test_a_cluster_unreachable_behind_the_cache_leaves_jobs_waiting(platform: Pl
         loop.wake.clear()
         job_id = platform.submit()
         platform.cluster.stop()
-        assert loop.wake.wait(10)  # the cache's error wakes the loop
+        # Another event may wake the loop first; iterating then could admit the job on the
+        # cache, which is still good until the watch fails. Wait for the failure itself.
+        wait_for(lambda: watcher.last_error is not None, "the cache to lose the cluster")
+        assert loop.wake.is_set()  # the cache's error (if nothing before it) woke the loop
         wait_for(lambda: loop.run_once().cluster_error is not None, "the loop to see the error")
     job = platform.job(job_id)
     assert job.status == "queued"  # not admitted on a cache that cannot be refreshed
