@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.settings import ApiSettings
+from api.ui.routers import wallet as wallet_page
 from api.ui.session import SESSION_COOKIE, Signer
 from tests.api.builders import ApiDriver, a_job
 from tests.api.conftest import ADMIN_TOKEN
@@ -525,3 +526,27 @@ def test_the_spend_chart_sums_the_last_30_days(
     job = admin.ok(admin.post("/v1/jobs", capped), 201)
     shown = browser_for(client, alice.token).get(f"/ui/jobs/{job['id']}").text
     assert "<dd>82.000 credits (the time limit at today&#39;s price)</dd>" in shown
+
+
+def test_a_long_statement_is_shown_in_pages_with_the_whole_months_totals(
+    client: TestClient,
+    platform: dict[str, ApiDriver],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(wallet_page, "STATEMENT_LINES", 2)
+    put_prices(platform["admin"])
+    alice = platform["alice"]
+    ids = [submit(alice, "lab-a", f"job-{i}") for i in range(3)]
+    for i, job_id in enumerate(ids):
+        run_job(engine, job_id, T0 + i * 1000, T0 + i * 1000 + 189)
+    tab = browser_for(client, alice.token)
+    first = tab.get("/ui/tenants/lab-a/wallet?month=2026-11").text
+    second = tab.get("/ui/tenants/lab-a/wallet?month=2026-11&offset=2").text
+    assert [job_id in first for job_id in ids] == [True, True, False]
+    assert [job_id in second for job_id in ids] == [False, False, True]
+    assert "offset=2" in first
+    assert "Previous" not in first
+    assert "offset=0" in second
+    assert "Next" not in second
+    assert cell(first, "total-cost") == cell(second, "total-cost") == "12.915"

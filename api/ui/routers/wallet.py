@@ -33,7 +33,11 @@ router = APIRouter(prefix="/ui/tenants", route_class=PortalRoute, include_in_sch
 
 SPEND_DAYS = 30
 RECENT_TRANSACTIONS = 20
+STATEMENT_LINES = 100
+"""Statement lines per page (a busy tenant has thousands of jobs in a month; the totals are
+always the whole month's)."""
 MonthFilter = Annotated[str, Query(pattern=r"^([0-9]{4}-[0-9]{2})?$")]
+OffsetFilter = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,7 @@ def wallet_page(
     session: SessionDep,
     user: PortalUserDep,
     month: MonthFilter = "",
+    offset: OffsetFilter = 0,
 ) -> HTMLResponse:
     principal = user.principal
     wallet = wallet_routes.get_wallet(name, session, principal)
@@ -76,6 +81,7 @@ def wallet_page(
     transactions = wallet_routes.list_transactions(
         name, session, principal, limit=RECENT_TRANSACTIONS, cursor=None
     )
+    statement = usage_routes.statement_out(name, month, session, principal)
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     return page(
         request,
@@ -85,6 +91,9 @@ def wallet_page(
         transactions=transactions.items,
         more_transactions=transactions.next_cursor is not None,
         spend=spend_history(session, name, today),
-        statement=usage_routes.statement_out(name, month, session, principal),
+        statement=statement,
+        lines=statement.lines[offset : offset + STATEMENT_LINES],
+        offset=offset,
+        page_size=STATEMENT_LINES,
         month=month,
     )
