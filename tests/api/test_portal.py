@@ -499,6 +499,14 @@ def test_the_wallet_page_shows_the_statement_the_api_answers_and_the_wallet(
     wallet = alice.ok(alice.get("/v1/tenants/lab-a/wallet"))
     assert wallet["balance"] == "54.695"
     assert "<dd>54.695 credits</dd>" in page.text
+    assert "none left" not in page.text
+    admin.ok(
+        admin.post(
+            "/v1/tenants/lab-a/wallet/transactions", {"kind": "adjustment", "amount": "-54.695"}
+        ),
+        201,
+    )
+    assert "none left" in tab.get("/ui/tenants/lab-a/wallet").text
     assert "<td>carol</td><td>7.000</td>" in page.text  # the member budget
     assert "<td>topup</td><td>100.000</td>" in page.text  # a recent transaction
     october = tab.get("/ui/tenants/lab-a/wallet?month=2026-10").text
@@ -522,6 +530,8 @@ def test_the_spend_chart_sums_the_last_30_days(
     page = browser_for(client, alice.token).get("/ui/tenants/lab-a/wallet").text
     assert "4.305 credits in all, at most 4.305 in a day" in page
     assert "<polyline points=" in page
+    assert "not metered" in page
+    assert "none left" not in page  # an unmetered tenant is never refused for credit
     capped = a_job().in_tenant("lab-a").with_gpus(2).with_(max_runtime_seconds=1800).body()
     job = admin.ok(admin.post("/v1/jobs", capped), 201)
     shown = browser_for(client, alice.token).get(f"/ui/jobs/{job['id']}").text
