@@ -25,16 +25,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from api.app import create_app, prepare_database
 from api.settings import ApiSettings
-from store import cluster, jobs, tenants, users
+from quotas.money import MICRO
+from store import cluster, jobs, tenants, users, wallets
 from store.common import new_job_id, utcnow
 from store.db import create_db_engine, session_factory, transaction
 from store.jobstates import JobStatus
-from store.models import Job
+from store.models import Job, LedgerEntry
 
 POSTGRES_URL = os.environ.get(
     "YUSHAN_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -49,6 +51,8 @@ running job (the scheduler's snapshot): see docs/benchmarks.md for the figure wi
 ADMIN = "ysh_bench_admin_token_0123456789"
 TENANTS = [f"lab-{i}" for i in range(4)]
 NODES = 64
+LEDGER_INTERVAL = 600
+"""Seconds of run time per seeded ledger row."""
 GIB = 1 << 30
 
 
@@ -132,8 +136,45 @@ def _seed(database_url: str) -> dict[str, str]:
             else:
                 job.queue_position = index
         sample = next(j.id for j in rows if j.tenant == "lab-0" and j.status == "running")
+        _seed_ledger(session, rows)
+        wallets.credit(session, "lab-0", "topup", 1_000_000 * MICRO, actor="admin", note="grant")
     engine.dispose()
-    return {"token": token, "job": sample}
+    return {"token": token, "job": sample, "month": (now - timedelta(days=14)).strftime("%Y-%m")}
+
+
+def _seed_ledger(session: Session, rows: list[Job]) -> None:
+    """The finished jobs' run time in the ledger, one row per ``LEDGER_INTERVAL`` of it (the
+    loop writes one per ``YUSHAN_ACCRUAL_INTERVAL_SECONDS``, 60 by default: a real ledger
+    holds ten times as many rows per job), at 82 credits per GPU-hour."""
+    price = 82 * MICRO
+    entries = []
+    for job in rows:
+        if job.started_at is None or job.finished_at is None:
+            continue
+        start = round(job.started_at.timestamp() * 1000)
+        end = round(job.finished_at.timestamp() * 1000)
+        gpus = job.gpus * job.workers
+        for low in range(start, end, LEDGER_INTERVAL * 1000):
+            high = min(end, low + LEDGER_INTERVAL * 1000)
+            entries.append(
+                {
+                    "job_id": job.id,
+                    "attempt": 0,
+                    "kind": "run",
+                    "tenant": job.tenant,
+                    "user": job.user,
+                    "flavor": job.flavor,
+                    "start_ms": low,
+                    "end_ms": high,
+                    "gpus": gpus,
+                    "cpu_milli": 0,
+                    "memory_bytes": 0,
+                    "gpu_hour": price,
+                    "cost": (high - low) * gpus * price // 3_600_000,
+                    "charged_to_wallet": True,
+                }
+            )
+    session.execute(insert(LedgerEntry), entries)
 
 
 def _start(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -203,6 +244,7 @@ def _pages(seeded: dict[str, str]) -> dict[str, tuple[str, str, dict[str, str] |
         "submit_form": ("alice", "/ui/jobs/new", None),
         "tenant": ("alice", "/ui/tenants/lab-0", None),
         "tenant_queue_fragment": ("alice", "/ui/tenants/lab-0/queue", {"HX-Request": "true"}),
+        "wallet": ("alice", f"/ui/tenants/lab-0/wallet?month={seeded['month']}", None),
         "admin_jobs_all_tenants": ("admin", "/ui/jobs", None),
         "cluster": ("admin", "/ui/admin/cluster", None),
         "tenants_and_cohorts": ("admin", "/ui/admin/tenants", None),

@@ -500,3 +500,24 @@ def statement(session: Session, tenant: str, month: str) -> Statement:
         )
         charges = -int(total or 0)
     return Statement(tenant, month, lines, charges)
+
+
+DAY_MS = 86_400_000
+
+
+def daily_spend(session: Session, tenant: str, start: datetime, end: datetime) -> dict[int, int]:
+    """Net cost (run cost less preemption credits, micro-credits) of the tenant's ledger rows
+    that ended in [start, end), per UTC day: ``{day's start in epoch ms: net}``, days without
+    rows left out. Grouped by the rows' end, as the statement and the report count them."""
+    start_ms, end_ms = _bounds(start, end)
+    day = LedgerEntry.end_ms // DAY_MS
+    rows = session.execute(
+        select(day, func.coalesce(func.sum(LedgerEntry.cost), 0))
+        .where(
+            LedgerEntry.tenant == tenant,
+            LedgerEntry.end_ms >= start_ms,
+            LedgerEntry.end_ms < end_ms,
+        )
+        .group_by(day)
+    ).all()
+    return {int(index) * DAY_MS: int(net) for index, net in rows}

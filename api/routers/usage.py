@@ -110,16 +110,11 @@ def usage_report(
     return report
 
 
-@router.get("/statements/{name}", response_model=StatementOut)
-def statement(
-    request: Request,
-    name: TenantPath,
-    month: MonthQuery,
-    session: SessionDep,
-    principal: PrincipalDep,
-) -> Any:
-    """One line per job with usage in the month (GPU-hours, price, cost, credited preemption
-    losses) and totals, with the wallet's charges for the month to compare."""
+def statement_out(
+    name: TenantPath, month: MonthQuery, session: SessionDep, principal: PrincipalDep
+) -> StatementOut:
+    """The statement as ``GET /v1/usage/statements/{name}`` answers it (the portal's wallet
+    page shows the same)."""
     require_tenant_role(principal, name, READ_ROLES)
     tenants.get_tenant(session, name)
     result = ledger.statement(session, name, month)
@@ -137,7 +132,7 @@ def statement(
         )
         for line in result.lines
     ]
-    out = StatementOut(
+    return StatementOut(
         tenant=name,
         month=month,
         lines=lines,
@@ -149,6 +144,19 @@ def statement(
         if result.wallet_charges is None
         else format_credits(result.wallet_charges),
     )
+
+
+@router.get("/statements/{name}", response_model=StatementOut)
+def statement(
+    request: Request,
+    name: TenantPath,
+    month: MonthQuery,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> Any:
+    """One line per job with usage in the month (GPU-hours, price, cost, credited preemption
+    losses) and totals, with the wallet's charges for the month to compare."""
+    out = statement_out(name, month, session, principal)
     if _wants_csv(request):
-        return _csv([line.model_dump() for line in lines], list(StatementLineOut.model_fields))
+        return _csv([line.model_dump() for line in out.lines], list(StatementLineOut.model_fields))
     return out

@@ -5,8 +5,8 @@ the CSRF token) and the portal's headers: a Content-Security-Policy that allows 
 portal's own scripts and styles (htmx runs with ``allowEval: false``, so no inline script or
 ``eval`` is needed), no caching of pages that hold tenant data, no framing.
 
-The navigation is data (:func:`navigation`), grouped by role, so a page added later (the
-wallet, once accounting exists) is one more :class:`NavItem`.
+The navigation is data (:func:`navigation`), grouped by role, so a page is one more
+:class:`NavItem` (each tenant of the user has its page and its wallet).
 """
 
 from __future__ import annotations
@@ -48,13 +48,18 @@ class NavItem:
 
 
 def navigation(principal: Principal) -> list[NavItem]:
-    """What the user may open: their jobs, their tenants, and the admin pages for admins."""
+    """What the user may open: their jobs, their tenants and their wallets, and the admin
+    pages for admins (who reach any tenant's page and wallet from the tenants list)."""
     items = [
         NavItem("My jobs", "/ui/jobs", "Research"),
         NavItem("Submit", "/ui/jobs/new", "Research"),
     ]
     tenants = sorted(principal.roles) if not principal.is_admin else []
-    items += [NavItem(f"Tenant {t}", f"/ui/tenants/{t}", "Tenants") for t in tenants]
+    for tenant in tenants:
+        items += [
+            NavItem(f"Tenant {tenant}", f"/ui/tenants/{tenant}", "Tenants"),
+            NavItem(f"Wallet {tenant}", f"/ui/tenants/{tenant}/wallet", "Tenants"),
+        ]
     if principal.is_admin:
         items += [
             NavItem("Cluster", "/ui/admin/cluster", "Platform"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -18,9 +19,11 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.settings import ApiSettings
+from api.ui.routers import wallet as wallet_page
 from api.ui.session import SESSION_COOKIE, Signer
 from tests.api.builders import ApiDriver, a_job
 from tests.api.conftest import ADMIN_TOKEN
+from tests.api.test_accounting import T0, put_prices, run_job, topup
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -188,6 +191,14 @@ def test_every_post_needs_the_sessions_csrf_token(
         ("alice", "/ui/tenants/lab-a", 200),
         ("alice", "/ui/tenants/lab-a/queue", 200),
         ("alice", "/ui/tenants/lab-b/queue", 404),
+        ("alice", "/ui/tenants/lab-a/wallet", 200),
+        ("viewer", "/ui/tenants/lab-a/wallet", 200),
+        ("alice", "/ui/tenants/lab-b/wallet", 404),
+        ("alice", "/ui/tenants/lab-b/wallet?month=2026-11", 404),
+        ("admin", "/ui/tenants/lab-b/wallet", 200),
+        ("admin", "/ui/tenants/nope/wallet", 404),
+        ("admin", "/ui/tenants/lab-a/wallet?month=2026-13", 422),
+        ("admin", "/ui/tenants/lab-a/wallet?month=november", 422),
         ("alice", "/ui/jobs/{alice_job}", 200),
         ("viewer", "/ui/jobs/{alice_job}", 200),
         ("alice", "/ui/admin/cluster", 403),
@@ -457,3 +468,95 @@ def test_the_session_lasts_the_configured_time(
         if c.startswith(SESSION_COOKIE)
     )
     assert "Max-Age=600" in cookie
+
+
+def cell(page: str, css_class: str) -> str:
+    found = re.search(rf'<td class="{css_class}">([^<]*)</td>', page)
+    assert found is not None, css_class
+    return found.group(1)
+
+
+def test_the_wallet_page_shows_the_statement_the_api_answers_and_the_wallet(
+    client: TestClient, platform: dict[str, ApiDriver], engine: Engine
+) -> None:
+    admin, alice = platform["admin"], platform["alice"]
+    put_prices(admin)
+    topup(admin, "lab-a", "100")
+    admin.ok(admin.request("PUT", "/v1/tenants/lab-a/wallet/members/carol", json={"budget": "7"}))
+    first, second = submit(alice, "lab-a", "short"), submit(alice, "lab-a", "long")
+    run_job(engine, first, T0, T0 + 189)  # 4.305 credits at 82 per GPU-hour
+    run_job(engine, second, T0 + 600, T0 + 600 + 1800)  # 41
+    tab = browser_for(client, alice.token)
+    page = tab.get("/ui/tenants/lab-a/wallet?month=2026-11")
+    assert page.status_code == 200, page.text
+    api_statement = alice.ok(alice.get("/v1/usage/statements/lab-a", params={"month": "2026-11"}))
+    assert [line["job_id"] for line in api_statement["lines"]] == [first, second]
+    assert cell(page.text, "total-cost") == api_statement["cost"] == "45.305"
+    assert cell(page.text, "total-net") == api_statement["net"] == "45.305"
+    assert cell(page.text, "total-gpu-hours") == str(api_statement["gpu_hours"])
+    assert page.text.index(first) < page.text.index(second)
+    assert "Wallet charges this month: 45.305" in page.text
+    wallet = alice.ok(alice.get("/v1/tenants/lab-a/wallet"))
+    assert wallet["balance"] == "54.695"
+    assert "<dd>54.695 credits</dd>" in page.text
+    assert "none left" not in page.text
+    admin.ok(
+        admin.post(
+            "/v1/tenants/lab-a/wallet/transactions", {"kind": "adjustment", "amount": "-54.695"}
+        ),
+        201,
+    )
+    assert "none left" in tab.get("/ui/tenants/lab-a/wallet").text
+    assert "<td>carol</td><td>7.000</td>" in page.text  # the member budget
+    assert "<td>topup</td><td>100.000</td>" in page.text  # a recent transaction
+    october = tab.get("/ui/tenants/lab-a/wallet?month=2026-10").text
+    assert "No usage in 2026-10." in october
+    assert cell(october, "total-cost") == "0.000"
+    assert 'href="/ui/tenants/lab-a/wallet"' in tab.get("/ui/jobs").text  # in the navigation
+    job_page = tab.get(f"/ui/jobs/{first}").text
+    assert "<dt>Cost so far</dt><dd>4.305 credits</dd>" in job_page
+    assert "none (no time limit)" in job_page
+
+
+def test_the_spend_chart_sums_the_last_30_days(
+    client: TestClient, platform: dict[str, ApiDriver], engine: Engine
+) -> None:
+    admin, alice = platform["admin"], platform["alice"]
+    put_prices(admin)
+    recent, old = submit(alice, "lab-a", "recent"), submit(alice, "lab-a", "old")
+    now = time.time()
+    run_job(engine, recent, now - 3 * 3600, now - 3 * 3600 + 189)
+    run_job(engine, old, now - 40 * 86400, now - 40 * 86400 + 1800)  # before the window
+    page = browser_for(client, alice.token).get("/ui/tenants/lab-a/wallet").text
+    assert "4.305 credits in all, at most 4.305 in a day" in page
+    assert "<polyline points=" in page
+    assert "not metered" in page
+    assert "none left" not in page  # an unmetered tenant is never refused for credit
+    capped = a_job().in_tenant("lab-a").with_gpus(2).with_(max_runtime_seconds=1800).body()
+    job = admin.ok(admin.post("/v1/jobs", capped), 201)
+    shown = browser_for(client, alice.token).get(f"/ui/jobs/{job['id']}").text
+    assert "<dd>82.000 credits (the time limit at today&#39;s price)</dd>" in shown
+
+
+def test_a_long_statement_is_shown_in_pages_with_the_whole_months_totals(
+    client: TestClient,
+    platform: dict[str, ApiDriver],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(wallet_page, "STATEMENT_LINES", 2)
+    put_prices(platform["admin"])
+    alice = platform["alice"]
+    ids = [submit(alice, "lab-a", f"job-{i}") for i in range(3)]
+    for i, job_id in enumerate(ids):
+        run_job(engine, job_id, T0 + i * 1000, T0 + i * 1000 + 189)
+    tab = browser_for(client, alice.token)
+    first = tab.get("/ui/tenants/lab-a/wallet?month=2026-11").text
+    second = tab.get("/ui/tenants/lab-a/wallet?month=2026-11&offset=2").text
+    assert [job_id in first for job_id in ids] == [True, True, False]
+    assert [job_id in second for job_id in ids] == [False, False, True]
+    assert "offset=2" in first
+    assert "Previous" not in first
+    assert "offset=0" in second
+    assert "Next" not in second
+    assert cell(first, "total-cost") == cell(second, "total-cost") == "12.915"

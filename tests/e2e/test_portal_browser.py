@@ -189,9 +189,13 @@ def test_a_researcher_and_an_admin_use_the_portal(
     wait(browser, lambda b: "No waiting jobs." in b.find_element(By.ID, "queue").text)
     assert browser.find_elements(By.CSS_SELECTOR, "figure.bar svg")
     check_page(browser, "tenant", phone=True)
+    browser.find_element(By.LINK_TEXT, "Wallet and statement").click()
+    wait(browser, lambda b: b.current_url.endswith("/ui/tenants/lab-a/wallet"))
+    assert browser.find_element(By.CSS_SELECTOR, "#spend-heading + figure svg polyline")
+    check_page(browser, "wallet", phone=True)
 
     # Another tenant's job and the tenant itself do not exist for alice.
-    for path in (f"/ui/jobs/{people['bob_job']}", "/ui/tenants/lab-b"):
+    for path in (f"/ui/jobs/{people['bob_job']}", "/ui/tenants/lab-b", "/ui/tenants/lab-b/wallet"):
         browser.get(f"{url}{path}")
         assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
         assert "secret" not in browser.page_source
