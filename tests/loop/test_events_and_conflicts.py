@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from api.app import create_app
 from api.settings import ApiSettings
@@ -27,7 +28,7 @@ from scheduler.wakeup import JobChangeListener
 from store import cluster as cluster_store
 from store import jobs
 from store.common import new_job_id
-from store.db import session_factory, transaction
+from store.db import SessionFactory, session_factory, transaction
 from store.models import Job
 from store.notify import signal_job_changes
 from tests.loop.conftest import Platform, run_until
@@ -299,6 +300,16 @@ def test_a_cluster_unreachable_behind_the_cache_leaves_jobs_waiting(platform: Pl
 # -- wake-up --------------------------------------------------------------------------------
 
 
+def cancelled(sessions: SessionFactory, job_id: str) -> bool:
+    """Cancel the job; ``False`` when a concurrent writer changed it first (try again)."""
+    try:
+        with transaction(sessions) as session:
+            jobs.cancel(session, jobs.get(session, job_id), by="alice")
+    except StaleDataError:
+        return False
+    return True
+
+
 @contextmanager
 def running_loop(loop: SchedulerLoop) -> Iterator[threading.Thread]:
     stop = threading.Event()
@@ -338,9 +349,9 @@ def test_a_submission_wakes_the_loop_without_waiting_for_the_interval(
                 waited = wait_for(lambda: len(platform.pods(job_id)) == 1, "the job's pod")
                 assert waited < 10
                 assert loop.iterations > idle
-                # a cancel wakes it too, and the pods go
-                with transaction(api_sessions) as session:
-                    jobs.cancel(session, jobs.get(session, job_id), by="alice")
+                # a cancel wakes it too, and the pods go (retried as a client retries a 409:
+                # the running loop may move the job on between the read and the update)
+                wait_for(lambda: cancelled(api_sessions, job_id), "the cancel to commit")
                 wait_for(lambda: not platform.pods(job_id), "the cancelled job's pod to go")
         finally:
             if listener is not None:
