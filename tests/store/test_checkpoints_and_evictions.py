@@ -7,28 +7,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
 from scheduler.snapshots import build_snapshot, job_state
-from store import jobs, tenants, users
+from store import jobs
 from store.common import new_job_id
 from store.db import SessionFactory, create_db_engine, session_factory, transaction
 from store.jobstates import JobStatus
 from store.migrate import upgrade
-from store.tenants import TENANT, Limits
 
 DAY = 86400.0
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> SessionFactory:
-    factory = session_factory(engine)
-    with transaction(factory) as session:
-        tenants.create_flavor(session, "h100", {}, 4000, 2**30)
-        tenants.create_tenant(session, "lab-a", "academic", None, 1.0, "yushan-lab-a")
-        tenants.set_quota(session, TENANT, "lab-a", {"h100": {"gpu": Limits(8)}})
-        users.create_user(session, "alice")
-    return factory
 
 
 def submit(sessions: SessionFactory, checkpoint: int | None = None) -> str:

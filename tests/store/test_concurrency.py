@@ -5,29 +5,16 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 
-from store import controls, jobs, tenants, users
+from store import controls, jobs, tenants
 from store.common import new_job_id
-from store.db import SessionFactory, session_factory, transaction
+from store.db import SessionFactory, transaction
 from store.errors import LimitExceeded
 from store.jobstates import JobStatus
 from store.models import Job, JobEvent
-from store.tenants import TENANT, Limits
-
-REQUEST = jobs.JobRequest(tenant="lab-a", name="train", image="pytorch", flavor="h100", gpus=1)
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> SessionFactory:
-    factory = session_factory(engine)
-    with transaction(factory) as session:
-        tenants.create_flavor(session, "h100", {}, 4000, 2**30)
-        tenants.create_tenant(session, "lab-a", "academic", None, 1.0, "yushan-lab-a")
-        tenants.set_quota(session, TENANT, "lab-a", {"h100": {"gpu": Limits(8)}})
-        users.create_user(session, "alice")
-    return factory
+from tests.store.conftest import REQUEST
 
 
 def test_concurrent_retries_with_one_idempotency_key_create_one_job(

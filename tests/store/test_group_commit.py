@@ -9,26 +9,13 @@ from concurrent.futures import Future
 import pytest
 from sqlalchemy import Engine, event, func, select
 
-from store import jobs, tenants, users
+from store import jobs
 from store.common import new_job_id
-from store.db import SessionFactory, session_factory, transaction
+from store.db import SessionFactory, transaction
 from store.errors import InvalidRequest, LimitExceeded
 from store.models import Job, JobEvent, Tenant
 from store.submissions import SubmissionWriter, _Submission
-from store.tenants import TENANT, Limits
-
-REQUEST = jobs.JobRequest(tenant="lab-a", name="train", image="pytorch", flavor="h100", gpus=1)
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> SessionFactory:
-    factory = session_factory(engine)
-    with transaction(factory) as session:
-        tenants.create_flavor(session, "h100", {}, 4000, 2**30)
-        tenants.create_tenant(session, "lab-a", "academic", None, 1.0, "yushan-lab-a")
-        tenants.set_quota(session, TENANT, "lab-a", {"h100": {"gpu": Limits(8)}})
-        users.create_user(session, "alice")
-    return factory
+from tests.store.conftest import REQUEST
 
 
 def submission(request: jobs.JobRequest = REQUEST, job_id: str | None = None) -> _Submission:
