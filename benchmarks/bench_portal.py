@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app, prepare_database
 from api.settings import ApiSettings
+from benchmarks.bench_api import POSTGRES_URL, _free_port, _schema_url, _wait_healthy
 from quotas.money import MICRO
 from store import cluster, jobs, tenants, users, wallets
 from store.common import new_job_id, utcnow
@@ -38,9 +38,6 @@ from store.db import create_db_engine, session_factory, transaction
 from store.jobstates import JobStatus
 from store.models import Job, LedgerEntry
 
-POSTGRES_URL = os.environ.get(
-    "YUSHAN_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 JOBS = int(os.environ.get("YUSHAN_BENCH_PORTAL_JOBS", "10000"))
 REQUESTS = int(os.environ.get("YUSHAN_BENCH_PORTAL_REQUESTS", "200"))
 RUNNING = 300
@@ -178,9 +175,7 @@ def _seed_ledger(session: Session, rows: list[Job]) -> None:
 
 
 def _start(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()
     env = {
         **os.environ,
         "YUSHAN_DATABASE_URL": database_url,
@@ -195,16 +190,12 @@ def _start(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return server, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    server.kill()
-    raise RuntimeError("API did not become ready")
+    try:
+        _wait_healthy(url)
+    except RuntimeError:
+        server.kill()
+        raise
+    return server, url
 
 
 def _signed_in(url: str, token: str) -> httpx.Client:
@@ -278,22 +269,12 @@ def _run(database: str, database_url: str) -> dict[str, object]:
     }
 
 
-def _postgres_schema() -> tuple[str, str]:
-    schema = f"yushan_bench_{uuid.uuid4().hex[:8]}"
-    base = make_url(POSTGRES_URL)
-    engine = create_engine(base)
-    with engine.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine.dispose()
-    url = base.update_query_dict({"options": f"-csearch_path={schema}"})
-    return schema, url.render_as_string(hide_password=False)
-
-
 def main() -> dict[str, object]:
     results: dict[str, object] = {"benchmark": "portal_pages"}
     with tempfile.TemporaryDirectory() as directory:
         results["sqlite"] = _run("sqlite", f"sqlite:///{directory}/portal.db")
-    schema, url = _postgres_schema()
+    schema = f"yushan_bench_{uuid.uuid4().hex[:8]}"
+    url = _schema_url(schema)
     try:
         results["postgresql"] = _run("postgresql", url)
     finally:
