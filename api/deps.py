@@ -21,7 +21,7 @@ from scheduler.policy import Policy
 from store.common import utcnow
 from store.db import SessionFactory
 from store.submissions import SubmissionWriter
-from store.users import Principal, authenticate, authenticate_hash, hash_token
+from store.users import Principal, authenticate_hash, hash_token
 
 READ_ROLES = frozenset({"tenant-admin", "member", "viewer"})
 SUBMIT_ROLES = frozenset({"tenant-admin", "member"})
@@ -75,10 +75,8 @@ async def get_principal(request: Request) -> Principal:
     hit, principal = _cached_principal(request, key)
     if not hit:
         sessions: SessionFactory = request.app.state.session_factory
-        principal = await run_in_threadpool(_authenticate, sessions, secret.strip())
-        if principal is not None:
-            cache: PrincipalCache = request.app.state.principal_cache
-            cache.put(key, principal)
+        principal = await run_in_threadpool(_authenticate, sessions, key)
+        _remember(request, key, principal)
     if principal is None:
         raise ApiProblem(
             401,
@@ -88,9 +86,15 @@ async def get_principal(request: Request) -> Principal:
     return principal
 
 
-def _authenticate(sessions: SessionFactory, secret: str) -> Principal | None:
+def _authenticate(sessions: SessionFactory, key: str) -> Principal | None:
     with sessions() as session:
-        return authenticate(session, secret)
+        return authenticate_hash(session, key)
+
+
+def _remember(request: Request, key: str, principal: Principal | None) -> None:
+    if principal is not None:
+        cache: PrincipalCache = request.app.state.principal_cache
+        cache.put(key, principal)
 
 
 def _cached_principal(request: Request, key: str) -> tuple[bool, Principal | None]:
@@ -111,9 +115,7 @@ def principal_for_hash(request: Request, session: Session, key: str) -> Principa
     hit, principal = _cached_principal(request, key)
     if not hit:
         principal = authenticate_hash(session, key)
-        if principal is not None:
-            cache: PrincipalCache = request.app.state.principal_cache
-            cache.put(key, principal)
+        _remember(request, key, principal)
     return principal
 
 

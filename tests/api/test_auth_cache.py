@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import Engine, event
+
 from api.authcache import PrincipalCache
 from store.users import Principal
 from tests.api.builders import ApiDriver, a_job
@@ -48,3 +50,22 @@ def test_token_revocation_takes_effect_at_once(api: ApiDriver) -> None:
     token_id = api.ok(api.get("/v1/users/alice/tokens"))[0]["id"]
     api.ok(api.request("DELETE", f"/v1/users/alice/tokens/{token_id}"))
     assert alice.get("/v1/jobs").status_code == 401
+
+
+def test_a_token_is_looked_up_once_then_served_from_the_cache(api: ApiDriver) -> None:
+    api.setup_platform(tenants=("lab-a",))
+    alice = api.user_with_token("alice", "lab-a")
+    engine: Engine = api.client.app.state.engine  # type: ignore[attr-defined]
+    lookups: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "FROM tokens" in statement:
+            lookups.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        for _ in range(3):
+            assert alice.get("/v1/jobs").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(lookups) == 1
