@@ -387,9 +387,8 @@ class _Cycle:
             return False
         if self._flavor_closed(job.tenant, job.flavor, smallest[job.flavor]):
             return True
-        return (job.tenant, job.flavor) in self.preemption_tried and shape_of(
-            job
-        ) in self.unplaceable
+        head_tried = (job.tenant, job.flavor) in self.preemption_tried
+        return head_tried and shape_of(job) in self.unplaceable
 
     def _flavor_closed(self, tenant: str, flavor: str, least: Smallest) -> bool:
         """The tenant's head in ``flavor`` had its chance to preempt, and the free GPUs (in
@@ -418,13 +417,18 @@ class _Cycle:
     def defer(self, tenant: str, jobs: list[JobState]) -> None:
         self.deferred.append((tenant, jobs))
 
-    def pend_behind(self, job: JobState, factors: Factors) -> None:
-        """A job :meth:`written_off`: its position and the shared reason of its flavor."""
+    def _take_position(self, job: JobState, factors: Factors) -> int:
+        """The next place in the queue goes to ``job``; returns its place in its tenant's."""
         self.position += 1
         tenant_position = self.tenant_positions.get(job.tenant, 0) + 1
         self.tenant_positions[job.tenant] = tenant_position
         if self.collect:
             self.queue.append(QueueEntry(job.id, self.position, tenant_position, factors))
+        return tenant_position
+
+    def pend_behind(self, job: JobState, factors: Factors) -> None:
+        """A job :meth:`written_off`: its position and the shared reason of its flavor."""
+        tenant_position = self._take_position(job, factors)
         if (job.tenant, job.flavor) in self.closed_flavors:
             message = self._behind_message(job.tenant, job.flavor)
         else:
@@ -475,12 +479,7 @@ class _Cycle:
     def pend_gated(self, waiting: Iterable[tuple[JobState, str, str]]) -> None:
         """Positions and reasons of the jobs :func:`scheduler.gates.gate` set aside."""
         for job, reason, message in waiting:
-            self.position += 1
-            tenant_position = self.tenant_positions.get(job.tenant, 0) + 1
-            self.tenant_positions[job.tenant] = tenant_position
-            if self.collect:
-                self.queue.append(QueueEntry(job.id, self.position, tenant_position, {}))
-            self._pend(job, tenant_position, reason, message)
+            self._pend(job, self._take_position(job, {}), reason, message)
 
     def pend_unknown(self, jobs: Iterable[JobState]) -> None:
         for job in jobs:
@@ -492,11 +491,7 @@ class _Cycle:
 
     def consider(self, job: JobState, factors: Factors) -> bool:
         """Admit ``job`` if possible; otherwise record why not. Returns whether it started."""
-        self.position += 1
-        tenant_position = self.tenant_positions.get(job.tenant, 0) + 1
-        self.tenant_positions[job.tenant] = tenant_position
-        if self.collect:
-            self.queue.append(QueueEntry(job.id, self.position, tenant_position, factors))
+        tenant_position = self._take_position(job, factors)
         if job.not_before is not None and job.not_before > self.now:
             if self.explain:
                 message = (
