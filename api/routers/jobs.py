@@ -67,12 +67,8 @@ async def submit_job(
         headers["Idempotent-Replayed"] = "true"
     else:
         count_submission(body)
-    return Response(
-        job_out(submitted.job).model_dump_json(),
-        status_code=200 if submitted.replayed else 201,
-        headers=headers,
-        media_type="application/json",
-    )
+    status = 200 if submitted.replayed else 201
+    return json_response(job_out(submitted.job), status_code=status, headers=headers)
 
 
 def start_submission(
@@ -120,10 +116,17 @@ def _job_request(body: JobCreate) -> jobs.JobRequest:
     )
 
 
-def json_response(model: BaseModel) -> Response:
+def json_response(
+    model: BaseModel, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     """The model as JSON, serialised once: a route that returns its response model instead has
     FastAPI validate it a second time (in a worker thread, for a sync route)."""
-    return Response(model.model_dump_json(), media_type="application/json")
+    return Response(
+        model.model_dump_json(),
+        status_code=status_code,
+        headers=headers,
+        media_type="application/json",
+    )
 
 
 @router.get("", response_model=JobPageOut)
