@@ -759,6 +759,8 @@ class StatementLineOut(BaseModel):
 class StatementOut(BaseModel):
     tenant: str
     month: str
+    jobs: int
+    """Jobs with usage in the month: one line each."""
     lines: list[StatementLineOut]
     gpu_hours: float
     cost: str

@@ -24,7 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -32,7 +32,7 @@ from api.app import create_app, prepare_database
 from api.settings import ApiSettings
 from benchmarks.bench_api import POSTGRES_URL, _free_port, _schema_url, _wait_healthy
 from quotas.money import MICRO
-from store import cluster, jobs, tenants, users, wallets
+from store import cluster, jobs, ledger, tenants, users, wallets
 from store.common import new_job_id, utcnow
 from store.db import create_db_engine, session_factory, transaction
 from store.jobstates import JobStatus
@@ -142,7 +142,8 @@ def _seed(database_url: str) -> dict[str, str]:
 def _seed_ledger(session: Session, rows: list[Job]) -> None:
     """The finished jobs' run time in the ledger, one row per ``LEDGER_INTERVAL`` of it (the
     loop writes one per ``YUSHAN_ACCRUAL_INTERVAL_SECONDS``, 60 by default: a real ledger
-    holds ten times as many rows per job), at 82 credits per GPU-hour."""
+    holds ten times as many rows per job), at 82 credits per GPU-hour. Appended as the loop
+    appends them (:func:`store.ledger.append`), so the roll-ups the wallet page reads are kept."""
     price = 82 * MICRO
     entries = []
     for job in rows:
@@ -154,24 +155,24 @@ def _seed_ledger(session: Session, rows: list[Job]) -> None:
         for low in range(start, end, LEDGER_INTERVAL * 1000):
             high = min(end, low + LEDGER_INTERVAL * 1000)
             entries.append(
-                {
-                    "job_id": job.id,
-                    "attempt": 0,
-                    "kind": "run",
-                    "tenant": job.tenant,
-                    "user": job.user,
-                    "flavor": job.flavor,
-                    "start_ms": low,
-                    "end_ms": high,
-                    "gpus": gpus,
-                    "cpu_milli": 0,
-                    "memory_bytes": 0,
-                    "gpu_hour": price,
-                    "cost": (high - low) * gpus * price // 3_600_000,
-                    "charged_to_wallet": True,
-                }
+                LedgerEntry(
+                    job_id=job.id,
+                    attempt=0,
+                    kind=ledger.RUN,
+                    tenant=job.tenant,
+                    user=job.user,
+                    flavor=job.flavor,
+                    start_ms=low,
+                    end_ms=high,
+                    gpus=gpus,
+                    cpu_milli=0,
+                    memory_bytes=0,
+                    gpu_hour=price,
+                    cost=(high - low) * gpus * price // 3_600_000,
+                    charged_to_wallet=True,
+                )
             )
-    session.execute(insert(LedgerEntry), entries)
+    ledger.append(session, entries)
 
 
 def _start(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
