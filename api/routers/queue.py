@@ -21,7 +21,7 @@ from api.deps import (
 )
 from api.params import TenantPath
 from api.schemas import QueueEntryOut
-from scheduler.cycle import explain_queue
+from scheduler.cycle import explain_queue, gc_paused
 from scheduler.policy import Policy
 from scheduler.snapshots import build_snapshot, stored_nodes
 from store import changes, jobs, tenants
@@ -29,8 +29,13 @@ from store import changes, jobs, tenants
 router = APIRouter(tags=["queue"])
 
 
+@gc_paused
 def _explain(session: SessionDep, policy: Policy) -> list[QueueEntryOut]:
-    """The whole queue explained now, by the scheduler's cycle on a snapshot of the store."""
+    """The whole queue explained now, by the scheduler's cycle on a snapshot of the store.
+
+    Without the garbage collector: reading the snapshot's rows allocates thousands of objects
+    that all die with the request, and the collections they triggered put this at p95 ~100 ms
+    against p50 ~35 ms (in process, 500 jobs waiting or running; ~35-45 ms p95 paused)."""
     queued = {job.id: job for job in jobs.queued_jobs(session)}
     snapshot = build_snapshot(session, stored_nodes(session), time.time(), queued=queued.values())
     out = []

@@ -5,6 +5,7 @@ submission, a cancel, a quota edit, a scheduler iteration. In process, SQLite an
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
@@ -134,3 +135,21 @@ def test_the_age_factor_is_as_of_each_answer(
     assert len(explanations) == 1
     assert after["age_seconds"] > before["age_seconds"]
     assert after["submitted_at"] == before["submitted_at"]
+
+
+def test_the_queue_is_explained_with_the_garbage_collector_paused(
+    api: ApiDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The snapshot's rows die with the request; collections while reading them made the tail."""
+    collecting: list[bool] = []
+    explain = cycle.explain_queue
+
+    def watched(*args: Any) -> Any:
+        collecting.append(gc.isenabled())
+        return explain(*args)
+
+    monkeypatch.setattr(queue_routes, "explain_queue", watched)
+    api.setup_platform()
+    api.ok(api.get("/v1/queue"))
+    assert collecting == [False]
+    assert gc.isenabled()
