@@ -23,7 +23,7 @@ was charged), refunded to the wallet.
 
 **Roll-ups.** The rows an iteration appends are added, in the same transaction, to per job and
 month sums (:class:`~store.models.LedgerJobMonth`, the statement's lines) and per tenant and day
-sums (:class:`~store.models.LedgerTenantDay`, the spend per day), by :func:`roll_up`. Grouping a
+sums (:class:`~store.models.LedgerTenantDay`, the spend per day), by :func:`append`. Grouping a
 month of the ledger took ~90 ms for a tenant with 2,375 jobs in a month at one row per 600 s,
 and grows with the rows; the roll-ups are read in a few milliseconds. The ledger stays the
 source of truth: a roll-up always equals the ``GROUP BY`` of the rows it covers, and a
