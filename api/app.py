@@ -21,6 +21,7 @@ from api.limits import BodySizeLimit
 from api.observability import RequestInstrumentation
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
+from api.queuecache import QueueCache
 from api.routers import (
     arrays,
     audit,
@@ -76,7 +77,11 @@ def create_app(
     app.state.settings = settings
     # The queue is explained with the policy the scheduler runs (every YUSHAN_* scheduler
     # setting, the preset from YUSHAN_POLICY), so its order is the order the loop uses.
-    app.state.policy = SchedulerSettings().scheduling_policy(settings.policy)
+    scheduler_settings = SchedulerSettings()
+    app.state.policy = scheduler_settings.scheduling_policy(settings.policy)
+    # The queue's explanation is kept at most one scheduler cycle interval: what the clock alone
+    # changes (a backoff ending) the scheduler does not act on sooner either.
+    app.state.queue_cache = QueueCache(scheduler_settings.cycle_interval_seconds)
     app.state.engine = engine
     app.state.session_factory = session_factory(engine)
     signal_job_changes(app.state.session_factory, on_job_change)

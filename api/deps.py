@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.authcache import PrincipalCache
 from api.problems import ApiProblem
+from api.queuecache import QueueCache
 from api.settings import ApiSettings
 from scheduler.policy import Policy
 from store.common import utcnow
@@ -49,6 +50,14 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 PolicyDep = Annotated[Policy, Depends(get_policy)]
+
+
+async def get_queue_cache(request: Request) -> QueueCache:
+    cache: QueueCache = request.app.state.queue_cache
+    return cache
+
+
+QueueCacheDep = Annotated[QueueCache, Depends(get_queue_cache)]
 
 
 async def get_submission_writer(request: Request) -> SubmissionWriter:

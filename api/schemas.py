@@ -759,6 +759,8 @@ class StatementLineOut(BaseModel):
 class StatementOut(BaseModel):
     tenant: str
     month: str
+    jobs: int
+    """Jobs with usage in the month: one line each."""
     lines: list[StatementLineOut]
     gpu_hours: float
     cost: str
@@ -767,3 +769,18 @@ class StatementOut(BaseModel):
     wallet_charges: str | None
     """Net of the wallet's charges and refunds in the month; equals ``net`` for a tenant
     metered all month (``null``: the tenant has no wallet)."""
+
+
+class QueueEntryOut(BaseModel):
+    position: int
+    tenant_position: int
+    job_id: str
+    tenant: str
+    user: str
+    name: str
+    gpus: int
+    workers: int
+    priority: str
+    reason: str
+    message: str
+    factors: dict[str, float]

@@ -128,10 +128,11 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _gc_paused(function: Callable[P, R]) -> Callable[P, R]:
+def gc_paused(function: Callable[P, R]) -> Callable[P, R]:
     """Pause the garbage collector while ``function`` runs: a cycle over a deep queue allocates
     one small tuple per queued job and frees almost nothing, and the collector's passes over
-    those young objects would cost more than the cycle itself."""
+    those young objects would cost more than the cycle itself. (The API's queue explanation
+    pauses it for the same reason around its snapshot too: ``api.routers.queue``.)"""
 
     @functools.wraps(function)
     def paused(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -146,7 +147,7 @@ def _gc_paused(function: Callable[P, R]) -> Callable[P, R]:
     return paused
 
 
-@_gc_paused
+@gc_paused
 def schedule(
     state: SchedulingState,
     queued: Sequence[JobState],

@@ -20,6 +20,14 @@ failed at the retry limit for it), the work since its last checkpoint (every
 ``checkpoint_interval_seconds`` from the attempt's start; the whole attempt without one) is
 lost: it is written as a ``preemption_loss`` row with a negative cost (at most what the attempt
 was charged), refunded to the wallet.
+
+**Roll-ups.** The rows an iteration appends are added, in the same transaction, to per job and
+month sums (:class:`~store.models.LedgerJobMonth`, the statement's lines) and per tenant and day
+sums (:class:`~store.models.LedgerTenantDay`, the spend per day), by :func:`append`. Grouping a
+month of the ledger took ~90 ms for a tenant with 2,375 jobs in a month at one row per 600 s,
+and grows with the rows; the roll-ups are read in a few milliseconds. The ledger stays the
+source of truth: a roll-up always equals the ``GROUP BY`` of the rows it covers, and a
+rolled-back iteration rolls both back.
 """
 
 from __future__ import annotations
@@ -37,10 +45,20 @@ from store import wallets
 from store.common import as_utc
 from store.errors import InvalidRequest
 from store.jobstates import ACTIVE_STATES, JobStatus
-from store.models import Job, JobAccrual, LedgerEntry, Tenant, Wallet, WalletTransaction
+from store.models import (
+    Job,
+    JobAccrual,
+    LedgerEntry,
+    LedgerJobMonth,
+    LedgerTenantDay,
+    Tenant,
+    Wallet,
+    WalletTransaction,
+)
 from store.prices import PriceBook, price_book
 
 RUN = "run"
+DAY_MS = 86_400_000
 PREEMPTION_LOSS = "preemption_loss"
 GROUPS = ("tenant", "user", "flavor")
 _EVICTED_STATES = frozenset(
@@ -98,6 +116,7 @@ class _Accruer:
         self.metered = set(session.scalars(select(Wallet.tenant)))
         self._book: PriceBook | None = None
         self.moves: dict[tuple[str, str, str, tuple[int, int]], list[int]] = {}
+        self.entries: list[LedgerEntry] = []
         self.report = AccrualReport()
 
     @property
@@ -141,7 +160,7 @@ class _Accruer:
     ) -> None:
         usage = usage_of(job)
         metered = job.tenant in self.metered
-        self.session.add(
+        self.entries.append(
             LedgerEntry(
                 job_id=job.id,
                 attempt=attempt,
@@ -169,8 +188,10 @@ class _Accruer:
             total[1] = max(total[1], end)
 
     def settle(self) -> AccrualReport:
-        """Charge the wallets: one transaction per (tenant, member, kind, month of the rows),
-        dated at the last row's end, so a month's statement and its transactions agree."""
+        """Append the rows with their roll-ups, and charge the wallets: one transaction per
+        (tenant, member, kind, month of the rows), dated at the last row's end, so a month's
+        statement and its transactions agree."""
+        append(self.session, self.entries)
         for (tenant, user, move, _month), (total, end) in sorted(self.moves.items()):
             at = datetime.fromtimestamp(end / 1000, UTC)
             wallets.record(self.session, tenant, move, -total, user=user, at=at, note="usage")
@@ -178,6 +199,81 @@ class _Accruer:
             rows = self.session.execute(select(Wallet.tenant, Wallet.balance, Wallet.credit_limit))
             self.report.balances = {t: (b, b + limit) for t, b, limit in rows}
         return self.report
+
+
+def append(session: Session, entries: Sequence[LedgerEntry]) -> None:
+    """Append ledger rows and add them to the roll-ups, in the caller's transaction (the only
+    way rows enter the ledger, so the roll-ups never drift from it)."""
+    if not entries:
+        return
+    session.add_all(entries)
+    session.flush()  # the rows' ids: a statement line is ordered by its job's first row
+    _roll_up_months(session, entries)
+    _roll_up_days(session, entries)
+
+
+def month_key(end_ms: int) -> str:
+    """The UTC month a row ending at ``end_ms`` counts in (``2026-11``), as statements ask."""
+    return datetime.fromtimestamp(end_ms / 1000, UTC).strftime("%Y-%m")
+
+
+def _roll_up_months(session: Session, entries: Sequence[LedgerEntry]) -> None:
+    keys = {(entry.job_id, month_key(entry.end_ms)) for entry in entries}
+    found = session.scalars(
+        select(LedgerJobMonth).where(LedgerJobMonth.job_id.in_({job for job, _ in keys}))
+    )
+    rows = {(row.job_id, row.month): row for row in found if (row.job_id, row.month) in keys}
+    for entry in entries:
+        key = (entry.job_id, month_key(entry.end_ms))
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = LedgerJobMonth(
+                job_id=entry.job_id,
+                month=key[1],
+                tenant=entry.tenant,
+                user=entry.user,
+                flavor=entry.flavor,
+                gpu_ms=0,
+                gpu_hour=0,
+                cost=0,
+                credited=0,
+                first_entry=entry.id,
+            )
+            session.add(row)
+        _add_to_month(row, entry)
+
+
+def _add_to_month(row: LedgerJobMonth, entry: LedgerEntry) -> None:
+    """What the statement's ``GROUP BY`` computed, one row at a time."""
+    row.user = max(row.user, entry.user)
+    row.flavor = max(row.flavor, entry.flavor)
+    row.first_entry = min(row.first_entry, entry.id)
+    if entry.kind == RUN:
+        row.gpu_ms += entry.gpus * (entry.end_ms - entry.start_ms)
+        row.gpu_hour = max(row.gpu_hour, entry.gpu_hour)
+        row.cost += entry.cost
+    else:
+        row.credited -= entry.cost
+
+
+def _roll_up_days(session: Session, entries: Sequence[LedgerEntry]) -> None:
+    net: dict[tuple[str, int], int] = {}
+    for entry in entries:
+        key = (entry.tenant, entry.end_ms // DAY_MS * DAY_MS)
+        net[key] = net.get(key, 0) + entry.cost
+    found = session.scalars(
+        select(LedgerTenantDay).where(
+            LedgerTenantDay.tenant.in_({tenant for tenant, _ in net}),
+            LedgerTenantDay.day_ms.in_({day for _, day in net}),
+        )
+    )
+    rows = {(row.tenant, row.day_ms): row for row in found}
+    for (tenant, day), amount in net.items():
+        row = rows.get((tenant, day))
+        if row is None:
+            session.add(LedgerTenantDay(tenant=tenant, day_ms=day, net=amount))
+        else:
+            row.net += amount
 
 
 def accrue(
@@ -410,7 +506,7 @@ class StatementLine:
     flavor: str
     gpu_ms: int
     gpu_hour: int
-    """The GPU-hour price of the job's last interval in the month."""
+    """The highest GPU-hour price the job's run time in the month was charged at."""
     cost: int
     credited: int
 
@@ -424,17 +520,15 @@ class Statement:
     tenant: str
     month: str
     lines: list[StatementLine]
+    """The lines asked for: all of them, or a window (:func:`statement`'s ``offset``, ``limit``)."""
+    jobs: int
+    """Lines in the whole month."""
+    gpu_ms: int
+    cost: int
+    credited: int
     wallet_charges: int | None
     """Net of the wallet's charge and refund transactions in the month (positive: spent);
     ``None`` when the tenant has no wallet (not metered)."""
-
-    @property
-    def cost(self) -> int:
-        return sum(line.cost for line in self.lines)
-
-    @property
-    def credited(self) -> int:
-        return sum(line.credited for line in self.lines)
 
     @property
     def net(self) -> int:
@@ -455,69 +549,75 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
     return first, datetime.fromtimestamp(following, UTC)
 
 
-def statement(session: Session, tenant: str, month: str) -> Statement:
-    """One line per job with rows ending in the month, and the wallet's charges then."""
+def statement(
+    session: Session, tenant: str, month: str, *, offset: int = 0, limit: int | None = None
+) -> Statement:
+    """One line per job with rows ending in the month (from the roll-up, in the order of the
+    jobs' first rows), the month's totals whatever the window, and the wallet's charges then."""
     first, following = month_bounds(month)
-    start_ms, end_ms = _bounds(first, following)
-    duration = LedgerEntry.end_ms - LedgerEntry.start_ms
-    is_run = LedgerEntry.kind == RUN
+    in_month = (LedgerJobMonth.tenant == tenant, LedgerJobMonth.month == first.strftime("%Y-%m"))
     rows = session.execute(
         select(
-            LedgerEntry.job_id,
-            func.max(LedgerEntry.user),
-            func.max(LedgerEntry.flavor),
-            func.coalesce(func.sum(case((is_run, LedgerEntry.gpus * duration), else_=0)), 0),
-            func.max(case((is_run, LedgerEntry.gpu_hour), else_=0)),
-            func.coalesce(func.sum(case((is_run, LedgerEntry.cost), else_=0)), 0),
-            func.coalesce(func.sum(case((is_run, 0), else_=-LedgerEntry.cost)), 0),
-            func.min(LedgerEntry.id),
+            LedgerJobMonth.job_id,
+            Job.name,
+            LedgerJobMonth.user,
+            LedgerJobMonth.flavor,
+            LedgerJobMonth.gpu_ms,
+            LedgerJobMonth.gpu_hour,
+            LedgerJobMonth.cost,
+            LedgerJobMonth.credited,
         )
-        .where(
-            LedgerEntry.tenant == tenant,
-            LedgerEntry.end_ms >= start_ms,
-            LedgerEntry.end_ms < end_ms,
-        )
-        .group_by(LedgerEntry.job_id)
-        .order_by(func.min(LedgerEntry.id))
+        .outerjoin(Job, Job.id == LedgerJobMonth.job_id)
+        .where(*in_month)
+        .order_by(LedgerJobMonth.first_entry)
+        .offset(offset)
+        .limit(limit)
     ).all()
-    ids = [row[0] for row in rows]
-    names = dict(session.execute(select(Job.id, Job.name).where(Job.id.in_(ids))).all())
     lines = [
-        StatementLine(
-            job_id, names.get(job_id, ""), user, flavor, int(gpu), int(price), int(cost), int(cr)
-        )
-        for job_id, user, flavor, gpu, price, cost, cr, _first in rows
+        StatementLine(job_id, name or "", user, flavor, gpu, price, cost, credited)
+        for job_id, name, user, flavor, gpu, price, cost, credited in rows
     ]
-    charges: int | None = None
-    if session.get(Wallet, tenant) is not None:
-        total = session.scalar(
-            select(func.coalesce(func.sum(WalletTransaction.amount), 0)).where(
-                WalletTransaction.tenant == tenant,
-                WalletTransaction.kind.in_(["charge", "refund"]),
-                WalletTransaction.at >= first,
-                WalletTransaction.at < following,
-            )
+    jobs, gpu_ms, cost, credited = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(LedgerJobMonth.gpu_ms), 0),
+            func.coalesce(func.sum(LedgerJobMonth.cost), 0),
+            func.coalesce(func.sum(LedgerJobMonth.credited), 0),
+        ).where(*in_month)
+    ).one()
+    charges = _wallet_charges(session, tenant, first, following)
+    return Statement(
+        tenant, month, lines, int(jobs), int(gpu_ms), int(cost), int(credited), charges
+    )
+
+
+def _wallet_charges(
+    session: Session, tenant: str, first: datetime, following: datetime
+) -> int | None:
+    if session.get(Wallet, tenant) is None:
+        return None
+    total = session.scalar(
+        select(func.coalesce(func.sum(WalletTransaction.amount), 0)).where(
+            WalletTransaction.tenant == tenant,
+            WalletTransaction.kind.in_(["charge", "refund"]),
+            WalletTransaction.at >= first,
+            WalletTransaction.at < following,
         )
-        charges = -int(total or 0)
-    return Statement(tenant, month, lines, charges)
-
-
-DAY_MS = 86_400_000
+    )
+    return -int(total or 0)
 
 
 def daily_spend(session: Session, tenant: str, start: datetime, end: datetime) -> dict[int, int]:
     """Net cost (run cost less preemption credits, micro-credits) of the tenant's ledger rows
-    that ended in [start, end), per UTC day: ``{day's start in epoch ms: net}``, days without
-    rows left out. Grouped by the rows' end, as the statement and the report count them."""
+    per UTC day, for the days that start in [start, end) (from the roll-up):
+    ``{day's start in epoch ms: net}``, days without rows left out. Grouped by the rows' end,
+    as the statement and the report count them."""
     start_ms, end_ms = _bounds(start, end)
-    day = LedgerEntry.end_ms // DAY_MS
     rows = session.execute(
-        select(day, func.coalesce(func.sum(LedgerEntry.cost), 0))
-        .where(
-            LedgerEntry.tenant == tenant,
-            LedgerEntry.end_ms >= start_ms,
-            LedgerEntry.end_ms < end_ms,
+        select(LedgerTenantDay.day_ms, LedgerTenantDay.net).where(
+            LedgerTenantDay.tenant == tenant,
+            LedgerTenantDay.day_ms >= start_ms,
+            LedgerTenantDay.day_ms < end_ms,
         )
-        .group_by(day)
     ).all()
-    return {int(index) * DAY_MS: int(net) for index, net in rows}
+    return {int(day): int(net) for day, net in rows}

@@ -415,3 +415,45 @@ class LedgerEntry(Base):
     cost: Mapped[int] = mapped_column(BigInteger)
     """Micro-credits; negative for a credited preemption loss."""
     charged_to_wallet: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LedgerJobMonth(Base):
+    """One job's ledger rows that ended in one UTC month, summed: a line of the month's
+    statement (migration 0007).
+
+    Written by :func:`store.ledger.roll_up` in the transaction that appends the rows, so it
+    always equals the ``GROUP BY`` of the ledger it summarises; the ledger stays the source of
+    truth. ``first_entry`` is the id of the job's first row in the month, the statement's order.
+    """
+
+    __tablename__ = "ledger_job_months"
+    __table_args__ = (Index("ix_ledger_job_months_tenant_month", "tenant", "month", "first_entry"),)
+
+    job_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    """``2026-11``: the UTC month the rows ended in."""
+    tenant: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    user: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    flavor: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    gpu_ms: Mapped[int] = mapped_column(BigInteger)
+    """GPU-milliseconds of its ``run`` rows."""
+    gpu_hour: Mapped[int] = mapped_column(BigInteger)
+    """The highest GPU-hour price of its ``run`` rows (0 without one)."""
+    cost: Mapped[int] = mapped_column(BigInteger)
+    """Cost of its ``run`` rows (micro-credits)."""
+    credited: Mapped[int] = mapped_column(BigInteger)
+    """Preemption losses credited back (positive micro-credits)."""
+    first_entry: Mapped[int] = mapped_column(BigInteger)
+
+
+class LedgerTenantDay(Base):
+    """Net cost of a tenant's ledger rows that ended in one UTC day (the wallet page's spend
+    per day; migration 0007), kept like :class:`LedgerJobMonth`."""
+
+    __tablename__ = "ledger_tenant_days"
+
+    tenant: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    day_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    """The day's first instant, epoch milliseconds (UTC)."""
+    net: Mapped[int] = mapped_column(BigInteger)
+    """Run cost less credited preemption losses (micro-credits)."""

@@ -111,13 +111,21 @@ def usage_report(
 
 
 def statement_out(
-    name: TenantPath, month: MonthQuery, session: SessionDep, principal: PrincipalDep
+    name: TenantPath,
+    month: MonthQuery,
+    session: SessionDep,
+    principal: PrincipalDep,
+    *,
+    offset: int = 0,
+    limit: int | None = None,
 ) -> StatementOut:
-    """The statement as ``GET /v1/usage/statements/{name}`` answers it (the portal's wallet
-    page shows the same)."""
+    """The statement as ``GET /v1/usage/statements/{name}`` answers it. The portal's wallet
+    page shows the same, one window of lines at a time (``offset``, ``limit``): building every
+    line of a month with thousands of jobs to show 100 of them cost more than reading them;
+    the totals are always the whole month's."""
     require_tenant_role(principal, name, READ_ROLES)
     tenants.get_tenant(session, name)
-    result = ledger.statement(session, name, month)
+    result = ledger.statement(session, name, month, offset=offset, limit=limit)
     lines = [
         StatementLineOut(
             job_id=line.job_id,
@@ -135,8 +143,9 @@ def statement_out(
     return StatementOut(
         tenant=name,
         month=month,
+        jobs=result.jobs,
         lines=lines,
-        gpu_hours=round(sum(line.gpu_ms for line in result.lines) / 3_600_000, 6),
+        gpu_hours=round(result.gpu_ms / 3_600_000, 6),
         cost=format_credits(result.cost),
         credited=format_credits(result.credited),
         net=format_credits(result.net),

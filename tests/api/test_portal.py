@@ -491,6 +491,7 @@ def test_the_wallet_page_shows_the_statement_the_api_answers_and_the_wallet(
     assert page.status_code == 200, page.text
     api_statement = alice.ok(alice.get("/v1/usage/statements/lab-a", params={"month": "2026-11"}))
     assert [line["job_id"] for line in api_statement["lines"]] == [first, second]
+    assert api_statement["jobs"] == 2
     assert cell(page.text, "total-cost") == api_statement["cost"] == "45.305"
     assert cell(page.text, "total-net") == api_statement["net"] == "45.305"
     assert cell(page.text, "total-gpu-hours") == str(api_statement["gpu_hours"])

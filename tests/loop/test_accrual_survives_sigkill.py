@@ -2,7 +2,8 @@
 cluster (SQLite and PostgreSQL) and is killed with SIGKILL several times while it accrues. In
 the end each job's ledger run time equals its pods' run time (as their status reports it, in
 whole seconds) within one iteration, no interval is counted twice, and the wallet's balance is
-exactly its top-up less the ledger's charges, which its transactions sum to."""
+exactly its top-up less the ledger's charges, which its transactions sum to; the roll-ups the
+statements read equal the ledger's ``GROUP BY``."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from store.db import session_factory, transaction
 from store.models import Job, LedgerEntry, WalletTransaction
 from store.tenants import TENANT, Limits
 from tests.ports import free_port
+from tests.rollups import assert_rollups_match_the_ledger
 
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.xdist_group("accrual-kill")
@@ -123,6 +125,7 @@ def test_sigkill_during_accrual_loses_and_repeats_nothing(
         rows = session.scalars(select(LedgerEntry)).all()
         balance = wallets.view(session, "acme").balance
         transactions = session.scalar(select(func.sum(WalletTransaction.amount)))
+        assert_rollups_match_the_ledger(session)  # what the killed iterations left behind
     for job_id in job_ids:
         intervals = sorted((r.start_ms, r.end_ms) for r in rows if r.job_id == job_id)
         assert all(a[1] == b[0] for a, b in itertools.pairwise(intervals))

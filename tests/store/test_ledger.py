@@ -1,21 +1,35 @@
 """The usage ledger on both backends: exact charges (TWCC's worked example), idempotent
 accrual across rolled-back iterations, preemption losses credited, wallets that always sum,
-and reports and statements that agree with the ledger."""
+and reports and statements that agree with the ledger; the roll-ups the statement and the
+spend per day read equal to the ledger's ``GROUP BY`` (also as the migration fills them)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, create_engine, func, insert, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from quotas.money import MICRO, Rate, Usage, charge, format_credits, parse_credits
 from store import jobs, ledger, prices, tenants, users, wallets
 from store.common import new_job_id
-from store.db import SessionFactory, session_factory, transaction
+from store.db import SessionFactory, create_db_engine, session_factory, transaction
 from store.jobstates import JobStatus
+from store.migrate import upgrade
 from store.models import LedgerEntry, WalletTransaction
 from store.tenants import TENANT, Limits
+from tests.conftest import postgres_base_url
+from tests.rollups import (
+    assert_rollups_match_the_ledger,
+    days_from_ledger,
+    months_from_ledger,
+    months_rolled_up,
+)
 
 T0 = datetime(2026, 11, 3, 12, 0, tzinfo=UTC).timestamp()
 """A Tuesday in November 2026, noon UTC."""
@@ -285,3 +299,158 @@ def test_an_admitted_attempt_whose_pods_started_is_accrued_from_their_start_once
     assert [(r.start_ms - round(T0 * 1000), r.end_ms - round(T0 * 1000)) for r in rows] == [
         (5000, 20000)
     ]
+
+
+def postgres_schema(schema: str) -> str:
+    """A URL of a new, empty schema of the test PostgreSQL server."""
+    with create_engine(make_url(postgres_base_url())).begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(postgres_base_url()).update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False)
+
+
+def drop_postgres_schema(schema: str) -> None:
+    with create_engine(make_url(postgres_base_url())).begin() as connection:
+        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
+MONTH_END = datetime(2026, 12, 1, tzinfo=UTC).timestamp() - T0
+"""Seconds from ``T0`` to the end of November."""
+
+
+def lines_from_ledger(session: Session, tenant: str, month: str) -> list[tuple[Any, ...]]:
+    """The month's statement lines by the former ``GROUP BY``, in the order of the jobs' first
+    rows: (job, user, flavor, GPU-ms, price, cost, credited)."""
+    found = [
+        (sums[7], job, *sums[1:7])
+        for (job, in_month), sums in months_from_ledger(session).items()
+        if in_month == month and sums[0] == tenant
+    ]
+    return [line[1:] for line in sorted(found)]
+
+
+def as_row(line: ledger.StatementLine) -> tuple[Any, ...]:
+    return (
+        line.job_id,
+        line.user,
+        line.flavor,
+        line.gpu_ms,
+        line.gpu_hour,
+        line.cost,
+        line.credited,
+    )
+
+
+def test_the_rollups_equal_the_ledger_across_rollbacks_losses_late_closes_and_month_ends(
+    sessions: SessionFactory,
+) -> None:
+    with transaction(sessions) as session:
+        wallets.credit(session, "lab-a", "topup", 100 * MICRO, actor="admin")
+    crossing, late, other = submit(sessions, gpus=2), submit(sessions), submit(sessions, "acme")
+    start(sessions, crossing, MONTH_END - 120)
+    start(sessions, late, MONTH_END - 600)
+    start(sessions, other, 0)
+    tick(sessions, crossing, MONTH_END - 60)
+    finish(sessions, other, 3600)
+    with sessions() as session, session.begin():
+        job = jobs.get(session, crossing)
+        ledger.accrue(session, [ledger.Attempt(job, job.attempts)], T0 + MONTH_END + 30)
+        session.flush()
+        session.rollback()  # the iteration failed after writing its rows and roll-ups
+    tick(sessions, crossing, MONTH_END + 30)
+    tick(sessions, crossing, MONTH_END + 30)  # accrued again at the same instant: nothing
+    # Its pods ended in November; the loop sees it in December: a row for a closed month.
+    finish(sessions, late, MONTH_END + 10, pods_finished=MONTH_END - 5)
+    evict(sessions, crossing, MONTH_END + 90)  # a preemption loss, credited back
+    start(sessions, crossing, MONTH_END + 200)
+    tick(sessions, crossing, MONTH_END + 400)
+
+    with sessions() as session:
+        assert ledger_cost(sessions, crossing, ledger.PREEMPTION_LOSS) < 0
+        assert_rollups_match_the_ledger(session)
+        for tenant, month in (("lab-a", "2026-11"), ("lab-a", "2026-12"), ("acme", "2026-11")):
+            statement = ledger.statement(session, tenant, month)
+            expected = lines_from_ledger(session, tenant, month)
+            assert [as_row(line) for line in statement.lines] == expected
+            assert statement.jobs == len(expected)
+            assert statement.cost == sum(line[5] for line in expected)
+            assert statement.credited == sum(line[6] for line in expected)
+        assert [line.job_id for line in ledger.statement(session, "lab-a", "2026-11").lines] == [
+            crossing,
+            late,
+        ]
+        spend = ledger.daily_spend(session, "lab-a", at(-43200), at(MONTH_END + 86400))
+        days = days_from_ledger(session).items()
+        assert spend == {day: net for (tenant, day), (net,) in days if tenant == "lab-a"}
+        december = ledger.statement(session, "lab-a", "2026-12")
+    assert december.wallet_charges == december.net  # metered all month: they agree
+
+
+def test_a_window_of_statement_lines_keeps_the_whole_months_totals(
+    sessions: SessionFactory,
+) -> None:
+    job_ids = [submit(sessions, gpus=gpus) for gpus in (1, 2, 4)]
+    for job_id in job_ids:
+        start(sessions, job_id, 0)
+        finish(sessions, job_id, 600)
+    with sessions() as session:
+        whole = ledger.statement(session, "lab-a", "2026-11")
+        window = ledger.statement(session, "lab-a", "2026-11", offset=1, limit=1)
+    assert [line.job_id for line in whole.lines] == job_ids
+    assert window.lines == whole.lines[1:2]
+    assert (window.jobs, window.gpu_ms, window.cost, window.credited) == (
+        3,
+        7 * 600_000,
+        whole.cost,
+        whole.credited,
+    )
+    assert whole.cost == sum(line.cost for line in whole.lines)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_the_migration_rolls_up_the_ledger_already_written(backend: str, tmp_path: Path) -> None:
+    """Rows written under revision 0006 (two months, a preemption loss, two prices) are in
+    the roll-ups after the upgrade, as the ``GROUP BY`` sums them."""
+    schema = f"yushan_migration_{uuid.uuid4().hex[:8]}"
+    url = f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite" else postgres_schema(schema)
+    upgrade(url, "0006_accounting")
+    engine = create_db_engine(url)
+    end = round((T0 + MONTH_END) * 1000)
+    rows = [
+        ("jaaaaaaaa1", "run", "lab-a", end - 7_200_000, end - 3_600_000, 82, 400),
+        ("jaaaaaaaa1", "run", "lab-a", end - 3_600_000, end + 60_000, 90, 500),
+        ("jaaaaaaaa1", "preemption_loss", "lab-a", end, end + 60_000, 90, -20),
+        ("jbbbbbbbb2", "run", "acme", end - 86_400_000, end - 1, 120, 900),
+    ]
+    with engine.begin() as connection:
+        connection.execute(
+            insert(LedgerEntry),
+            [
+                {
+                    "job_id": job,
+                    "attempt": 0,
+                    "kind": kind,
+                    "tenant": tenant,
+                    "user": "alice",
+                    "flavor": "v100",
+                    "start_ms": low,
+                    "end_ms": high,
+                    "gpus": 2,
+                    "cpu_milli": 0,
+                    "memory_bytes": 0,
+                    "gpu_hour": price * MICRO,
+                    "cost": cost,
+                    "charged_to_wallet": True,
+                }
+                for job, kind, tenant, low, high, price, cost in rows
+            ],
+        )
+    upgrade(url)
+    try:
+        with session_factory(engine)() as session:
+            assert len(months_rolled_up(session)) == 3
+            assert_rollups_match_the_ledger(session)
+    finally:
+        engine.dispose()
+        if backend == "postgres":
+            drop_postgres_schema(schema)

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from api.deps import PolicyDep, SessionDep
+from api.deps import PolicyDep, QueueCacheDep, SessionDep
 from api.params import TenantPath
 from api.routers import queue as queue_routes
 from api.routers import tenants as tenant_routes
@@ -83,11 +83,17 @@ def tenant_page(
 
 @router.get("/{name}/queue")
 def tenant_queue(
-    request: Request, name: TenantPath, session: SessionDep, user: PortalUserDep, policy: PolicyDep
+    request: Request,
+    name: TenantPath,
+    session: SessionDep,
+    user: PortalUserDep,
+    policy: PolicyDep,
+    cache: QueueCacheDep,
 ) -> HTMLResponse:
     """The waiting jobs with their ordering factors: the tenant page loads it after itself
-    (it costs what ``GET /v1/tenants/{name}/queue`` costs: the scheduler's explanation of the
-    whole queue) and refreshes it; a page of its own without script."""
-    queue = queue_routes.tenant_queue(name, session, user.principal, policy)
+    and refreshes it; a page of its own without script. It is ``GET /v1/tenants/{name}/queue``:
+    the scheduler's explanation of the whole queue, computed once per change of the stored
+    state and shared by every viewer (:mod:`api.queuecache`)."""
+    queue = queue_routes.tenant_queue(name, session, user.principal, policy, cache)
     template = "tenant_queue_table.html" if is_htmx(request) else "tenant_queue.html"
     return page(request, template, title=f"Queue of tenant {name}", tenant=name, queue=queue)

@@ -34,8 +34,8 @@ router = APIRouter(prefix="/ui/tenants", route_class=PortalRoute, include_in_sch
 SPEND_DAYS = 30
 RECENT_TRANSACTIONS = 20
 STATEMENT_LINES = 100
-"""Statement lines per page (a busy tenant has thousands of jobs in a month; the totals are
-always the whole month's)."""
+"""Statement lines per page (a busy tenant has thousands of jobs in a month; only the page's
+lines are read and built, the totals are always the whole month's)."""
 MonthFilter = Annotated[str, Query(pattern=r"^([0-9]{4}-[0-9]{2})?$")]
 OffsetFilter = Annotated[int, Query(ge=0, le=10_000_000)]
 
@@ -81,7 +81,9 @@ def wallet_page(
     transactions = wallet_routes.list_transactions(
         name, session, principal, limit=RECENT_TRANSACTIONS, cursor=None
     )
-    statement = usage_routes.statement_out(name, month, session, principal)
+    statement = usage_routes.statement_out(
+        name, month, session, principal, offset=offset, limit=STATEMENT_LINES
+    )
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     return page(
         request,
@@ -92,7 +94,6 @@ def wallet_page(
         more_transactions=transactions.next_cursor is not None,
         spend=spend_history(session, name, today),
         statement=statement,
-        lines=statement.lines[offset : offset + STATEMENT_LINES],
         offset=offset,
         page_size=STATEMENT_LINES,
         month=month,
