@@ -68,6 +68,32 @@ class Smallest(NamedTuple):
     workers: int
 
 
+def smallest_jobs(jobs: Iterable[JobState]) -> dict[tuple[str, str], Smallest]:
+    """Per (tenant, flavor), lower bounds on what any of ``jobs`` asks for."""
+    smallest: dict[tuple[str, str], Smallest] = {}
+    for job in jobs:
+        key = (job.tenant, job.flavor)
+        per_worker, workers = job.demand.gpu, job.workers
+        known = smallest.get(key)
+        if known is None:
+            smallest[key] = Smallest(per_worker * workers, per_worker, workers)
+        elif per_worker < known.gpus_per_worker or workers < known.workers:
+            smallest[key] = Smallest(
+                min(known.gpus, per_worker * workers),
+                min(known.gpus_per_worker, per_worker),
+                min(known.workers, workers),
+            )
+    return smallest
+
+
+def bounds_by_tenant(bounds: Mapping[tuple[str, str], Smallest]) -> dict[str, dict[str, Smallest]]:
+    """:func:`smallest_jobs` regrouped: per tenant, per flavor."""
+    result: dict[str, dict[str, Smallest]] = {}
+    for (tenant, flavor), least in bounds.items():
+        result.setdefault(tenant, {})[flavor] = least
+    return result
+
+
 @dataclass(slots=True)
 class _TenantQueue:
     users: dict[str, deque[JobState]]
@@ -95,27 +121,15 @@ class FairOrdering:
         self._factor_cache: dict[str, dict[tuple[str, int, int, int, int], Factors]] = {}
         by_tenant: dict[str, dict[str, deque[JobState]]] = {}
         lanes: dict[tuple[str, str], deque[JobState]] = {}
-        smallest: dict[tuple[str, str], Smallest] = {}
-        for job in _in_tenant_order(jobs):
+        ordered = _in_tenant_order(jobs)
+        for job in ordered:
             lane = lanes.get((job.tenant, job.user))
             if lane is None:
                 lane = lanes[(job.tenant, job.user)] = deque()
                 by_tenant.setdefault(job.tenant, {})[job.user] = lane
             lane.append(job)
-            key = (job.tenant, job.flavor)
-            per_worker, workers = job.demand.gpu, job.workers
-            known = smallest.get(key)
-            if known is None:
-                smallest[key] = Smallest(per_worker * workers, per_worker, workers)
-            elif per_worker < known.gpus_per_worker or workers < known.workers:
-                smallest[key] = Smallest(
-                    min(known.gpus, per_worker * workers),
-                    min(known.gpus_per_worker, per_worker),
-                    min(known.workers, workers),
-                )
-        self._smallest: dict[str, dict[str, Smallest]] = {}
-        for (tenant, flavor), least in smallest.items():
-            self._smallest.setdefault(tenant, {})[flavor] = least
+        self.bounds = smallest_jobs(ordered)
+        self._smallest = bounds_by_tenant(self.bounds)
         self._queues: dict[str, _TenantQueue] = {}
         for tenant, users in by_tenant.items():
             queue = _TenantQueue(users, [])

@@ -247,14 +247,15 @@ class SchedulingState:
     def remember_failed_preemption(self, job: JobState, until: float, cost: float) -> None:
         self.failed_preemptions[self._preemption_key(job)] = (self.version, until, cost)
 
-    def preemption_known_to_fail(self, job: JobState, now: float, budget: float) -> bool:
-        """Whether a search for a job of this tenant, shape and priority failed since anything
-        it depended on changed, and ``budget`` (GPU-seconds the job may cost others) is no
-        larger than what it would have taken."""
+    def known_preemption_cost(self, job: JobState, now: float) -> float | None:
+        """The least work (GPU-seconds) an eviction for a job of this tenant, shape and
+        priority was found to throw away, if such a search failed since anything it depended on
+        changed (``inf``: no permitted set of victims sufficed; ``None``: nothing known). A
+        search with a budget below it would fail again."""
         entry = self.failed_preemptions.get(self._preemption_key(job))
-        return (
-            entry is not None and entry[0] == self.version and now < entry[1] and budget < entry[2]
-        )
+        if entry is None or entry[0] != self.version or now >= entry[1]:
+            return None
+        return entry[2]
 
     def running_of(self, tenant: str, flavor: str) -> Iterable[JobState]:
         return self._by_tenant.get((tenant, flavor), {}).values()
