@@ -30,8 +30,12 @@ running jobs' time limits (unknown limits: waiting is taken to be endless).
 
 **Starving preemptors.** A job past the starvation limit (:func:`scheduler.cycle._starving`) is
 exempt from the cost rule: it has waited long enough that bounding its wait comes first. It still
-obeys the rules above and the protection, and under fair sharing never evicts another borrower's
-job submitted before it (which could evict it back).
+obeys the rules above and the protection. Two starving jobs may then evict each other in turn
+(Kueue's rules rule that out only for jobs judged in one settled state); the protection bounds
+it: the minimum runtime doubles with each eviction and a job is evicted at most
+``max_evictions_per_day`` times a day. Restricting starving jobs' victims further (not jobs
+submitted earlier, not jobs that were starving themselves) was measured on the Philly sweep and
+let the starving backlog grow until the queue behaved like FIFO.
 
 **Cost of the search.** It gives up after trying victims holding twice the job's GPUs plus one
 node's worth. A search that failed is remembered in the long-lived state
@@ -208,12 +212,9 @@ def _candidates(
     now: float,
     protected: Collection[str],
     within_nominal: bool,
-    starving: bool,
 ) -> _Candidates:
     tree = state.tree
     revisit_at = math.inf
-    senior_only = starving and not within_nominal
-    seniority = (job.submitted_at, job.id)
 
     def eligible(running: JobState) -> bool:
         nonlocal revisit_at
@@ -242,7 +243,6 @@ def _candidates(
             running
             for running in state.running_of(tenant, job.flavor)
             if (not within_nominal or _mode_allows(policy.reclaim_within_cohort, running, job))
-            and not (senior_only and (running.submitted_at, running.id) < seniority)
             and eligible(running)
         ]
         if jobs:
@@ -278,29 +278,20 @@ def plan_preemption(
     """Victims whose eviction lets ``job`` start, or ``None`` if no permitted, affordable set
     suffices. ``wait_seconds``: how long ``job`` would wait without preempting.
 
-    A ``starving`` job (past the starvation limit) may throw away any amount of work, but under
-    fair sharing never evicts another borrower's job submitted before it: starving jobs are
-    served oldest first, and an older job evicted by a younger one could evict it back in turn
-    (reclaiming nominal quota has no such limit). Its failed searches are not remembered: they
-    saw fewer candidates than another job of the same shape would."""
+    A ``starving`` job (past the starvation limit) may throw away any amount of work."""
     tree = state.tree
     within_nominal = tree.within_nominal(job.tenant, request)
-    found = _candidates(job, request, state, policy, now, protected, within_nominal, starving)
-
-    def failed(cost: float) -> None:
-        if not starving:
-            state.remember_failed_preemption(job, found.revisit_at, cost)
-
+    found = _candidates(job, request, state, policy, now, protected, within_nominal)
     everyone = found.own + [v for vs in found.others.values() for v in vs]
     needed = job.total().gpu
     short = max(1, needed - state.cluster.free_gpus(job.flavor))
     cheapest, freeable = _cheapest_possible(everyone, short, now)
     budget = math.inf if starving else preemption_budget(job, policy, wait_seconds)
     if freeable < short:
-        failed(math.inf)
+        state.remember_failed_preemption(job, found.revisit_at, math.inf)
         return None
     if cheapest > budget:
-        failed(cheapest)
+        state.remember_failed_preemption(job, found.revisit_at, cheapest)
         return None
     key = _cost_key(now)
     found.own.sort(key=key)
@@ -318,7 +309,8 @@ def plan_preemption(
                 if plan is not None:
                     break
     if plan is None or plan.lost_gpu_seconds > budget:
-        failed(math.inf if plan is None else plan.lost_gpu_seconds)
+        cost = math.inf if plan is None else plan.lost_gpu_seconds
+        state.remember_failed_preemption(job, found.revisit_at, cost)
         return None
     return plan
 

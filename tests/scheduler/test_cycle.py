@@ -356,30 +356,6 @@ def test_fair_share_preemption_final_share_rule_evicts_one_of_three() -> None:
     assert preempt.job_id == "b2"  # most recently started: least work lost
 
 
-@pytest.mark.parametrize(("submitted_at", "evicts"), [(0.0, True), (100.0, False)])
-def test_a_starving_borrower_never_evicts_an_older_borrowers_job(
-    submitted_at: float, evicts: bool
-) -> None:
-    """B's jobs were submitted at t=3..5. Past the starvation limit, W evicts one of them only
-    if W is the older: starving jobs are served oldest first, and a younger one evicting an
-    older one could be evicted back by it once that one is requeued and starving too."""
-    builder = (
-        SnapshotBuilder()
-        .tenant("A", gpu=2)
-        .tenant("B", gpu=2)
-        .tenant("C", gpu=6)
-        .nodes(5, gpus=2)
-        .running("a-run", "A", gpus=2)
-        .running("c-run", "C", gpus=2)
-    )
-    for index in range(3):
-        builder.running(f"b{index}", "B", gpus=2, started_ago=3600 - index)
-    snapshot = builder.queued("W", "A", gpus=2, submitted_at=submitted_at).build()
-    starving = replace(FAIR, starvation_seconds=snapshot.now - 100.0)
-    assert bool(run_cycle(snapshot, FAIR).preempted)
-    assert bool(run_cycle(snapshot, starving).preempted) is evicts
-
-
 def test_fair_share_preemption_falls_back_to_the_initial_share_rule() -> None:
     builder = (
         SnapshotBuilder()
