@@ -1,13 +1,12 @@
 """Backfill around node-level reservations.
 
-When the oldest job of a flavor past the starvation limit cannot start, the cycle projects, from
-the running jobs' time limits, the earliest instant at which enough *nodes* have room for each of
-its workers, and reserves those nodes from then on (jobs that are not starving get no
-reservation: see docs/scheduling.md for why). A later job may still start now if it is placed
-elsewhere, or if it is certain to end before the reservation (its ``max_runtime_seconds`` says
-so), or if it only uses GPUs of a reserved node that the reserved job will not need. Running
-jobs without a time limit are taken never to end, so a job without one never delays a
-reservation.
+When a job cannot start for lack of capacity (the first such job of a flavor in queue order, or
+a job past the starvation limit), the cycle projects, from the running jobs' time limits, the
+earliest instant at which enough *nodes* have room for each of its workers, and reserves those
+nodes from then on. A later job may still start now if it is placed elsewhere, or if it is
+certain to end before the reservation (its ``max_runtime_seconds`` says so), or if it only uses
+GPUs of a reserved node that the reserved job will not need. Running jobs without a time limit
+are taken never to end, so a job without one never delays a reservation.
 
 Counting nodes rather than GPUs is what lets wide gangs start: with GPUs counted per flavor, the
 projected instant arrives with the free GPUs scattered over many nodes, small jobs take them,

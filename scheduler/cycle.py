@@ -5,8 +5,8 @@ The cycle walks the queue in policy order (:mod:`scheduler.ordering`) and, for e
 1. holds it back if its requeue backoff has not passed, and leaves it waiting
    (``NoNodesForFlavor``) if no node of the cluster belongs to its flavor;
 2. checks its whole gang against the tenant's quota (nominal plus permitted borrowing,
-   :mod:`quotas.tree`), then against the reservation made for a starving job earlier in the
-   cycle (:mod:`scheduler.backfill`), then places all its workers on free nodes of its flavor
+   :mod:`quotas.tree`), then against a reservation made for an earlier job (EASY backfill,
+   :mod:`scheduler.backfill`), then places all its workers on free nodes of its flavor
    (:mod:`scheduler.placement`); if everything fits it is admitted and charged at once, so later
    jobs see the reduced quota and capacity;
 3. otherwise may plan a preemption (:mod:`scheduler.preemption`). The preemptor is not admitted in
@@ -55,14 +55,7 @@ from scheduler.model import (
     Snapshot,
     UsageState,
 )
-from scheduler.ordering import (
-    Factors,
-    FairOrdering,
-    FifoOrdering,
-    Smallest,
-    bounds_by_tenant,
-    smallest_jobs,
-)
+from scheduler.ordering import Factors, FairOrdering, FifoOrdering, Smallest, smallest_jobs
 from scheduler.policy import Policy
 from scheduler.preemption import PreemptionPlan, plan_preemption, preemption_budget
 from scheduler.state import Request, SchedulingState
@@ -205,14 +198,10 @@ def schedule(
         ordering = FairOrdering(
             rest, state.tree, state.entitlement(), usage, policy, now, collect_queue
         )
-    starving_bounds = bounds_by_tenant(smallest_jobs(starving))
     for job in first:
         factors = {"preempting": 1.0} if job.id in preempting else {"starving": 1.0}
-        factors = factors | {"age_seconds": now - job.submitted_at}
-        if job.id in cycle.starving and cycle.written_off(job, starving_bounds[job.tenant]):
-            cycle.pend_behind(job, factors)
-        else:
-            cycle.consider(job, factors)
+        ordering_age = {"age_seconds": now - job.submitted_at}
+        cycle.consider(job, factors | ordering_age)
     if not explain_all:
         bounds = ordering.bounds if isinstance(ordering, FairOrdering) else smallest_jobs(rest)
         cycle.watch(list(bounds.items()))
@@ -266,30 +255,24 @@ def _starving(
     now: float,
     policy: Policy,
 ) -> list[JobState]:
-    """The jobs waiting longer than the starvation limit, oldest first: they are served before
-    the fair order, may evict whatever the preemption rules permit whatever work it throws
-    away, and with backfill the oldest of each flavor that cannot start gets the reservation.
+    """Per flavor, the oldest job waiting longer than the starvation limit: it is served first
+    and, with backfill, gets the flavor's reservation, so it starts in bounded time.
 
-    Fair ordering alone lets small jobs of tenants below their share overtake a wide gang or a
-    busy tenant's job forever. A single starving job per flavor is not enough under sustained
-    load: the others are overtaken by backfill while the first one waits, and their waits grow
-    without bound (measured on the Philly trace: p99 queueing 40 % above FIFO's at 1x the
-    example cluster). Serving them all first bounds every wait at about the limit plus the time
-    the jobs ahead of it take.
+    Fair ordering alone lets small jobs overtake a wide gang forever: they take every GPU that
+    frees up. Only one job per flavor at a time, or the queue would turn into FIFO.
     """
     limit = policy.starvation_seconds
     if limit is None:
         return []
+    oldest: dict[str, JobState] = {}
     cutoff = now - limit
-    starving = [
-        job
-        for job in queued
-        if job.submitted_at <= cutoff
-        and job.id not in preempting
-        and (job.not_before is None or job.not_before <= now)
-    ]
-    starving.sort(key=lambda j: (j.submitted_at, j.id))
-    return starving
+    for job in [j for j in queued if j.submitted_at <= cutoff]:
+        if job.id in preempting or (job.not_before is not None and job.not_before > now):
+            continue
+        current = oldest.get(job.flavor)
+        if current is None or (job.submitted_at, job.id) < (current.submitted_at, current.id):
+            oldest[job.flavor] = job
+    return sorted(oldest.values(), key=lambda j: (j.submitted_at, j.id))
 
 
 _QuotaMemo = tuple[Request, tuple[FlavorResource, str] | None, dict[Shape, str]]
@@ -584,7 +567,9 @@ class _Cycle:
             waiting = self.waiting_for_capacity
             waiting[job.flavor] = waiting.get(job.flavor, 0) + job.total().gpu
         self.preemption_tried.add((job.tenant, job.flavor))
-        if self.policy.backfill and job.id in self.starving and job.flavor not in self.reservations:
+        backfilling = self.policy.backfill and job.flavor not in self.reservations
+        starving = job.id in self.starving
+        if backfilling and (reason == INSUFFICIENT_CAPACITY or starving):
             free = state.free_gpus_by_node(job.flavor)
             releases = state.node_releases(job.flavor)
             self.reservations[job.flavor] = reserve(job, free, releases, self.now)
@@ -683,16 +668,11 @@ class _Cycle:
         known_cost = state.known_preemption_cost(job, self.now)
         if known_cost == math.inf:
             return None
-        starving = job.id in self.starving
-        wait = math.inf
-        if not starving:
-            wait = state.natural_wait(job, self.now, self.waiting_for_capacity.get(job.flavor, 0))
-            if known_cost is not None and preemption_budget(job, self.policy, wait) < known_cost:
-                return None
+        wait = state.natural_wait(job, self.now, self.waiting_for_capacity.get(job.flavor, 0))
+        if known_cost is not None and preemption_budget(job, self.policy, wait) < known_cost:
+            return None
         self.preemption_attempts -= 1
-        return plan_preemption(
-            job, request, state, self.policy, self.now, self.protected, wait, starving
-        )
+        return plan_preemption(job, request, state, self.policy, self.now, self.protected, wait)
 
     def _preempt(self, job: JobState, request: Request, plan: PreemptionPlan) -> str:
         """Record the evictions and, for the rest of the cycle, account for their outcome.

@@ -48,12 +48,10 @@ class Policy:
     reclaim_within_cohort: PreemptionMode = "Any"
     """Kueue's ``reclaimWithinCohort``: which borrowers' jobs a tenant within its nominal quota
     may evict to get that quota back."""
-    preemption_cost_factor: float = 0.5
+    preemption_cost_factor: float = 1.0
     """Evict only when the work thrown away (GPU-seconds since the victims' last checkpoints) is
     at most this factor times what waiting would cost the preemptor (its GPUs x the time until
-    capacity frees up by itself, projected from running jobs' time limits). Below 1 because an
-    eviction costs more than the work it loses: the victims queue again and restart. Jobs past
-    the starvation limit are exempt."""
+    capacity frees up by itself, projected from running jobs' time limits)."""
 
     def __post_init__(self) -> None:
         if self.kind not in ("fifo", "fair"):

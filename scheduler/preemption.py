@@ -26,16 +26,9 @@ running jobs' time limits (unknown limits: waiting is taken to be endless).
 
 **Protection.** A job that started less than ``min_runtime_seconds`` ago is not a candidate
 (twice as long for every earlier eviction), nor is a job already evicted
-``max_evictions_per_day`` times in the last 24 hours.
-
-**Starving preemptors.** A job past the starvation limit (:func:`scheduler.cycle._starving`) is
-exempt from the cost rule: it has waited long enough that bounding its wait comes first. It still
-obeys the rules above and the protection. Two starving jobs may then evict each other in turn
-(Kueue's rules rule that out only for jobs judged in one settled state); the protection bounds
-it: the minimum runtime doubles with each eviction and a job is evicted at most
-``max_evictions_per_day`` times a day. Restricting starving jobs' victims further (not jobs
-submitted earlier, not jobs that were starving themselves) was measured on the Philly sweep and
-let the starving backlog grow until the queue behaved like FIFO.
+``max_evictions_per_day`` times in the last 24 hours, nor one evicted ``retry_limit`` times
+already: evicting it again would fail it (``RetryLimitExceeded``), and losing a job outright is
+never a price worth paying for someone else's start.
 
 **Cost of the search.** It gives up after trying victims holding twice the job's GPUs plus one
 node's worth. A search that failed is remembered in the long-lived state
@@ -218,7 +211,7 @@ def _candidates(
 
     def eligible(running: JobState) -> bool:
         nonlocal revisit_at
-        if running.id in protected:
+        if running.id in protected or running.attempts >= policy.retry_limit:
             return False
         from_ = _cached_evictable_from(state, running, policy, now)
         if from_ > now:
@@ -273,12 +266,9 @@ def plan_preemption(
     now: float,
     protected: Collection[str],
     wait_seconds: float = math.inf,
-    starving: bool = False,
 ) -> PreemptionPlan | None:
     """Victims whose eviction lets ``job`` start, or ``None`` if no permitted, affordable set
-    suffices. ``wait_seconds``: how long ``job`` would wait without preempting.
-
-    A ``starving`` job (past the starvation limit) may throw away any amount of work."""
+    suffices. ``wait_seconds``: how long ``job`` would wait without preempting."""
     tree = state.tree
     within_nominal = tree.within_nominal(job.tenant, request)
     found = _candidates(job, request, state, policy, now, protected, within_nominal)
@@ -286,7 +276,7 @@ def plan_preemption(
     needed = job.total().gpu
     short = max(1, needed - state.cluster.free_gpus(job.flavor))
     cheapest, freeable = _cheapest_possible(everyone, short, now)
-    budget = math.inf if starving else preemption_budget(job, policy, wait_seconds)
+    budget = preemption_budget(job, policy, wait_seconds)
     if freeable < short:
         state.remember_failed_preemption(job, found.revisit_at, math.inf)
         return None

@@ -35,7 +35,7 @@ ENV = {
     "YUSHAN_MAX_EVICTIONS_PER_DAY": "5",
     "YUSHAN_WITHIN_TENANT": "Never",
     "YUSHAN_RECLAIM_WITHIN_COHORT": "LowerPriority",
-    "YUSHAN_PREEMPTION_COST_FACTOR": "0.75",
+    "YUSHAN_PREEMPTION_COST_FACTOR": "0.5",
     "YUSHAN_CYCLE_INTERVAL_SECONDS": "7",
     "YUSHAN_FINISHED_POD_TTL_SECONDS": "99",
 }
@@ -52,7 +52,7 @@ TUNED: dict[str, object] = {
     "max_evictions_per_day": 5,
     "within_tenant": "Never",
     "reclaim_within_cohort": "LowerPriority",
-    "preemption_cost_factor": 0.75,
+    "preemption_cost_factor": 0.5,
 }
 
 

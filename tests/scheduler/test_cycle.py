@@ -446,13 +446,8 @@ def test_preemptor_holds_its_nodes_for_the_rest_of_the_cycle() -> None:
 # -- backfill ----------------------------------------------------------------------------
 
 
-HEAD_STARVING = replace(BACKFILL, starvation_seconds=10_000 - 1.5)
-"""Only jobs submitted by t=1.5 (the builders' ``now`` is 10,000) are past the limit."""
-
-
 def reserved_cluster() -> SnapshotBuilder:
-    """Head needs a whole node; the half-free node frees up in an hour: it is reserved then
-    (under :data:`HEAD_STARVING`: only starving jobs get reservations)."""
+    """Head needs a whole node; the half-free node frees up in an hour: it is reserved then."""
     return (
         SnapshotBuilder()
         .tenant("a", gpu=64)
@@ -470,7 +465,7 @@ def test_backfill_starts_jobs_that_end_before_the_reservation() -> None:
         .queued("short", "a", gpus=4, submitted_at=3.0, max_runtime=1800)
         .build()
     )
-    result = run_cycle(snapshot, HEAD_STARVING)
+    result = run_cycle(snapshot, BACKFILL)
     assert admitted(result) == {"short"}
     assert pending(result, "long").reason == "WaitingForReservation"
     assert pending(result, "head").reason == "InsufficientCapacity"
@@ -481,20 +476,9 @@ def test_backfill_starts_jobs_that_end_before_the_reservation() -> None:
 def test_jobs_without_time_limit_never_delay_the_reservation() -> None:
     snapshot = reserved_cluster().queued("unbounded", "a", gpus=4, submitted_at=2.0).build()
     assert admitted(run_cycle(snapshot, FAIR)) == {"unbounded"}
-    with_backfill = run_cycle(snapshot, HEAD_STARVING)
+    with_backfill = run_cycle(snapshot, BACKFILL)
     assert admitted(with_backfill) == set()
     assert pending(with_backfill, "unbounded").reason == "WaitingForReservation"
-
-
-def test_only_starving_jobs_get_a_reservation() -> None:
-    """A blocked head that has not waited past the limit reserves nothing: the job behind it
-    starts at once on the node it would have been reserved (it would have started soon anyway,
-    and the reservation held the node idle for it)."""
-    snapshot = reserved_cluster().queued("long", "a", gpus=4, submitted_at=2.0).build()
-    result = run_cycle(snapshot, BACKFILL)
-    assert admitted(result) == {"long"}
-    assert pending(result, "head").reason == "InsufficientCapacity"
-    assert "reserved" not in pending(result, "head").message
 
 
 def test_spare_capacity_at_the_reservation_may_be_used_by_anyone() -> None:
@@ -529,24 +513,6 @@ def test_restarted_jobs_are_protected_twice_as_long_per_eviction() -> None:
     fresh = replace(snapshot, running=(snapshot.running[0], replace(placed, attempts=0)))
     (preempt,) = run_cycle(fresh, FAIR).preempted
     assert preempt.job_id == "b2"
-
-
-def test_every_starving_job_is_served_before_the_fair_order() -> None:
-    """Fair order serves b (no usage) before a's second job; past the starvation limit both of
-    a's old jobs go first, oldest first, not only the oldest one of the flavor."""
-    snapshot = (
-        two_tenants(a_gpu=16, b_gpu=16, nodes=2)
-        .usage("a", 1000.0)
-        .queued("old1", "a", gpus=8, submitted_at=0.0)
-        .queued("old2", "a", gpus=8, submitted_at=1.0)
-        .queued("new", "b", gpus=8, submitted_at=9_000.0)
-        .build()
-    )
-    assert admitted(run_cycle(snapshot, FAIR)) == {"new", "old1"}
-    patient = replace(FAIR, starvation_seconds=3600)
-    assert admitted(run_cycle(snapshot, patient)) == {"old1", "old2"}
-    order = [e.job_id for e in explain_queue(snapshot, patient, None)]
-    assert order == ["old1", "old2", "new"]
 
 
 def test_starving_jobs_are_served_first() -> None:

@@ -3,8 +3,6 @@ rest with their positions and a shared reason instead of examining each one."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from scheduler.cycle import BEHIND, EXPLAINED_PER_TENANT, run_cycle
 from scheduler.policy import Policy
 from tests.scheduler.builders import SnapshotBuilder
@@ -79,20 +77,3 @@ def test_a_deep_queue_is_written_off_when_free_gpus_are_too_scattered_for_any_of
     reasons = [p.reason for p in result.pending]
     assert BEHIND not in reasons[:EXPLAINED_PER_TENANT]
     assert set(reasons[EXPLAINED_PER_TENANT:]) == {BEHIND}
-
-
-def test_a_deep_queue_of_starving_jobs_is_listed_like_any_other() -> None:
-    """Every job past the starvation limit is served first; past the tenant's first jobs the
-    ones that cannot start are listed with the shared reason, not examined one by one."""
-    depth = EXPLAINED_PER_TENANT + 25
-    builder = SnapshotBuilder().tenant("a", gpu=8).tenant("b", gpu=8).nodes(2)
-    builder.running("a-run", "a", gpus=8).running("b-run", "b", gpus=8)
-    for index in range(depth):
-        builder.queued(f"a{index:03d}", "a", gpus=1, submitted_at=float(index))
-    snapshot = builder.build()
-    starving = replace(FAIR, starvation_seconds=snapshot.now - depth)
-    result = run_cycle(snapshot, starving)
-    mine = [p for p in result.pending if p.job_id.startswith("a")]
-    assert [p.job_id for p in mine] == [f"a{i:03d}" for i in range(depth)]
-    assert all(p.reason != BEHIND for p in mine[:EXPLAINED_PER_TENANT])
-    assert {p.reason for p in mine[EXPLAINED_PER_TENANT:]} == {BEHIND}

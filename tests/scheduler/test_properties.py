@@ -238,9 +238,7 @@ def test_no_two_jobs_evict_each_other(world: World) -> None:
 @PROFILE
 @given(world=worlds())
 def test_fair_share_evictions_are_never_reversed(world: World) -> None:
-    """Kueue's rules alone: without the starvation guard, whose starving jobs may evict each
-    other in turn (bounded by the protection, see :mod:`scheduler.preemption`)."""
-    policy = replace(Policy.named("fair"), min_runtime_seconds=0, starvation_seconds=None)
+    policy = replace(Policy.named("fair"), min_runtime_seconds=0)
     fair_share = {
         (p, v)
         for p, v, reason in drive(world, policy, step=100.0).evictions
