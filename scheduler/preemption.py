@@ -26,9 +26,7 @@ running jobs' time limits (unknown limits: waiting is taken to be endless).
 
 **Protection.** A job that started less than ``min_runtime_seconds`` ago is not a candidate
 (twice as long for every earlier eviction), nor is a job already evicted
-``max_evictions_per_day`` times in the last 24 hours, nor one evicted ``retry_limit`` times
-already: evicting it again would fail it (``RetryLimitExceeded``), and losing a job outright is
-never a price worth paying for someone else's start.
+``max_evictions_per_day`` times in the last 24 hours.
 
 **Cost of the search.** It gives up after trying victims holding twice the job's GPUs plus one
 node's worth. A search that failed is remembered in the long-lived state
@@ -211,7 +209,7 @@ def _candidates(
 
     def eligible(running: JobState) -> bool:
         nonlocal revisit_at
-        if running.id in protected or running.attempts >= policy.retry_limit:
+        if running.id in protected:
             return False
         from_ = _cached_evictable_from(state, running, policy, now)
         if from_ > now:

@@ -131,19 +131,6 @@ def test_checkpointing_victims_lose_less_and_go_first() -> None:
     assert victims(run_cycle(snapshot, FAIR)) == ["saves"]
 
 
-@pytest.mark.parametrize(("attempts", "evicts"), [(5, True), (6, False)])
-def test_a_job_one_eviction_from_its_retry_limit_is_not_a_victim(
-    attempts: int, evicts: bool
-) -> None:
-    """Evicted ``retry_limit`` (6) times already, a seventh eviction would fail it: no start is
-    worth losing a job outright. Its evictions were days ago, so only this rule holds it."""
-    builder = (
-        SnapshotBuilder().tenant("A", gpu=8).tenant("B", gpu=0).nodes(1).queued("a", "A", gpus=8)
-    )
-    builder.running("b", "B", gpus=8, started_ago=100 * HOUR, attempts=attempts)
-    assert (victims(run_cycle(builder.build(), FAIR)) == ["b"]) is evicts
-
-
 def test_a_job_evicted_too_often_today_is_not_a_victim() -> None:
     builder = (
         SnapshotBuilder().tenant("A", gpu=8).tenant("B", gpu=0).nodes(1).queued("a", "A", gpus=8)
