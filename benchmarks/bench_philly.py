@@ -45,6 +45,7 @@ SUMMARY_KEYS = (
     "p99_jct_seconds",
     "avg_queueing_delay_seconds",
     "p99_queueing_delay_seconds",
+    "p99_queueing_delay_all_seconds",
     "makespan_seconds",
     "gpu_utilisation",
     "jain_fairness",

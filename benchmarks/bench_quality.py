@@ -260,6 +260,7 @@ def full(options: Options) -> dict[str, object]:
         figures[name] = {
             "avg_jct_hours": _hours(report.avg_jct_seconds),
             "p99_queueing_hours": _hours(report.p99_queueing_delay_seconds),
+            "p99_queueing_with_failed_hours": _hours(report.p99_queueing_delay_all_seconds),
             "quota_violations": report.quota_violations,
             "capacity_violations": report.capacity_violations,
             "failed_retry_limit_percent": round(100 * report.failed_retry_limit / report.jobs, 2),
@@ -327,6 +328,7 @@ def sweep(options: Options) -> dict[str, object]:
                 name: {
                     "avg_jct_hours": _hours(r.avg_jct_seconds),
                     "p99_queueing_hours": _hours(r.p99_queueing_delay_seconds),
+                    "p99_queueing_with_failed_hours": _hours(r.p99_queueing_delay_all_seconds),
                     "failed_retry_limit": r.failed_retry_limit,
                     "preemptions": r.preemptions,
                     "lost_gpu_hours": round(r.lost_gpu_seconds / 3600),

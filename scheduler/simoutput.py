@@ -125,6 +125,7 @@ def print_table(report: SimulationReport, out: TextIO) -> None:
                 )
             ),
         ),
+        ("p99 queueing, failed jobs too", duration(report.p99_queueing_delay_all_seconds)),
         ("makespan", duration(report.makespan_seconds)),
         ("GPU utilisation", f"{report.gpu_utilisation:.1%}"),
         (

@@ -85,6 +85,9 @@ def test_the_jobs_csv_agrees_with_the_summary(
         summary["avg_queueing_delay_seconds"], abs=0.01
     )
     assert sum(int(r["preemptions"]) for r in rows) == summary["preemptions"]
+    ended = sorted(float(r["queueing_seconds"]) for r in rows if r["outcome"] != "unfinished")
+    p99_rank = -(-len(ended) * 99 // 100) - 1
+    assert summary["p99_queueing_delay_all_seconds"] == pytest.approx(ended[p99_rank], abs=0.01)
     for r in rows:
         if r["end_time"]:
             expected = float(r["end_time"]) - float(r["submit_time"]) - float(r["run_seconds"])
@@ -162,3 +165,17 @@ def test_fast_timestamp_parsing_matches_strptime(text: str) -> None:
 )
 def test_durations_for_people(seconds: float, text: str) -> None:
     assert duration(seconds) == text
+
+
+def test_the_p99_over_failed_jobs_too_counts_the_waits_of_jobs_that_failed() -> None:
+    """Both jobs hit their time limit (half their run time): the second waited 499 s for the
+    node and then failed, so only the figure that counts failed jobs sees that wait."""
+    nodes = cluster_from_mapping({"node_groups": [{"flavor": "v100", "count": 1, "gpus": 8}]})
+    spec = quotas_from_mapping(
+        {"tenants": [{"name": "a", "quotas": [{"flavor": "v100", "nominal": 8}]}]}
+    )
+    rows = [TraceRow(START, 1000.0, 8, "a"), TraceRow(START + 1, 1000.0, 8, "a")]
+    report = simulate(rows, nodes, spec, Policy.named("fifo"), runtime_limit_factor=0.5)
+    assert report.failed == 2
+    assert report.p99_queueing_delay_seconds == 0
+    assert report.p99_queueing_delay_all_seconds == pytest.approx(499.0)
