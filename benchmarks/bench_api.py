@@ -207,14 +207,9 @@ def _fill(database_url: str, count: int) -> None:
     engine.dispose()
 
 
-def main() -> dict[str, object]:
-    """Submissions for ``DURATION_SECONDS``, then list and get with ``READ_JOBS`` more stored."""
-    if shutil.which("wrk") is None:
-        raise RuntimeError("wrk is not installed: apt-get install wrk")
-    schema = f"yushan_bench_{uuid.uuid4().hex[:8]}"
-    database_url = _schema_url(schema)
+def start_api(database_url: str, *options: str) -> tuple[subprocess.Popen[bytes], str]:
+    """``yushan api`` on a free port against ``database_url``, once it answers; its URL."""
     port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "YUSHAN_DATABASE_URL": database_url,
@@ -223,13 +218,29 @@ def main() -> dict[str, object]:
     }
     yushan = str(Path(sys.executable).with_name("yushan"))
     server = subprocess.Popen(
-        [yushan, "api", "--port", str(port), "--workers", str(WORKERS)],
+        [yushan, "api", "--port", str(port), *options],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url)
+    except RuntimeError:
+        server.kill()
+        raise
+    return server, url
+
+
+def main() -> dict[str, object]:
+    """Submissions for ``DURATION_SECONDS``, then list and get with ``READ_JOBS`` more stored."""
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed: apt-get install wrk")
+    schema = f"yushan_bench_{uuid.uuid4().hex[:8]}"
+    database_url = _schema_url(schema)
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        server, url = start_api(database_url, "--workers", str(WORKERS))
         token = _setup(url)
         pids = _server_pids(server)
         body = json.dumps(
@@ -257,8 +268,9 @@ def main() -> dict[str, object]:
             "reads": {**reads, "jobs_stored": stored + READ_JOBS},
         }
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
         cleanup = create_engine(make_url(POSTGRES_URL))
         with cleanup.begin() as connection:
             connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))

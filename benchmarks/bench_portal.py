@@ -15,14 +15,11 @@ import os
 import random
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 from sqlalchemy import Engine, create_engine, text
@@ -31,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app, prepare_database
 from api.settings import ApiSettings
-from benchmarks.bench_api import POSTGRES_URL, _free_port, _schema_url, _wait_healthy
+from benchmarks.bench_api import ADMIN, POSTGRES_URL, _schema_url, start_api
 from quotas.money import MICRO
 from store import cluster, heartbeat, jobs, ledger, tenants, users, wallets
 from store.common import new_job_id, utcnow
@@ -46,7 +43,6 @@ QUEUED = int(os.environ.get("YUSHAN_BENCH_PORTAL_QUEUED", "200"))
 """Waiting jobs (of all tenants). The tenant page explains its tenant's queue as
 ``GET /v1/tenants/{name}/queue`` does, which costs time in proportion to every waiting and
 running job (the scheduler's snapshot): see docs/benchmarks.md for the figure with 700."""
-ADMIN = "ysh_bench_admin_token_0123456789"
 TENANTS = [f"lab-{i}" for i in range(4)]
 NODES = 64
 LEDGER_INTERVAL = 600
@@ -176,30 +172,6 @@ def _seed_ledger(session: Session, rows: list[Job]) -> None:
     ledger.append(session, entries)
 
 
-def _start(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "YUSHAN_DATABASE_URL": database_url,
-        "YUSHAN_BOOTSTRAP_TOKEN": ADMIN,
-        "YUSHAN_LOG_LEVEL": "WARNING",
-    }
-    yushan = str(Path(sys.executable).with_name("yushan"))
-    server = subprocess.Popen(
-        [yushan, "api", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url)
-    except RuntimeError:
-        server.kill()
-        raise
-    return server, url
-
-
 def _signed_in(url: str, token: str) -> httpx.Client:
     client = httpx.Client(base_url=url, timeout=30)
     nonce = re.search(r'name="csrf" value="([^"]+)"', client.get("/ui/sign-in").text)
@@ -267,7 +239,7 @@ def _iteration(engine: Engine) -> Callable[[], None]:
 
 def _run(database: str, database_url: str) -> dict[str, object]:
     seeded = _seed(database_url)
-    server, url = _start(database_url)
+    server, url = start_api(database_url)
     engine = create_db_engine(database_url)
     try:
         clients = {"alice": _signed_in(url, seeded["token"]), "admin": _signed_in(url, ADMIN)}

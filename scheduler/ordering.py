@@ -86,14 +86,6 @@ def smallest_jobs(jobs: Iterable[JobState]) -> dict[tuple[str, str], Smallest]:
     return smallest
 
 
-def bounds_by_tenant(bounds: Mapping[tuple[str, str], Smallest]) -> dict[str, dict[str, Smallest]]:
-    """:func:`smallest_jobs` regrouped: per tenant, per flavor."""
-    result: dict[str, dict[str, Smallest]] = {}
-    for (tenant, flavor), least in bounds.items():
-        result.setdefault(tenant, {})[flavor] = least
-    return result
-
-
 @dataclass(slots=True)
 class _TenantQueue:
     users: dict[str, deque[JobState]]
@@ -129,7 +121,9 @@ class FairOrdering:
                 by_tenant.setdefault(job.tenant, {})[job.user] = lane
             lane.append(job)
         self.bounds = smallest_jobs(ordered)
-        self._smallest = bounds_by_tenant(self.bounds)
+        self._smallest: dict[str, dict[str, Smallest]] = {}
+        for (tenant, flavor), least in self.bounds.items():
+            self._smallest.setdefault(tenant, {})[flavor] = least
         self._queues: dict[str, _TenantQueue] = {}
         for tenant, users in by_tenant.items():
             queue = _TenantQueue(users, [])
