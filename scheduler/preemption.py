@@ -241,6 +241,30 @@ def _candidates(
     return _Candidates(own, others, revisit_at)
 
 
+def _no_victim_allowed(
+    job: JobState, request: Request, state: SchedulingState, policy: Policy
+) -> bool:
+    """For a job that would borrow: whether no running job could ever be its victim, whatever
+    its protection: none of its own tenant's is allowed by ``within_tenant``, and every other
+    borrower of its cohort tree has a share below DRS(its tenant with the job), which both
+    fair-sharing rules refuse. Neither depends on time, only on what runs, so the search is
+    skipped and its failure remembered until something starts or stops; most searches of an
+    overloaded cluster end here."""
+    tree = state.tree
+    own = state.running_of(job.tenant, job.flavor)
+    if any(_within_tenant_allows(policy.within_tenant, running, job) for running in own):
+        return False
+    preemptor_share = tree.share(job.tenant, request)
+    root = tree.root_of(job.tenant)
+    return not any(
+        tenant != job.tenant
+        and tree.root_of(tenant) == root
+        and tree.share(tenant) >= preemptor_share
+        and any(True for _ in state.running_of(tenant, job.flavor))
+        for tenant in tree.borrowers(job.flavor)
+    )
+
+
 def _cheapest_possible(
     candidates: Sequence[JobState], gpus_short: int, now: float
 ) -> tuple[float, int]:
@@ -269,6 +293,9 @@ def plan_preemption(
     suffices. ``wait_seconds``: how long ``job`` would wait without preempting."""
     tree = state.tree
     within_nominal = tree.within_nominal(job.tenant, request)
+    if not within_nominal and _no_victim_allowed(job, request, state, policy):
+        state.remember_failed_preemption(job, math.inf, math.inf)
+        return None
     found = _candidates(job, request, state, policy, now, protected, within_nominal)
     everyone = found.own + [v for vs in found.others.values() for v in vs]
     needed = job.total().gpu
