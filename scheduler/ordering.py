@@ -68,22 +68,29 @@ class Smallest(NamedTuple):
     workers: int
 
 
+def _lower_bound(smallest: dict[str, Smallest], job: JobState) -> None:
+    """Fold ``job`` into ``smallest``, the lower bounds per flavor of one tenant's jobs."""
+    per_worker, workers = job.demand.gpu, job.workers
+    known = smallest.get(job.flavor)
+    if known is None:
+        smallest[job.flavor] = Smallest(per_worker * workers, per_worker, workers)
+    elif per_worker < known.gpus_per_worker or workers < known.workers:
+        smallest[job.flavor] = Smallest(
+            min(known.gpus, per_worker * workers),
+            min(known.gpus_per_worker, per_worker),
+            min(known.workers, workers),
+        )
+
+
 def smallest_jobs(jobs: Iterable[JobState]) -> dict[tuple[str, str], Smallest]:
     """Per (tenant, flavor), lower bounds on what any of ``jobs`` asks for."""
-    smallest: dict[tuple[str, str], Smallest] = {}
+    by_tenant: dict[str, dict[str, Smallest]] = {}
     for job in jobs:
-        key = (job.tenant, job.flavor)
-        per_worker, workers = job.demand.gpu, job.workers
-        known = smallest.get(key)
-        if known is None:
-            smallest[key] = Smallest(per_worker * workers, per_worker, workers)
-        elif per_worker < known.gpus_per_worker or workers < known.workers:
-            smallest[key] = Smallest(
-                min(known.gpus, per_worker * workers),
-                min(known.gpus_per_worker, per_worker),
-                min(known.workers, workers),
-            )
-    return smallest
+        smallest = by_tenant.get(job.tenant)
+        if smallest is None:
+            smallest = by_tenant[job.tenant] = {}
+        _lower_bound(smallest, job)
+    return {(t, f): least for t, flavors in by_tenant.items() for f, least in flavors.items()}
 
 
 @dataclass(slots=True)
@@ -113,17 +120,23 @@ class FairOrdering:
         self._factor_cache: dict[str, dict[tuple[str, int, int, int, int], Factors]] = {}
         by_tenant: dict[str, dict[str, deque[JobState]]] = {}
         lanes: dict[tuple[str, str], deque[JobState]] = {}
-        ordered = _in_tenant_order(jobs)
-        for job in ordered:
+        self._smallest: dict[str, dict[str, Smallest]] = {}
+        for job in _in_tenant_order(jobs):
             lane = lanes.get((job.tenant, job.user))
             if lane is None:
                 lane = lanes[(job.tenant, job.user)] = deque()
-                by_tenant.setdefault(job.tenant, {})[job.user] = lane
+                users = by_tenant.get(job.tenant)
+                if users is None:
+                    users = by_tenant[job.tenant] = {}
+                    self._smallest[job.tenant] = {}
+                users[job.user] = lane
             lane.append(job)
-        self.bounds = smallest_jobs(ordered)
-        self._smallest: dict[str, dict[str, Smallest]] = {}
-        for (tenant, flavor), least in self.bounds.items():
-            self._smallest.setdefault(tenant, {})[flavor] = least
+            _lower_bound(self._smallest[job.tenant], job)
+        self.bounds = {
+            (tenant, flavor): least
+            for tenant, flavors in self._smallest.items()
+            for flavor, least in flavors.items()
+        }
         self._queues: dict[str, _TenantQueue] = {}
         for tenant, users in by_tenant.items():
             queue = _TenantQueue(users, [])
