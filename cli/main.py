@@ -2,10 +2,11 @@
 
 The client commands (``submit``, ``jobs``, ``tenants``, ``quota``, ``users``, ``tokens``,
 ``doctor`` …) talk to the v1 API over HTTP; the server commands (``serve``, ``api``,
-``scheduler``, ``db``, ``simulate``) are registered by :mod:`cli.server`, which imports the
-whole server (FastAPI, SQLAlchemy, the Kubernetes client: seconds of start-up). So the client
-never imports it: :func:`main` builds the full parser only when the command line names a server
-command, and otherwise lists the server commands by name and help text alone. The HTTP client
+``scheduler``, ``db``) are registered by :mod:`cli.server`, which imports the whole server
+(FastAPI, SQLAlchemy, the Kubernetes client: seconds of start-up). So the client never imports
+it: :func:`main` builds the full parser only when the command line names a server command, and
+otherwise lists the server commands by name and help text alone. ``simulate`` needs only the
+scheduling cycle and has a module of its own (:mod:`cli.simulator`), imported alone. The HTTP client
 (httpx) is imported when a command first talks to the server, so ``--help`` does not pay for it
 either. ``tests/cli/test_startup.py`` holds both promises, and an import-linter contract
 (pyproject.toml) forbids the client modules to import the server packages.
@@ -81,21 +82,36 @@ SERVER_COMMANDS = {
 _VALUED_FLAGS = frozenset({"--url", "--token", "-o", "--output"})
 
 
-def register_server_stubs(subparsers: Subparsers) -> None:
+LIGHT_SERVER_COMMANDS = {"simulate": "cli.simulator"}
+"""Server commands with a module of their own that does not import the server."""
+
+
+def register_server_stubs(subparsers: Subparsers, skip: str | None = None) -> None:
     """Name and help of each server command, for ``yushan --help``, without importing them."""
     for name, help_text in SERVER_COMMANDS.items():
-        subparsers.add_parser(name, help=help_text)
+        if name != skip:
+            subparsers.add_parser(name, help=help_text)
 
 
-def names_server_command(argv: Sequence[str]) -> bool:
-    """Whether the first word that is not a flag (or a flag's value) is a server command."""
+def named_command(argv: Sequence[str]) -> str | None:
+    """The first word that is not a flag (or a flag's value): the command."""
     words = iter(argv)
     for word in words:
         if word in _VALUED_FLAGS:
             next(words, None)
         elif not word.startswith("-"):
-            return word in SERVER_COMMANDS
-    return False
+            return word
+    return None
+
+
+def register_light_server_command(command: str) -> Callable[[Subparsers], None]:
+    """Register ``command`` from its own module, and the other server commands as stubs."""
+
+    def register(subparsers: Subparsers) -> None:
+        register_server_stubs(subparsers, skip=command)
+        importlib.import_module(LIGHT_SERVER_COMMANDS[command]).register(subparsers)
+
+    return register
 
 
 def register_server_commands(subparsers: Subparsers) -> None:
@@ -146,8 +162,13 @@ def main(
 ) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
     if parser is None:
-        wants_server = names_server_command(arguments)
-        parser = build_parser(register_server_commands if wants_server else register_server_stubs)
+        command = named_command(arguments)
+        if command in LIGHT_SERVER_COMMANDS:
+            parser = build_parser(register_light_server_command(command))
+        elif command in SERVER_COMMANDS:
+            parser = build_parser(register_server_commands)
+        else:
+            parser = build_parser(register_server_stubs)
     try:
         args = parser.parse_args(arguments)
     except SystemExit as exit_:  # --help exits 0, a usage error 2: return it, do not exit

@@ -1,5 +1,6 @@
 """Server-side commands: ``serve`` (everything in one process), ``api``, ``scheduler``,
-``db upgrade`` and ``simulate`` (``doctor`` is a client command: :mod:`cli.commands.doctor`).
+``db upgrade`` (``simulate`` is :mod:`cli.simulator`; ``doctor`` is a client command:
+:mod:`cli.commands.doctor`).
 
 ``yushan serve --embedded`` is what ``make run`` starts: the API on SQLite, the scheduler loop,
 and the embedded simulated GPU cluster, with a kubeconfig written for ``kubectl``. On first
@@ -25,12 +26,12 @@ from sqlalchemy import Engine
 
 from api.app import create_app, prepare_database
 from api.settings import ApiSettings
+from cli import simulator
 from k8s.client import ClientOptions, ClusterClient
 from k8s.errors import ClusterError
 from k8s.leader import LeaderElector
 from k8s.sim.cluster import EmbeddedCluster
 from k8s.watcher import ClusterWatcher
-from scheduler import simulate
 from scheduler.logs import configure_logging
 from scheduler.loop import InstallationMismatch, LoopSettings, SchedulerLoop
 from scheduler.metrics import METRICS, MetricsServer
@@ -87,9 +88,7 @@ def register(subparsers: Any) -> None:
     db_upgrade = db_sub.add_parser("upgrade", help="apply migrations up to the newest")
     db_upgrade.set_defaults(func=_db_upgrade)
 
-    sim = subparsers.add_parser("simulate", help="replay a job trace on a virtual clock")
-    simulate.configure_parser(sim)
-    sim.set_defaults(func=simulate.run)
+    simulator.register(subparsers)
 
 
 def _cluster_arguments(parser: argparse.ArgumentParser) -> None:

@@ -84,3 +84,25 @@ def test_a_server_command_gets_its_full_parser() -> None:
     exit_code, modules = imported_by("serve", "--help")
     assert exit_code == 0
     assert {"api", "uvicorn", "sqlalchemy"} <= modules
+
+
+def test_simulate_imports_the_cycle_but_not_the_api_database_or_cluster_client() -> None:
+    """``yushan simulate`` runs the scheduling cycle on a virtual clock; the API, the database
+    and the Kubernetes client are seconds of start-up it does not need."""
+    exit_code, modules = imported_by("simulate", "--help")
+    assert exit_code == 0
+    assert "scheduler" in modules
+    assert (
+        modules & {"api", "store", "k8s", "fastapi", "sqlalchemy", "uvicorn", "kubernetes"} == set()
+    )
+
+
+def test_other_server_commands_are_still_listed_next_to_simulate() -> None:
+    from cli.main import SERVER_COMMANDS, build_parser, register_light_server_command
+
+    parser = build_parser(register_light_server_command("simulate"))
+    listing = parser.format_help()
+    assert all(name in listing for name in SERVER_COMMANDS)
+    args = parser.parse_args(["simulate", "--limit-jobs", "5"])
+    assert args.limit_jobs == 5
+    assert args.func.__module__ == "scheduler.simulate"
