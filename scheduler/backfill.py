@@ -17,7 +17,7 @@ nodes).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from scheduler.model import JobState
@@ -66,30 +66,31 @@ def _per_node(placement: Iterable[str], gpus_per_worker: int) -> dict[str, int]:
 def reserve(
     job: JobState,
     free_now: Mapping[str, int],
-    releases: Mapping[str, Iterable[tuple[float, int]]],
+    releases: Sequence[tuple[float, str, int, str]],
     now: float,
 ) -> Reservation:
     """Reserve the nodes on which every worker of ``job`` can run soonest.
 
-    ``free_now``: free GPUs of each open node of the job's flavor; ``releases``: per node, the
-    (end, GPUs) of the running jobs with a time limit. A gang that can never fit gets a
-    reservation at infinity on no node (it delays nobody).
+    ``free_now``: free GPUs of each open node of the job's flavor; ``releases``: (end, node,
+    GPUs, job id) of each worker of the running jobs with a time limit, soonest first
+    (:meth:`scheduler.state.SchedulingState.node_releases`); nodes not in ``free_now`` are
+    ignored. A gang that can never fit gets a reservation at infinity on no node (it delays
+    nobody).
     """
     per_worker = max(1, job.demand.gpu)
     workers = job.workers
-    events: list[tuple[float, str, int]] = []
-    for name, gpus in releases.items():
-        if name in free_now:
-            events.extend((end, name, freed) for end, freed in gpus)
-    events.sort()
     free = dict(free_now)
     slots = {name: gpus // per_worker for name, gpus in free.items()}
     total = sum(slots.values())
     start_at = now
-    index = 0
-    while total < workers and index < len(events):
-        end, name, freed = events[index]
-        index += 1
+    events = iter(releases)
+    while total < workers:
+        event = next(events, None)
+        if event is None:
+            break
+        end, name, freed, _ = event
+        if name not in free:
+            continue
         free[name] += freed
         new_slots = free[name] // per_worker
         total += new_slots - slots[name]

@@ -58,6 +58,17 @@ def build_tree(tenants: Mapping[str, TenantSpec], cohorts: Mapping[str, CohortSp
     )
 
 
+ReleaseEvent = tuple[float, str, int, str]
+"""(end, node, GPUs the worker frees there, job id): one per worker of a running job."""
+
+
+def _release_events(job: JobState) -> list[ReleaseEvent]:
+    end = _deadline(job)
+    if end is None or not job.placement:
+        return []
+    return [(end, name, job.demand.gpu, job.id) for name in job.placement]
+
+
 def _deadline(job: JobState) -> float | None:
     if job.max_runtime_seconds is None or job.admitted_at is None:
         return None
@@ -91,7 +102,7 @@ class SchedulingState:
         self._releases: dict[str, tuple[int, list[tuple[float, int]], list[int]]] = {}
         self._waits: dict[Hashable, tuple[int, float]] = {}
         self._free_by_node: dict[str, tuple[int, dict[str, int]]] = {}
-        self._node_releases: dict[str, tuple[int, dict[str, list[tuple[float, int]]]]] = {}
+        self._release_events: dict[str, list[ReleaseEvent]] = {}
         self.failed_preemptions: dict[Hashable, tuple[int, float, float]] = {}
         """Preemption searches that failed, by (tenant, shape, priority): the version they saw,
         the instant until which their answer holds and the least work an eviction would have
@@ -112,6 +123,9 @@ class SchedulingState:
             heapq.heappush(self._deadlines, (deadline, job.id))
         self.running_by_flavor.setdefault(job.flavor, {})[job.id] = job
         self._by_tenant.setdefault((job.tenant, job.flavor), {})[job.id] = job
+        events = self._release_events.setdefault(job.flavor, [])
+        for event in _release_events(job):
+            bisect.insort(events, event)
         if self.tree.has_tenant(job.tenant):
             self.tree.add(job.tenant, job_request(job))
 
@@ -127,6 +141,9 @@ class SchedulingState:
         self.version += 1
         del self.running_by_flavor[job.flavor][job_id]
         del self._by_tenant[(job.tenant, job.flavor)][job_id]
+        events = self._release_events.get(job.flavor, [])
+        for event in _release_events(job):
+            del events[bisect.bisect_left(events, event)]
         self.evictable_at.pop(job_id, None)
         self.suspend_charges(job)
         return job
@@ -197,21 +214,10 @@ class SchedulingState:
             )
         return cached[1]
 
-    def node_releases(self, flavor: str) -> dict[str, list[tuple[float, int]]]:
-        """Per node, (end, GPUs) of the flavor's running jobs with a time limit (cached per
-        :attr:`version`)."""
-        cached = self._node_releases.get(flavor)
-        if cached is not None and cached[0] == self.version:
-            return cached[1]
-        by_node: dict[str, list[tuple[float, int]]] = {}
-        for job in self.running_on(flavor):
-            if job.admitted_at is None or job.max_runtime_seconds is None or not job.placement:
-                continue
-            end = job.admitted_at + job.max_runtime_seconds
-            for name in job.placement:
-                by_node.setdefault(name, []).append((end, job.demand.gpu))
-        self._node_releases[flavor] = (self.version, by_node)
-        return by_node
+    def node_releases(self, flavor: str) -> list[ReleaseEvent]:
+        """(end, node, GPUs, job) of each worker of the flavor's running jobs with a time limit,
+        soonest first; kept sorted as jobs start and stop, so a projection never sorts."""
+        return self._release_events.get(flavor, [])
 
     def natural_wait(self, job: JobState, now: float, ahead: int = 0) -> float:
         """How long until the job could start with no eviction, projected from the running jobs'
