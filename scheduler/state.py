@@ -110,12 +110,16 @@ class SchedulingState:
         self.evictable_at: dict[str, tuple[JobState, object, float]] = {}
         """Per running job, when it may first be evicted (see :mod:`scheduler.preemption`)."""
         for job in running:
-            self._track(job)
+            self._track(job, index_releases=False)
+        for job in running:
+            self._release_events.setdefault(job.flavor, []).extend(_release_events(job))
+        for events in self._release_events.values():
+            events.sort()
 
     def touch(self) -> None:
         self.version += 1
 
-    def _track(self, job: JobState) -> None:
+    def _track(self, job: JobState, index_releases: bool = True) -> None:
         self.version += 1
         self.running[job.id] = job
         deadline = _deadline(job)
@@ -123,9 +127,10 @@ class SchedulingState:
             heapq.heappush(self._deadlines, (deadline, job.id))
         self.running_by_flavor.setdefault(job.flavor, {})[job.id] = job
         self._by_tenant.setdefault((job.tenant, job.flavor), {})[job.id] = job
-        events = self._release_events.setdefault(job.flavor, [])
-        for event in _release_events(job):
-            bisect.insort(events, event)
+        if index_releases:
+            events = self._release_events.setdefault(job.flavor, [])
+            for event in _release_events(job):
+                bisect.insort(events, event)
         if self.tree.has_tenant(job.tenant):
             self.tree.add(job.tenant, job_request(job))
 

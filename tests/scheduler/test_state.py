@@ -67,3 +67,22 @@ def test_a_reservation_waits_for_releases_on_open_nodes_only() -> None:
     state.cluster.close(soon_node)
     free = state.cluster.free_gpus_by_node(flavor)
     assert reserve(head, free, releases, now).start_at == now + 2 * hour
+
+
+def test_release_events_of_a_snapshot_are_sorted_from_the_start() -> None:
+    snapshot = (
+        SnapshotBuilder()
+        .tenant("a", gpu=64)
+        .nodes(4)
+        .running("late", "a", gpus=8, started_ago=0, max_runtime=7200)
+        .running("early", "a", gpus=4, started_ago=0, max_runtime=600)
+        .running("endless", "a", gpus=4, started_ago=0)
+        .running("gang", "a", gpus=8, workers=2, started_ago=0, max_runtime=3600)
+        .build()
+    )
+    state = SchedulingState(
+        snapshot.tenants, snapshot.cohorts, snapshot.nodes, snapshot.running, "block"
+    )
+    events = state.node_releases(FLAVOR)
+    assert events == rebuilt_releases(state, FLAVOR)
+    assert [job_id for *_, job_id in events] == ["early", "gang", "gang", "late"]
