@@ -39,7 +39,7 @@ it before returning.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from quotas.drf import PreemptionRule, may_preempt
@@ -96,9 +96,9 @@ def _next_checkpoint(job: JobState, now: float) -> float:
     return job.admitted_at + (ran // interval + 1) * interval
 
 
-def _cost_key(now: float) -> Callable[[JobState], tuple[int, float, int, str]]:
+def _cost_key(costs: Mapping[str, float]) -> Callable[[JobState], tuple[int, float, int, str]]:
     def key(job: JobState) -> tuple[int, float, int, str]:
-        return (int(job.priority), lost_gpu_seconds(job, now), job.attempts, job.id)
+        return (int(job.priority), costs[job.id], job.attempts, job.id)
 
     return key
 
@@ -126,13 +126,13 @@ class _Search:
         job: JobState,
         request: Request,
         state: SchedulingState,
-        now: float,
+        costs: Mapping[str, float],
         lost_budget: float,
     ):
         self.job = job
         self.request = request
         self.state = state
-        self.now = now
+        self.costs = costs
         self.removed: list[tuple[JobState, PreemptionReason]] = []
         needed = job.demand.gpu * job.workers
         self.budget = VICTIM_GPU_BUDGET_FACTOR * needed + VICTIM_GPU_BUDGET_SLACK
@@ -155,13 +155,13 @@ class _Search:
         self.state.suspend_charges(victim)
         self.removed.append((victim, reason))
         self.budget -= victim.demand.gpu * victim.workers
-        self.lost += lost_gpu_seconds(victim, self.now)
+        self.lost += self.costs[victim.id]
 
     def undo_last(self) -> None:
         victim, _ = self.removed.pop()
         self.state.restore_charges(victim)
         self.budget += victim.demand.gpu * victim.workers
-        self.lost -= lost_gpu_seconds(victim, self.now)
+        self.lost -= self.costs[victim.id]
 
     def finish(self) -> PreemptionPlan | None:
         """Keep every victim that turns out unnecessary, then restore the state."""
@@ -177,7 +177,7 @@ class _Search:
                 self.state.suspend_charges(victim)
         placement = self._placement()
         assert placement is not None
-        lost = sum(lost_gpu_seconds(v, self.now) for v, _ in self.removed)
+        lost = sum(self.costs[v.id] for v, _ in self.removed)
         plan = PreemptionPlan(tuple(self.removed), placement, lost)
         self.rollback()
         return plan
@@ -266,13 +266,12 @@ def _no_victim_allowed(
 
 
 def _cheapest_possible(
-    candidates: Sequence[JobState], gpus_short: int, now: float
+    candidates: Sequence[JobState], gpus_short: int, costs: Mapping[str, float]
 ) -> tuple[float, int]:
     """A lower bound on the work lost to free ``gpus_short`` GPUs, and how many can be freed."""
-    costs = sorted((lost_gpu_seconds(v, now), v.demand.gpu * v.workers) for v in candidates)
     lost = 0.0
     freed = 0
-    for cost, gpus in costs:
+    for cost, gpus in sorted((costs[v.id], v.demand.gpu * v.workers) for v in candidates):
         if freed >= gpus_short:
             break
         lost += cost
@@ -300,7 +299,8 @@ def plan_preemption(
     everyone = found.own + [v for vs in found.others.values() for v in vs]
     needed = job.total().gpu
     short = max(1, needed - state.cluster.free_gpus(job.flavor))
-    cheapest, freeable = _cheapest_possible(everyone, short, now)
+    costs = {victim.id: lost_gpu_seconds(victim, now) for victim in everyone}
+    cheapest, freeable = _cheapest_possible(everyone, short, costs)
     budget = preemption_budget(job, policy, wait_seconds)
     if freeable < short:
         state.remember_failed_preemption(job, found.revisit_at, math.inf)
@@ -308,19 +308,19 @@ def plan_preemption(
     if cheapest > budget:
         state.remember_failed_preemption(job, found.revisit_at, cheapest)
         return None
-    key = _cost_key(now)
+    key = _cost_key(costs)
     found.own.sort(key=key)
     for victims in found.others.values():
         victims.sort(key=key)
     plan: PreemptionPlan | None
     if within_nominal:
-        plan = _reclaim(job, request, state, found, now, budget)
+        plan = _reclaim(job, request, state, found, costs, budget)
     else:
-        plan = _search(job, request, state, found.own, now, budget, None) if found.own else None
+        plan = _search(job, request, state, found.own, costs, budget, None) if found.own else None
         if plan is None and found.others:
             for rule in PreemptionRule:
                 picker = _fair_share(found, rule)
-                plan = _search(job, request, state, found.own, now, budget, picker)
+                plan = _search(job, request, state, found.own, costs, budget, picker)
                 if plan is not None:
                     break
     if plan is None or plan.lost_gpu_seconds > budget:
@@ -347,12 +347,12 @@ def _search(
     request: Request,
     state: SchedulingState,
     own: Sequence[JobState],
-    now: float,
+    costs: Mapping[str, float],
     lost_budget: float,
     picker: Picker | None,
 ) -> PreemptionPlan | None:
     """Evict ``own`` candidates first, then what ``picker`` proposes, until ``job`` fits."""
-    search = _Search(job, request, state, now, lost_budget)
+    search = _Search(job, request, state, costs, lost_budget)
     for victim in own:
         if search.fits() or search.exhausted():
             break
@@ -396,12 +396,12 @@ def _reclaim(
     request: Request,
     state: SchedulingState,
     found: _Candidates,
-    now: float,
+    costs: Mapping[str, float],
     lost_budget: float,
 ) -> PreemptionPlan | None:
     """Take nominal quota back from borrowers, highest share first, before the own tenant's."""
     borrowers = _Borrowers(state, found.others, job.flavor)
-    search = _Search(job, request, state, now, lost_budget)
+    search = _Search(job, request, state, costs, lost_budget)
     while not search.fits() and not search.exhausted():
         tenant = borrowers.highest()
         if tenant is None:
