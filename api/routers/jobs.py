@@ -188,9 +188,9 @@ async def get_job(job_id: JobIdPath, request: Request, principal: PrincipalDep) 
 def job_detail(job_id: str, session: Session, principal: Principal) -> JobOut:
     """The job with its cost so far and its most (``GET /v1/jobs/{id}``; the portal's job
     page): 404 for a job of a tenant the caller has no role in."""
-    job = jobs.get(session, job_id, tenants=visible_tenants(principal))
+    job, cost = ledger.job_with_cost(session, job_id, tenants=visible_tenants(principal))
     out = job_out(job)
-    out.cost = format_credits(ledger.job_cost(session, job.id))
+    out.cost = format_credits(cost)
     most = ledger.max_cost(session, job, time.time())
     out.max_cost = None if most is None else format_credits(most)
     return out
