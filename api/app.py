@@ -87,6 +87,7 @@ def create_app(
     signal_job_changes(app.state.session_factory, on_job_change)
     app.state.submission_writer = SubmissionWriter(app.state.session_factory)
     app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)
+    app.state.principal_lookups = {}  # token hash -> the lookup in flight (api.deps)
     install_problem_handlers(app)
     install_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
