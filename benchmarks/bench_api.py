@@ -38,8 +38,10 @@ POSTGRES_URL = os.environ.get(
 )
 CONNECTIONS = 32
 DURATION_SECONDS = int(os.environ.get("YUSHAN_BENCH_SECONDS", "30"))
-WORKERS = int(os.environ.get("YUSHAN_BENCH_API_WORKERS", "2"))
-"""API processes: one per core of the 2-vCPU machine (4 cost 1.5-2x the CPU per request)."""
+WORKERS = int(os.environ.get("YUSHAN_BENCH_API_WORKERS", "1"))
+"""API processes (``yushan api``'s default, 1). On the 2-vCPU machine, shared with other work,
+one process did more submissions per second than two or four: each process commits its own
+groups, so more processes make smaller groups, and the CPU per submission grew by 1.4-2x."""
 PACED_RATES = {
     "submit": float(os.environ.get("YUSHAN_BENCH_SUBMIT_RATE", "500")),
     "list_newest_50": float(os.environ.get("YUSHAN_BENCH_LIST_RATE", "100")),
