@@ -38,18 +38,20 @@ POSTGRES_URL = os.environ.get(
 )
 CONNECTIONS = 32
 DURATION_SECONDS = int(os.environ.get("YUSHAN_BENCH_SECONDS", "30"))
-WORKERS = int(os.environ.get("YUSHAN_BENCH_API_WORKERS", "1"))
-"""API processes (``yushan api``'s default, 1). On the 2-vCPU machine, shared with other work,
-one process did more submissions per second than two or four: each process commits its own
-groups, so more processes make smaller groups, and the CPU per submission grew by 1.4-2x."""
+WORKERS = int(os.environ.get("YUSHAN_BENCH_API_WORKERS", "2"))
+"""API processes: one per core of the 2-vCPU machine. Four cost more CPU per request (each
+process commits its own groups, so more processes make smaller groups); while other work held
+a core, one process did better than two (see docs/benchmarks.md)."""
 PACED_RATES = {
     "submit": float(os.environ.get("YUSHAN_BENCH_SUBMIT_RATE", "500")),
     "list_newest_50": float(os.environ.get("YUSHAN_BENCH_LIST_RATE", "100")),
     "get_by_id": float(os.environ.get("YUSHAN_BENCH_GET_RATE", "300")),
 }
 """Offered rates (requests/s) of the paced runs, below saturation: latency without queueing
-for a core. Each of the 32 connections waits 32/rate seconds between its requests (wrk's
-``delay()``), so the rate achieved is a little under the one offered (the latency adds)."""
+for a core. Each of the 32 connections waits a random time, exponential with mean 32/rate
+seconds, before each request (wrk's ``delay()``; a fixed delay would keep the connections in
+step, sending bursts of 32), so the rate achieved is a little under the one offered (each
+connection's latency adds to its waits)."""
 PACED_SECONDS = int(os.environ.get("YUSHAN_BENCH_PACED_SECONDS", "20"))
 ADMIN = "ysh_bench_admin_token_0123456789"
 
@@ -180,13 +182,14 @@ def _postgres_pids() -> list[int]:
 
 
 def paced(script: str, rate: float) -> str:
-    """``script`` with each connection waiting ``CONNECTIONS / rate`` between requests."""
-    return script + PACE_SCRIPT % {"delay_ms": round(1000 * CONNECTIONS / rate, 3)}
+    """``script`` with each connection waiting ``CONNECTIONS / rate`` on average (exponential
+    waits: Poisson arrivals) before each request."""
+    return script + PACE_SCRIPT % {"mean_ms": round(1000 * CONNECTIONS / rate, 3)}
 
 
 PACE_SCRIPT = """
 delay = function()
-  return %(delay_ms)s
+  return math.floor(-%(mean_ms)s * math.log(1 - math.random()))
 end
 """
 
