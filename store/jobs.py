@@ -207,9 +207,10 @@ def _new_job_values(
     cpu_per_gpu: int,
     memory_per_gpu: int,
 ) -> dict[str, Any]:
-    """Every column of a new job but ``seq`` (the database numbers it), the defaults written
-    out: a Core INSERT of many rows needs the same keys in each, and the transient job built
-    from them answers the submission as the stored row would."""
+    """Every column of a new job but ``seq`` (the database numbers it) and ``placement`` (SQL
+    NULL: a JSON column given ``None`` stores JSON ``null``), the defaults written out: a Core
+    INSERT of many rows needs the same keys in each, and the transient job built from them
+    answers the submission as the stored row would."""
     return {
         "id": job_id,
         "version": 1,
@@ -233,7 +234,6 @@ def _new_job_values(
         "reason": "Submitted",
         "message": "waiting for the next scheduling cycle",
         "queue_position": None,
-        "placement": None,
         "attempts": 0,
         "not_before": None,
         "evicted_at": [],

@@ -196,3 +196,6 @@ def test_the_job_a_group_answers_with_is_the_stored_row(sessions: SessionFactory
                     mine, theirs = as_utc(mine), as_utc(theirs)
                 assert mine == theirs, column
             assert row.version == 1
+        # unplaced means SQL NULL, as the ORM stored it (a JSON column given None stores 'null')
+        unplaced = session.scalars(select(Job.id).where(Job.placement.is_(None))).all()
+        assert len(unplaced) == 3
