@@ -87,6 +87,7 @@ def create_app(
     signal_job_changes(app.state.session_factory, on_job_change)
     app.state.submission_writer = SubmissionWriter(app.state.session_factory)
     app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)
+    app.state.principal_lookups = {}  # token hash -> the lookup in flight (api.deps)
     install_problem_handlers(app)
     install_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -108,7 +109,28 @@ def create_app(
     ):
         app.include_router(module.router)
     install_portal(app, settings)
+    _match_jobs_first(app)
     return app
+
+
+HOT_ROUTERS = (jobs.router, job_controls.router, arrays.router)
+"""Matched first: ``/v1/jobs`` takes nearly all the traffic under load."""
+
+
+def _match_jobs_first(app: FastAPI) -> None:
+    """Move the job routers to the front of the routing table. The router tries its routes in
+    order, and each included router it tries first costs a scan of its routes (about a fifth of
+    a submission's event-loop time when ``/v1/jobs`` came seventh). No other router has a path
+    under their prefixes, so no request is routed differently; the OpenAPI document keeps the
+    order they were included in (``app.state.documented_routes``)."""
+    app.state.documented_routes = list(app.router.routes)
+    hot = [
+        route
+        for route in app.router.routes
+        if getattr(route, "original_router", None) in HOT_ROUTERS
+    ]
+    assert len(hot) == len(HOT_ROUTERS), "the job routers are included routers"
+    app.router.routes[:] = [*hot, *(r for r in app.router.routes if r not in hot)]
 
 
 def cluster_client(settings: ApiSettings) -> ClusterClient | None:

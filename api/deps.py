@@ -7,8 +7,9 @@ back on any error, so a failed request leaves nothing half-written.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -27,6 +28,7 @@ from store.users import Principal, authenticate_hash, hash_token
 READ_ROLES = frozenset({"tenant-admin", "member", "viewer"})
 SUBMIT_ROLES = frozenset({"tenant-admin", "member"})
 MANAGE_ROLES = frozenset({"tenant-admin"})
+T = TypeVar("T")
 
 
 async def get_settings(request: Request) -> ApiSettings:
@@ -48,6 +50,22 @@ def get_session(request: Request) -> Iterator[Session]:
 
 # scope="function": commit before the response is sent, so a 2xx always means "stored".
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+async def in_session(request: Request, work: Callable[[Session], T]) -> T:
+    """``work`` in a worker thread with a session of its own, committed when it returns and
+    rolled back on any error, as with :data:`SessionDep`. For the hot read routes: a sync
+    route with ``SessionDep`` takes three trips to a worker thread (the dependency's enter and
+    exit, the route), this one."""
+    factory: SessionFactory = request.app.state.session_factory
+
+    def run() -> T:
+        with factory() as session, session.begin():
+            return work(session)
+
+    return await run_in_threadpool(run)
+
+
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 PolicyDep = Annotated[Policy, Depends(get_policy)]
 
@@ -83,9 +101,7 @@ async def get_principal(request: Request) -> Principal:
     key = hash_token(secret.strip())
     hit, principal = _cached_principal(request, key)
     if not hit:
-        sessions: SessionFactory = request.app.state.session_factory
-        principal = await run_in_threadpool(_authenticate, sessions, key)
-        _remember(request, key, principal)
+        principal = await _look_up(request, key)
     if principal is None:
         raise ApiProblem(
             401,
@@ -93,6 +109,37 @@ async def get_principal(request: Request) -> Principal:
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
     return principal
+
+
+async def _look_up(request: Request, key: str) -> Principal | None:
+    """The token's principal from the database, cached. Requests that miss the cache together
+    (under load, every request in flight when the entry expires) share one lookup instead of
+    each queueing its own two queries for a worker thread."""
+    lookups: dict[str, asyncio.Future[Principal | None]] = request.app.state.principal_lookups
+    loop = asyncio.get_running_loop()
+    lookup = lookups.get(key)
+    if lookup is None or lookup.get_loop() is not loop:
+        sessions: SessionFactory = request.app.state.session_factory
+
+        async def look_up() -> Principal | None:
+            principal = await run_in_threadpool(_authenticate, sessions, key)
+            if lookups.get(key) is lookup:  # not dropped by forget_principals meanwhile
+                _remember(request, key, principal)
+            return principal
+
+        lookup = lookups[key] = loop.create_task(look_up())
+        lookup.add_done_callback(lambda done: _forget_lookup(lookups, key, done))
+    # shield: a waiter that goes away (client disconnected) does not cancel the others' lookup
+    return await asyncio.shield(lookup)
+
+
+def _forget_lookup(
+    lookups: dict[str, asyncio.Future[Principal | None]],
+    key: str,
+    done: asyncio.Future[Principal | None],
+) -> None:
+    if lookups.get(key) is done:
+        del lookups[key]
 
 
 def _authenticate(sessions: SessionFactory, key: str) -> Principal | None:
@@ -135,9 +182,12 @@ def forget_principals(request: Request) -> Iterator[None]:
     """Drop cached principals around a change to tokens, memberships or tenants (after the
     route too, so a principal cached while the change was being committed does not survive)."""
     cache: PrincipalCache = request.app.state.principal_cache
+    lookups: dict[str, asyncio.Future[Principal | None]] = request.app.state.principal_lookups
     cache.clear()
+    lookups.clear()  # a request after the change must not join a lookup from before it
     yield
     cache.clear()
+    lookups.clear()
 
 
 ForgetPrincipals = Depends(forget_principals, scope="function")

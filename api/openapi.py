@@ -58,7 +58,8 @@ def install_openapi(app: FastAPI) -> None:
                 title=app.title,
                 version=app.version,
                 summary=app.summary,
-                routes=app.routes,
+                # in the order the routers were included, not the order they are tried in
+                routes=getattr(app.state, "documented_routes", app.routes),
             )
             _document_problems(schema)
             app.openapi_schema = schema

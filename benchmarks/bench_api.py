@@ -3,9 +3,11 @@
 Starts ``yushan api`` (uvicorn, ``--workers`` processes) on a fresh PostgreSQL schema, creates a
 flavor, a tenant with quota and a member, then drives ``POST /v1/jobs`` with ``wrk`` (a C load
 generator, so the client costs little of the machine's two cores) and reads the latency
-percentiles ``wrk --latency`` prints. It counts the rows to check that every 201 is a job, then
-copies the newest job until 100,000 more are stored and drives ``GET /v1/jobs?limit=50`` (a
-member's newest page) and ``GET /v1/jobs/{id}`` (random ids) the same way. For each run it
+percentiles ``wrk --latency`` prints, at saturation (every connection always busy) and again
+paced below it (``PACED_RATES``: latency without queueing for a core). It counts the rows to
+check that every 201 is a job, then copies the newest job until 100,000 more are stored and
+drives ``GET /v1/jobs?limit=50`` (a member's newest page) and ``GET /v1/jobs/{id}`` (random
+ids) the same two ways. For each run it
 reports the CPU per request of the API processes, of PostgreSQL (all its processes, so anything
 else using it counts too) and of wrk itself, so the client's share of the two cores is known.
 """
@@ -36,7 +38,21 @@ POSTGRES_URL = os.environ.get(
 )
 CONNECTIONS = 32
 DURATION_SECONDS = int(os.environ.get("YUSHAN_BENCH_SECONDS", "30"))
-WORKERS = int(os.environ.get("YUSHAN_BENCH_API_WORKERS", "4"))
+WORKERS = int(os.environ.get("YUSHAN_BENCH_API_WORKERS", "2"))
+"""API processes: one per core of the 2-vCPU machine. Four cost more CPU per request (each
+process commits its own groups, so more processes make smaller groups); while other work held
+a core, one process did better than two (see docs/benchmarks.md)."""
+PACED_RATES = {
+    "submit": float(os.environ.get("YUSHAN_BENCH_SUBMIT_RATE", "1300")),
+    "list_newest_50": float(os.environ.get("YUSHAN_BENCH_LIST_RATE", "250")),
+    "get_by_id": float(os.environ.get("YUSHAN_BENCH_GET_RATE", "500")),
+}
+"""Offered rates (requests/s) of the paced runs, below saturation: latency without queueing
+for a core. Each of the 32 connections waits a random time, exponential with mean 32/rate
+seconds, before each request (wrk's ``delay()``; a fixed delay would keep the connections in
+step, sending bursts of 32), so the rate achieved is under the one offered (each
+connection's latency adds to its waits): 1,300/s offered gave about 1,000 submissions/s."""
+PACED_SECONDS = int(os.environ.get("YUSHAN_BENCH_PACED_SECONDS", "20"))
 ADMIN = "ysh_bench_admin_token_0123456789"
 
 WRK_SCRIPT = """
@@ -165,12 +181,28 @@ def _postgres_pids() -> list[int]:
     return [int(pid) for pid in found]
 
 
-def _wrk(url: str, script: str, path: str, server: list[int]) -> dict[str, object]:
+def paced(script: str, rate: float) -> str:
+    """``script`` with each connection waiting ``CONNECTIONS / rate`` on average (exponential
+    waits: Poisson arrivals) before each request."""
+    return script + PACE_SCRIPT % {"mean_ms": round(1000 * CONNECTIONS / rate, 3)}
+
+
+PACE_SCRIPT = """
+delay = function()
+  return math.floor(-%(mean_ms)s * math.log(1 - math.random()))
+end
+"""
+
+
+def _wrk(
+    url: str, script: str, path: str, server: list[int], seconds: int | None = None
+) -> dict[str, object]:
     """Run wrk; its figures plus the CPU the client, the API and PostgreSQL spent per request."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
         file.write(script)
     client, api, database = _children_cpu(), _process_cpu(server), _process_cpu(_postgres_pids())
-    command = ["wrk", "--latency", "-t", "2", "-c", str(CONNECTIONS), "-d", f"{DURATION_SECONDS}s"]
+    duration = f"{seconds or DURATION_SECONDS}s"
+    command = ["wrk", "--latency", "-t", "2", "-c", str(CONNECTIONS), "-d", duration]
     run = subprocess.run(
         [*command, "-s", file.name, f"{url}{path}"],
         capture_output=True,
@@ -246,18 +278,27 @@ def main() -> dict[str, object]:
         body = json.dumps(
             {"tenant": "lab-a", "name": "bench", "image": "pytorch", "flavor": "h100", "gpus": 1}
         )
-        submit = _wrk(url, WRK_SCRIPT % {"token": token, "body": body}, "/v1/jobs", pids)
+        submit_script = WRK_SCRIPT % {"token": token, "body": body}
+        submit = _wrk(url, submit_script, "/v1/jobs", pids)
+        submit_paced = _wrk(
+            url, paced(submit_script, PACED_RATES["submit"]), "/v1/jobs", pids, PACED_SECONDS
+        )
         engine = create_engine(database_url)
         with engine.connect() as connection:
             stored = connection.execute(text("SELECT count(*) FROM jobs")).scalar_one()
         engine.dispose()
         _fill(database_url, READ_JOBS)
-        reads = {
-            "list_newest_50": _wrk(url, LIST_SCRIPT % {"token": token}, "/v1/jobs", pids),
-            "get_by_id": _wrk(
-                url, GET_SCRIPT % {"token": token, "count": READ_JOBS}, "/v1/jobs", pids
-            ),
+        read_scripts = {
+            "list_newest_50": LIST_SCRIPT % {"token": token},
+            "get_by_id": GET_SCRIPT % {"token": token, "count": READ_JOBS},
         }
+        reads: dict[str, object] = {}
+        for name, script in read_scripts.items():
+            reads[name] = _wrk(url, script, "/v1/jobs", pids)
+            reads[f"{name}_paced"] = {
+                "offered_per_second": PACED_RATES[name],
+                **_wrk(url, paced(script, PACED_RATES[name]), "/v1/jobs", pids, PACED_SECONDS),
+            }
         return {
             "benchmark": "api",
             "connections": CONNECTIONS,
@@ -265,6 +306,7 @@ def main() -> dict[str, object]:
             "api_workers": WORKERS,
             "database": "postgresql",
             "submit": {**submit, "jobs_stored": stored},
+            "submit_paced": {"offered_per_second": PACED_RATES["submit"], **submit_paced},
             "reads": {**reads, "jobs_stored": stored + READ_JOBS},
         }
     finally:

@@ -43,7 +43,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from quotas.money import Rate, Usage, charge
 from store import wallets
 from store.common import as_utc
-from store.errors import InvalidRequest
+from store.errors import InvalidRequest, NotFound
 from store.jobstates import ACTIVE_STATES, JobStatus
 from store.models import (
     Job,
@@ -416,6 +416,22 @@ def job_cost(session: Session, job_id: str) -> int:
         select(func.coalesce(func.sum(JobAccrual.charged), 0)).where(JobAccrual.job_id == job_id)
     )
     return int(total or 0)
+
+
+def job_with_cost(
+    session: Session, job_id: str, *, tenants: Sequence[str] | None = None
+) -> tuple[Job, int]:
+    """The job (as :func:`store.jobs.get`: ``tenants`` restricts visibility) and
+    :func:`job_cost`, in one query (``GET /v1/jobs/{id}`` asks for both)."""
+    cost = (
+        select(func.coalesce(func.sum(JobAccrual.charged), 0))
+        .where(JobAccrual.job_id == Job.id)
+        .scalar_subquery()
+    )
+    row = session.execute(select(Job, cost).where(Job.id == job_id)).one_or_none()
+    if row is None or (tenants is not None and row[0].tenant not in tenants):
+        raise NotFound(f"job {job_id!r} not found")
+    return row[0], int(row[1] or 0)
 
 
 def max_cost(session: Session, job: Job, now: float) -> int | None:

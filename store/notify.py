@@ -37,13 +37,8 @@ def signal_job_changes(factory: SessionFactory, callback: Callable[[], None] | N
     @event.listens_for(factory, "after_flush")
     def _after_flush(session: Session, _context: Any) -> None:
         touched = (*session.new, *session.dirty, *session.deleted)
-        if not any(isinstance(obj, _WATCHED) for obj in touched):
-            return
-        session.info[_FLAG] = True
-        connection = session.connection()
-        if connection.dialect.name == "postgresql" and not session.info.get(_NOTIFIED):
-            session.info[_NOTIFIED] = True
-            connection.execute(_NOTIFY)
+        if any(isinstance(obj, _WATCHED) for obj in touched):
+            jobs_changed(session)
 
     @event.listens_for(factory, "after_commit")
     def _after_commit(session: Session) -> None:
@@ -58,3 +53,14 @@ def signal_job_changes(factory: SessionFactory, callback: Callable[[], None] | N
         session.info.pop(_NOTIFIED, None)
         if not session.in_transaction():
             session.info.pop(_FLAG, None)
+
+
+def jobs_changed(session: Session) -> None:
+    """Signal a change the ORM's flush does not see (rows written with Core statements, like a
+    group commit's jobs): NOTIFY once in the transaction on PostgreSQL, and the in-process
+    callback after the commit, when the factory was hooked by :func:`signal_job_changes`."""
+    session.info[_FLAG] = True
+    connection = session.connection()
+    if connection.dialect.name == "postgresql" and not session.info.get(_NOTIFIED):
+        session.info[_NOTIFIED] = True
+        connection.execute(_NOTIFY)

@@ -3,8 +3,9 @@
 Alone, a submission costs a whole transaction (BEGIN, the fit check, the job and its event,
 NOTIFY, COMMIT) and a database session, and under load the requests of one API process arrive
 together. :class:`SubmissionWriter` owns one thread that takes every submission waiting, runs
-each through :func:`store.jobs.submit` in one session and commits them together: one COMMIT,
-one NOTIFY and one wake-up of the scheduler for the whole group. Each caller's future then
+each through :func:`store.jobs.submit` in one session and commits them together: one INSERT
+per table (Core, not the ORM's unit of work), one COMMIT, one NOTIFY and one wake-up of the
+scheduler for the whole group. Each caller's future then
 resolves with its own outcome, and only after the commit, so a 201 still means "stored".
 
 Failure isolation:
@@ -51,7 +52,12 @@ class _Submission:
     idempotency_key: str | None
     future: Future[jobs.Submitted] = field(default_factory=Future)
 
-    def run(self, session: Session, memo: jobs.FactsMemo | None = None) -> jobs.Submitted:
+    def run(
+        self,
+        session: Session,
+        memo: jobs.FactsMemo | None = None,
+        pending: jobs.PendingRows | None = None,
+    ) -> jobs.Submitted:
         return jobs.submit(
             session,
             self.request,
@@ -59,6 +65,7 @@ class _Submission:
             job_id=self.job_id,
             idempotency_key=self.idempotency_key,
             memo=memo,
+            pending=pending,
         )
 
 
@@ -141,15 +148,17 @@ class SubmissionWriter:
     def _write_together(self, group: list[_Submission]) -> None:
         outcomes: list[tuple[_Submission, jobs.Submitted | StoreError]] = []
         with transaction(self._sessions) as session, session.no_autoflush:
-            # One flush at the end: the group's jobs and events go in as multi-row INSERTs
-            # (a check that counts or looks up jobs flushes first, see store.jobs.submit);
-            # alike submissions read the facts their checks need once.
+            # The group's jobs and events go in at the end, one Core executemany per table
+            # (a check that counts or looks up jobs inserts those pending first, see
+            # store.jobs.submit); alike submissions read the facts their checks need once.
             memo: jobs.FactsMemo = {}
+            pending = jobs.PendingRows()
             for submission in group:
                 try:
-                    outcomes.append((submission, submission.run(session, memo)))
+                    outcomes.append((submission, submission.run(session, memo, pending)))
                 except StoreError as refused:
                     outcomes.append((submission, refused))
+            pending.insert(session)
             session.flush()
         self.groups += 1
         for submission, outcome in outcomes:

@@ -22,6 +22,7 @@ from api.deps import (
     PrincipalDep,
     SessionDep,
     SubmissionWriterDep,
+    in_session,
     require_tenant_role,
     visible_tenants,
 )
@@ -130,8 +131,8 @@ def json_response(
 
 
 @router.get("", response_model=JobPageOut)
-def list_jobs(
-    session: SessionDep,
+async def list_jobs(
+    request: Request,
     principal: PrincipalDep,
     tenant: TenantQuery = None,
     status: Annotated[list[JobStatus] | None, Query()] = None,
@@ -140,8 +141,12 @@ def list_jobs(
     cursor: CursorQuery = None,
     array_id: JobIdQuery = None,
 ) -> Response:
-    return json_response(
-        job_page(session, principal, tenant, status, user, limit, cursor, array_id)
+    # One worker thread reads, converts and serialises the page (see api.deps.in_session).
+    return await in_session(
+        request,
+        lambda session: json_response(
+            job_page(session, principal, tenant, status, user, limit, cursor, array_id)
+        ),
     )
 
 
@@ -174,16 +179,18 @@ def job_page(
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def get_job(job_id: JobIdPath, session: SessionDep, principal: PrincipalDep) -> Response:
-    return json_response(job_detail(job_id, session, principal))
+async def get_job(job_id: JobIdPath, request: Request, principal: PrincipalDep) -> Response:
+    return await in_session(
+        request, lambda session: json_response(job_detail(job_id, session, principal))
+    )
 
 
 def job_detail(job_id: str, session: Session, principal: Principal) -> JobOut:
     """The job with its cost so far and its most (``GET /v1/jobs/{id}``; the portal's job
     page): 404 for a job of a tenant the caller has no role in."""
-    job = jobs.get(session, job_id, tenants=visible_tenants(principal))
+    job, cost = ledger.job_with_cost(session, job_id, tenants=visible_tenants(principal))
     out = job_out(job)
-    out.cost = format_credits(ledger.job_cost(session, job.id))
+    out.cost = format_credits(cost)
     most = ledger.max_cost(session, job, time.time())
     out.max_cost = None if most is None else format_credits(most)
     return out

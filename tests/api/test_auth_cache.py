@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from types import SimpleNamespace
+from typing import cast
+
+import pytest
+from fastapi import Request
 from sqlalchemy import Engine, event
 
+from api import deps
 from api.authcache import PrincipalCache
 from store.users import Principal
 from tests.api.builders import ApiDriver, a_job
@@ -69,3 +77,65 @@ def test_a_token_is_looked_up_once_then_served_from_the_cache(api: ApiDriver) ->
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert len(lookups) == 1
+
+
+def fake_request(cache: PrincipalCache) -> Request:
+    state = SimpleNamespace(principal_cache=cache, principal_lookups={}, session_factory=None)
+    return cast(Request, SimpleNamespace(app=SimpleNamespace(state=state)))
+
+
+def test_requests_that_miss_together_share_one_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    alice = Principal("alice", False, {"lab-a": "member"}, "t1")
+
+    def authenticate(_sessions: object, key: str) -> Principal:
+        calls.append(key)
+        return alice
+
+    monkeypatch.setattr(deps, "_authenticate", authenticate)
+    cache = PrincipalCache(ttl=5)
+    request = fake_request(cache)
+
+    async def many() -> list[Principal | None]:
+        return list(await asyncio.gather(*(deps._look_up(request, "h") for _ in range(10))))
+
+    assert asyncio.run(many()) == [alice] * 10
+    assert calls == ["h"]
+    assert cache.get("h") == alice
+    assert request.app.state.principal_lookups == {}
+
+
+def test_a_change_through_this_process_drops_the_lookup_in_flight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request after a revocation must not join (or be cached from) a lookup that started
+    before it."""
+    alice = Principal("alice", False, {"lab-a": "member"}, "t1")
+    cache = PrincipalCache(ttl=5)
+    request = fake_request(cache)
+    started, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def authenticate(_sessions: object, key: str) -> Principal | None:
+        calls.append(key)
+        if len(calls) == 1:  # the lookup from before the change: valid when it read
+            started.set()
+            release.wait(30)
+            return alice
+        return None  # revoked
+
+    monkeypatch.setattr(deps, "_authenticate", authenticate)
+
+    async def scenario() -> tuple[Principal | None, Principal | None]:
+        before = asyncio.ensure_future(deps._look_up(request, "h"))
+        await asyncio.to_thread(started.wait, 30)
+        change = deps.forget_principals(request)
+        next(change)  # the revoking route runs here
+        after = await deps._look_up(request, "h")
+        release.set()
+        return await before, after
+
+    first, second = asyncio.run(scenario())
+    assert first == alice
+    assert second is None
+    assert cache.get("h") is None

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from api.routers import arrays, job_controls, jobs
 from tests.api.builders import ApiDriver
 
 PROBLEM = "application/problem+json"
@@ -73,3 +74,19 @@ def test_a_405_names_every_allowed_method(api: ApiDriver) -> None:
 def test_documented_problem_statuses_are_what_the_api_returns(api: ApiDriver) -> None:
     assert api.as_token("nope").get("/v1/jobs").headers["content-type"] == PROBLEM
     assert api.get("/v1/tenants/missing").status_code == 404
+
+
+def test_the_job_routers_are_tried_first_and_documented_in_place(client: TestClient) -> None:
+    """``/v1/jobs`` is matched first (routing cost under load), but the document keeps the
+    order the routers were included in, and every path still has one router."""
+    app: Any = client.app
+    first = [getattr(route, "original_router", None) for route in app.router.routes[:3]]
+    assert first == [jobs.router, job_controls.router, arrays.router]
+    paths = list(_schema(client)["paths"])
+    assert paths.index("/healthz") < paths.index("/v1/cohorts") < paths.index("/v1/jobs")
+    assert paths.index("/v1/users") < paths.index("/v1/jobs") < paths.index("/v1/arrays/{array_id}")
+    prefixes = ("/v1/jobs", "/v1/arrays")
+    for route in app.state.documented_routes:
+        router = getattr(route, "original_router", None)
+        if router is not None and router not in (jobs.router, job_controls.router, arrays.router):
+            assert not router.prefix.startswith(prefixes), router.prefix

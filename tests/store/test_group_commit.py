@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future
+from datetime import datetime
 
 import pytest
 from sqlalchemy import Engine, event, func, select
 
 from store import jobs
-from store.common import new_job_id
-from store.db import SessionFactory, transaction
+from store.common import as_utc, new_job_id
+from store.db import SessionFactory, session_factory, transaction
 from store.errors import InvalidRequest, LimitExceeded
 from store.models import Job, JobEvent, Tenant
+from store.notify import signal_job_changes
 from store.submissions import SubmissionWriter, _Submission
 from tests.store.conftest import REQUEST
 
@@ -143,3 +145,57 @@ def test_alike_submissions_of_a_group_read_their_facts_once(
         event.remove(engine, "before_cursor_execute", record)
     reads = [s for s in statements if "FROM flavors" in s]
     assert len(reads) == 1
+
+
+def test_a_group_signals_the_scheduler_once_after_its_commit(
+    sessions: SessionFactory, engine: Engine
+) -> None:
+    """The group's rows go in as Core INSERTs, which the ORM's flush hook does not see: the
+    writer signals itself (one callback after the commit; one NOTIFY on PostgreSQL)."""
+    hooked = session_factory(engine)
+    calls: list[int] = []
+    signal_job_changes(hooked, lambda: calls.append(1))
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        write_group(SubmissionWriter(hooked), *(submission() for _ in range(3)))
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert calls == [1]
+    notifies = [s for s in statements if "pg_notify" in s]
+    assert len(notifies) == (1 if engine.dialect.name == "postgresql" else 0)
+
+
+def test_the_job_a_group_answers_with_is_the_stored_row(sessions: SessionFactory) -> None:
+    """A group's job is answered from the values it inserted (not read back): every column but
+    the database's own numbering matches the stored row."""
+    request = jobs.JobRequest(
+        tenant="lab-a",
+        name="sweep",
+        image="pytorch",
+        flavor="h100",
+        gpus=1,
+        env={"A": "1"},
+        array_count=2,
+    )
+    futures = write_group(SubmissionWriter(sessions), submission(), submission(request))
+    with sessions() as session:
+        for future in futures:
+            answered = future.result(0).job
+            row = session.scalar(select(Job).where(Job.id == answered.id))
+            assert row is not None
+            for column in (c.name for c in Job.__table__.columns):
+                if column in ("seq", "version"):
+                    continue
+                mine, theirs = getattr(answered, column), getattr(row, column)
+                if isinstance(theirs, datetime):
+                    mine, theirs = as_utc(mine), as_utc(theirs)
+                assert mine == theirs, column
+            assert row.version == 1
+        # unplaced means SQL NULL, as the ORM stored it (a JSON column given None stores 'null')
+        unplaced = session.scalars(select(Job.id).where(Job.placement.is_(None))).all()
+        assert len(unplaced) == 3

@@ -19,6 +19,7 @@ from quotas.money import MICRO, Rate, Usage, charge, format_credits, parse_credi
 from store import jobs, ledger, prices, tenants, users, wallets
 from store.common import new_job_id
 from store.db import SessionFactory, create_db_engine, session_factory, transaction
+from store.errors import NotFound
 from store.jobstates import JobStatus
 from store.migrate import upgrade
 from store.models import LedgerEntry, WalletTransaction
@@ -218,8 +219,17 @@ def test_work_lost_to_preemption_is_credited_back(
     with sessions() as session:
         view = wallets.view(session, "lab-a")
         assert ledger.job_cost(session, job_id) == run - credited
+        job, cost = ledger.job_with_cost(session, job_id, tenants=["lab-a"])
+        assert (job.id, cost) == (job_id, run - credited)
+        with pytest.raises(NotFound):
+            ledger.job_with_cost(session, job_id, tenants=["acme"])
+        with pytest.raises(NotFound):
+            ledger.job_with_cost(session, "jnosuchjob")
     assert view.balance == 100 * MICRO - run + credited
     assert transactions_sum(sessions, "lab-a") == view.balance
+    unstarted = submit(sessions)
+    with sessions() as session:
+        assert ledger.job_with_cost(session, unstarted)[1] == 0
 
 
 def test_wallet_charges_member_budgets_and_statement_agree(sessions: SessionFactory) -> None:
