@@ -218,22 +218,28 @@ def test_a_reserved_gang_gets_whole_nodes_and_others_use_the_rest() -> None:
     assert {a.job_id for a in run_cycle(short.build(), BACKFILL).admitted} >= {"short"}
 
 
-def test_a_borrower_above_every_other_share_is_refused_and_asked_again_once_shares_move() -> None:
-    """A borrows 6 (DRS 300) and asks for one more GPU; B borrows 2 (DRS 100): neither
-    fair-sharing rule lets A evict B, A has nothing of lower priority, so no search can
-    succeed. The refusal is remembered with nothing to revisit in time (it depends only on
-    what runs). Once B holds more than A (A's jobs stopped, B's grown), A may evict B."""
-    builder = (
+def three_borrowers(a_gpus: int, b_gpus: int, c_gpus: int) -> SnapshotBuilder:
+    """A and B (nominal 2) and C (nominal 12) on two nodes, each with one long-running job;
+    A asks for one more GPU."""
+    return (
         SnapshotBuilder()
         .tenant("A", gpu=2)
         .tenant("B", gpu=2)
         .tenant("C", gpu=12)
         .nodes(2)
-        .running("a0", "A", gpus=8, started_ago=10 * HOUR)
-        .running("b0", "B", gpus=4, started_ago=10 * HOUR)
-        .running("c0", "C", gpus=4, started_ago=10 * HOUR)
+        .running("a0", "A", gpus=a_gpus, started_ago=10 * HOUR)
+        .running("b0", "B", gpus=b_gpus, started_ago=10 * HOUR)
+        .running("c0", "C", gpus=c_gpus, started_ago=10 * HOUR)
         .queued("W", "A", gpus=1)
     )
+
+
+def test_a_borrower_above_every_other_share_is_refused_and_asked_again_once_shares_move() -> None:
+    """A borrows 6 (DRS 300) and asks for one more GPU; B borrows 2 (DRS 100): neither
+    fair-sharing rule lets A evict B, A has nothing of lower priority, so no search can
+    succeed. The refusal is remembered with nothing to revisit in time (it depends only on
+    what runs). Once B holds more than A (A's jobs stopped, B's grown), A may evict B."""
+    builder = three_borrowers(8, 4, 4)
     snapshot = builder.build()
     state = SchedulingState(
         snapshot.tenants, snapshot.cohorts, snapshot.nodes, snapshot.running, FAIR.topology_label
@@ -242,17 +248,4 @@ def test_a_borrower_above_every_other_share_is_refused_and_asked_again_once_shar
     assert victims(first.result) == []
     (memo,) = state.failed_preemptions.values()
     assert memo == (state.version, float("inf"), float("inf"))
-
-    grown = (
-        SnapshotBuilder()
-        .tenant("A", gpu=2)
-        .tenant("B", gpu=2)
-        .tenant("C", gpu=12)
-        .nodes(2)
-        .running("a0", "A", gpus=2, started_ago=10 * HOUR)
-        .running("b0", "B", gpus=8, started_ago=10 * HOUR)
-        .running("c0", "C", gpus=6, started_ago=10 * HOUR)
-        .queued("W", "A", gpus=1)
-        .build()
-    )
-    assert victims(run_cycle(grown, FAIR)) == ["b0"]
+    assert victims(run_cycle(three_borrowers(2, 8, 6).build(), FAIR)) == ["b0"]
