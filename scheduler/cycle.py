@@ -640,6 +640,7 @@ class _Cycle:
     ) -> None:
         borrowing = not self.state.tree.within_nominal(job.tenant, request)
         self.state.start(replace(job, placement=placement, admitted_at=self.now))
+        self.protected.add(job.id)  # never the victim of a later job of the same cycle
         if reservation is not None:
             reservation.commit(job, placement, self.now)
         if self.limiter is not None:

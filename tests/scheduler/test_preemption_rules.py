@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from scheduler.cycle import run_cycle, schedule
-from scheduler.model import CycleResult, PreemptionReason
+from scheduler.model import CycleResult, PreemptionReason, Priority
 from scheduler.policy import Policy
 from scheduler.state import SchedulingState
 from tests.scheduler.builders import SnapshotBuilder
@@ -249,3 +249,29 @@ def test_a_borrower_above_every_other_share_is_refused_and_asked_again_once_shar
     (memo,) = state.failed_preemptions.values()
     assert memo == (state.version, float("inf"), float("inf"))
     assert victims(run_cycle(three_borrowers(2, 8, 6).build(), FAIR)) == ["b0"]
+
+
+def test_a_job_admitted_in_a_cycle_is_never_evicted_by_a_later_job_of_that_cycle() -> None:
+    """Found by a property test (no minimum runtime, every job past the starvation limit):
+    t0's gang was admitted, borrowing, and t1's gang, within t1's nominal quota, reclaimed it
+    in the same cycle; in the next cycle t0 took it back by fair sharing. A job admitted this
+    cycle has no pods yet: evicting it gains nothing and starts an eviction cycle."""
+    snapshot = (
+        SnapshotBuilder(now=100_000.0)  # a day after submission: every job is starving
+        .cohort("root")
+        .cohort("c0", "root")
+        .tenant("t0", "c0", gpu=1)
+        .tenant("t1", "c0", gpu=3, weight=0.5)
+        .nodes(1, gpus=4)
+        .nodes(1, gpus=8)
+        .queued("j1", "t0", gpus=1, workers=2, priority=Priority.LOW)
+        .queued("j2", "t0", gpus=1, workers=2, priority=Priority.LOW)
+        .queued("j3", "t1", gpus=1, priority=Priority.LOW)
+        .queued("j4", "t1", gpus=1, workers=2, priority=Priority.LOW)
+        .queued("j5", "t1", gpus=1, priority=Priority.LOW)
+        .build()
+    )
+    result = run_cycle(snapshot, replace(FAIR, min_runtime_seconds=0))
+    admitted = {a.job_id for a in result.admitted}
+    assert admitted
+    assert admitted.isdisjoint(victims(result))

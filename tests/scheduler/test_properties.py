@@ -161,6 +161,10 @@ def capacity_problems(snapshot: Snapshot, running: list[JobState]) -> list[str]:
 class Run:
     results: list[tuple[Snapshot, CycleResult]] = field(default_factory=list)
     evictions: set[tuple[str, str, PreemptionReason]] = field(default_factory=set)
+    finishes: int = 0
+    """Jobs that have finished so far: each one changes the shares evictions were judged by."""
+    eviction_log: list[tuple[str, str, PreemptionReason, int]] = field(default_factory=list)
+    """(preemptor, victim, reason, :attr:`finishes` when it happened)."""
 
 
 def drive(world: World, policy: Policy, step: float = 400.0, settle: bool = False) -> Run:
@@ -193,6 +197,9 @@ def drive(world: World, policy: Policy, step: float = 400.0, settle: bool = Fals
             running.pop(failure.job_id)
         for preemption in result.preempted:
             run.evictions.add((preemption.preemptor_id, preemption.job_id, preemption.reason))
+            run.eviction_log.append(
+                (preemption.preemptor_id, preemption.job_id, preemption.reason, run.finishes)
+            )
             victim = running.pop(preemption.job_id)
             attempts = victim.attempts + 1
             delay = requeue_delay(attempts, policy)
@@ -208,6 +215,7 @@ def drive(world: World, policy: Policy, step: float = 400.0, settle: bool = Fals
         for job_id in [] if settle else sorted(running)[::3]:
             if running[job_id].admitted_at != now:
                 del running[job_id]  # some jobs finish
+                run.finishes += 1
         snapshot = replace(snapshot, now=now + step)
         assert not quota_problems(world, list(running.values())), result
         assert not capacity_problems(snapshot, list(running.values()))
@@ -238,14 +246,18 @@ def test_no_two_jobs_evict_each_other(world: World) -> None:
 @PROFILE
 @given(world=worlds())
 def test_fair_share_evictions_are_never_reversed(world: World) -> None:
+    """While the same jobs run, no fair-share eviction is reversed by another. Once a job
+    finishes, shares change and a reversal can be right by Kueue's rules: X (LessThanInitial
+    Share) evicts Y's big job while Y also runs a small one; the small one finishes; Y's big
+    job, back, now has the lower share and evicts X's (found by this test)."""
     policy = replace(Policy.named("fair"), min_runtime_seconds=0)
     fair_share = {
-        (p, v)
-        for p, v, reason in drive(world, policy, step=100.0).evictions
+        (p, v, finishes)
+        for p, v, reason, finishes in drive(world, policy, step=100.0).eviction_log
         if reason is PreemptionReason.FAIR_SHARE
     }
-    for preemptor, victim in fair_share:
-        assert (victim, preemptor) not in fair_share
+    for preemptor, victim, finishes in fair_share:
+        assert (victim, preemptor, finishes) not in fair_share
 
 
 @PROFILE
