@@ -209,11 +209,11 @@ def _candidates(
 
     def eligible(running: JobState) -> bool:
         nonlocal revisit_at
-        if running.id in protected:
-            return False
         from_ = _cached_evictable_from(state, running, policy, now)
         if from_ > now:
             revisit_at = min(revisit_at, from_)
+            return False
+        if running.id in protected:  # a victim, overdue, or admitted this cycle
             return False
         revisit_at = min(revisit_at, _next_checkpoint(running, now))
         return True
