@@ -489,7 +489,12 @@ def _check_some_node_holds(session: Session, request: JobRequest, worker: _Worke
 
 def get(session: Session, job_id: str, *, tenants: Sequence[str] | None = None) -> Job:
     """A job by id; ``tenants`` restricts visibility (a job outside them is 'not found')."""
-    job = session.scalar(select(Job).where(Job.id == job_id))
+    return visible(session.scalar(select(Job).where(Job.id == job_id)), job_id, tenants)
+
+
+def visible(job: Job | None, job_id: str, tenants: Sequence[str] | None) -> Job:
+    """``job`` as read by id, if the caller may see it (``tenants``: those it may see, all
+    when ``None``); 'not found' otherwise, as for a job that does not exist."""
     if job is None or (tenants is not None and job.tenant not in tenants):
         raise NotFound(f"job {job_id!r} not found")
     return job

@@ -41,9 +41,9 @@ from sqlalchemy import ColumnElement, case, false, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from quotas.money import Rate, Usage, charge
-from store import wallets
+from store import jobs, wallets
 from store.common import as_utc
-from store.errors import InvalidRequest, NotFound
+from store.errors import InvalidRequest
 from store.jobstates import ACTIVE_STATES, JobStatus
 from store.models import (
     Job,
@@ -410,28 +410,19 @@ def _evicted(attempt: Attempt) -> bool:
 # -- reads --------------------------------------------------------------------------------
 
 
-def job_cost(session: Session, job_id: str) -> int:
-    """What the job has cost so far (all attempts, credited losses deducted)."""
-    total = session.scalar(
-        select(func.coalesce(func.sum(JobAccrual.charged), 0)).where(JobAccrual.job_id == job_id)
-    )
-    return int(total or 0)
-
-
 def job_with_cost(
     session: Session, job_id: str, *, tenants: Sequence[str] | None = None
 ) -> tuple[Job, int]:
-    """The job (as :func:`store.jobs.get`: ``tenants`` restricts visibility) and
-    :func:`job_cost`, in one query (``GET /v1/jobs/{id}`` asks for both)."""
+    """The job (as :func:`store.jobs.get`: ``tenants`` restricts visibility) and what it has
+    cost so far (all attempts, credited losses deducted), in one query."""
     cost = (
         select(func.coalesce(func.sum(JobAccrual.charged), 0))
         .where(JobAccrual.job_id == Job.id)
         .scalar_subquery()
     )
     row = session.execute(select(Job, cost).where(Job.id == job_id)).one_or_none()
-    if row is None or (tenants is not None and row[0].tenant not in tenants):
-        raise NotFound(f"job {job_id!r} not found")
-    return row[0], int(row[1] or 0)
+    job = jobs.visible(None if row is None else row[0], job_id, tenants)
+    return job, int(0 if row is None else row[1] or 0)
 
 
 def max_cost(session: Session, job: Job, now: float) -> int | None:
