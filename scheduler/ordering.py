@@ -90,6 +90,11 @@ def smallest_jobs(jobs: Iterable[JobState]) -> dict[tuple[str, str], Smallest]:
         if smallest is None:
             smallest = by_tenant[job.tenant] = {}
         _lower_bound(smallest, job)
+    return _by_pair(by_tenant)
+
+
+def _by_pair(by_tenant: Mapping[str, Mapping[str, Smallest]]) -> dict[tuple[str, str], Smallest]:
+    """Per-tenant, per-flavor bounds keyed by (tenant, flavor)."""
     return {(t, f): least for t, flavors in by_tenant.items() for f, least in flavors.items()}
 
 
@@ -132,11 +137,7 @@ class FairOrdering:
                 users[job.user] = lane
             lane.append(job)
             _lower_bound(self._smallest[job.tenant], job)
-        self.bounds = {
-            (tenant, flavor): least
-            for tenant, flavors in self._smallest.items()
-            for flavor, least in flavors.items()
-        }
+        self.bounds = _by_pair(self._smallest)
         self._queues: dict[str, _TenantQueue] = {}
         for tenant, users in by_tenant.items():
             queue = _TenantQueue(users, [])
