@@ -35,6 +35,8 @@ import gc
 import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import compress, repeat
+from operator import attrgetter
 from typing import ParamSpec, TypeVar
 
 from quotas.tree import FlavorResource
@@ -125,6 +127,11 @@ def _outcome(snapshot: Snapshot, policy: Policy, collect_queue: bool = False) ->
     )
 
 
+_TENANT = attrgetter("tenant")
+_FLAVOR = attrgetter("flavor")
+_ID = attrgetter("id")
+_SUBMITTED_AT = attrgetter("submitted_at")
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -176,7 +183,7 @@ def schedule(
     cycle.drain(drained(state.running.values(), controls))
     cycle.limiter = Limiter(controls, state.running)
     configured = set(state.tree.tenant_names())
-    if all(j.tenant in configured for j in queued):  # one C-level pass in the common case
+    if configured.issuperset(map(_TENANT, queued)):  # one C-level pass in the common case
         known: Sequence[JobState] = queued
         unknown: list[JobState] = []
     else:
@@ -222,7 +229,7 @@ def schedule(
             and isinstance(ordering, FairOrdering)
             and cycle.nothing_more_for(job.tenant, ordering.smallest(job.tenant))
         ):
-            cycle.defer(job.tenant, ordering.retire(job))
+            cycle.defer(job.tenant, ordering.retire(job), ordering.smallest(job.tenant))
         else:
             ordering.charged(job, started)
     cycle.pend_deferred()
@@ -266,7 +273,7 @@ def _starving(
         return []
     oldest: dict[str, JobState] = {}
     cutoff = now - limit
-    for job in [j for j in queued if j.submitted_at <= cutoff]:
+    for job in compress(queued, map(cutoff.__ge__, map(_SUBMITTED_AT, queued))):
         if job.id in preempting or (job.not_before is not None and job.not_before > now):
             continue
         current = oldest.get(job.flavor)
@@ -308,7 +315,7 @@ class _Cycle:
         self.closed_flavors: set[tuple[str, str]] = set()
         """(tenant, flavor) found :meth:`_flavor_closed` this cycle."""
         self.quota_blocked: dict[tuple[str, str], _QuotaMemo] = {}
-        self.deferred: list[tuple[str, list[JobState]]] = []
+        self.deferred: list[tuple[str, list[JobState], Collection[str]]] = []
         self.starving: set[str] = set()
         """Jobs past the starvation limit: they reserve capacity even when their quota, not
         the free nodes, holds them back (the GPUs that free up bring the cohort's quota)."""
@@ -428,8 +435,10 @@ class _Cycle:
             self.closed_flavors.add(key)
         return closed
 
-    def defer(self, tenant: str, jobs: list[JobState]) -> None:
-        self.deferred.append((tenant, jobs))
+    def defer(self, tenant: str, jobs: list[JobState], flavors: Collection[str]) -> None:
+        """List ``jobs`` (the rest of ``tenant``'s queue, in its order, of ``flavors``) after
+        the walk, with the shared reason of their flavor."""
+        self.deferred.append((tenant, jobs, flavors))
 
     def _take_position(self, job: JobState, factors: Factors) -> int:
         """The next place in the queue goes to ``job``; returns its place in its tenant's."""
@@ -465,30 +474,35 @@ class _Cycle:
         return message
 
     def pend_deferred(self) -> None:
-        """Positions and a shared reason for the jobs of tenants that can start nothing more."""
-        for tenant, jobs in self.deferred:
+        """Positions and a shared reason for the jobs of tenants that can start nothing more.
+
+        Built with C-level iterators (no Python frame per job): on a deep queue these are
+        almost all of the cycle's entries."""
+        for tenant, jobs, flavors in self.deferred:
             position = self.position
             tenant_position = self.tenant_positions.get(tenant, 0)
-            add = self.pending.append
-            new = tuple.__new__
-            message = self._behind_message
-            for job in jobs:
-                position += 1
-                tenant_position += 1
-                add(
-                    new(
-                        Pending,
-                        (job.id, position, tenant_position, BEHIND, message(tenant, job.flavor)),
-                    )
-                )
+            count = len(jobs)
+            messages: Iterable[str]
+            if len(flavors) == 1:
+                messages = repeat(self._behind_message(tenant, next(iter(flavors))), count)
+            else:
+                by_flavor = {flavor: self._behind_message(tenant, flavor) for flavor in flavors}
+                messages = map(by_flavor.__getitem__, map(_FLAVOR, jobs))
+            rows = zip(
+                map(_ID, jobs),
+                range(position + 1, position + count + 1),
+                range(tenant_position + 1, tenant_position + count + 1),
+                repeat(BEHIND),
+                messages,
+            )
+            self.pending.extend(map(tuple.__new__, repeat(Pending), rows))
             if self.collect:
-                start = self.position
                 for offset, job in enumerate(jobs, 1):
                     self.queue.append(
-                        QueueEntry(job.id, start + offset, tenant_position - len(jobs) + offset, {})
+                        QueueEntry(job.id, position + offset, tenant_position + offset, {})
                     )
-            self.position = position
-            self.tenant_positions[tenant] = tenant_position
+            self.position = position + count
+            self.tenant_positions[tenant] = tenant_position + count
 
     def pend_gated(self, waiting: Iterable[tuple[JobState, str, str]]) -> None:
         """Positions and reasons of the jobs :func:`scheduler.gates.gate` set aside."""

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from quotas.money import format_credits
 from scheduler.dependencies import Verdict, evaluate
@@ -62,6 +63,10 @@ def _stop_message(kind: str, name: str, policy: StopPolicy) -> str:
     return f"{kind} {name} is on {policy.value}: nothing new is admitted until it is opened"
 
 
+_HELD = attrgetter("held")
+_DEPENDS_ON = attrgetter("depends_on")
+
+
 def gate(queued: Sequence[JobState], controls: QueueControls) -> Gated:
     """Split the queue into the jobs the cycle may consider and those set aside."""
     tenants = controls.tenant_stops
@@ -71,7 +76,8 @@ def gate(queued: Sequence[JobState], controls: QueueControls) -> Gated:
         not tenants
         and not flavors
         and not credits
-        and not any(j.held or j.depends_on for j in queued)
+        and not any(map(_HELD, queued))
+        and not any(map(_DEPENDS_ON, queued))
     ):
         return Gated(queued)
     gated = Gated([])

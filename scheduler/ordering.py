@@ -20,6 +20,7 @@ Only the tenant just served changes its key, so each step is a heap pop and push
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -49,6 +50,26 @@ class FifoOrdering:
 
     def charged(self, job: JobState, admitted: bool) -> None:
         """FIFO order does not depend on what was admitted."""
+
+
+_SUBMITTED_AT = attrgetter("submitted_at")
+_BOUND_SHAPE = attrgetter("flavor", "demand.gpu", "workers")
+
+
+def _negated_priority(job: JobState) -> int:
+    return -job.priority
+
+
+def _priority_runs(lane: list[JobState]) -> list[tuple[int, list[JobState]]]:
+    """A lane (highest priority first) cut into its runs of one priority each."""
+    runs = []
+    start = 0
+    while start < len(lane):
+        level = lane[start].priority
+        end = bisect.bisect_right(lane, -level, lo=start, key=_negated_priority)
+        runs.append((int(level), lane[start:end]))
+        start = end
+    return runs
 
 
 def _in_tenant_order(jobs: Iterable[JobState]) -> list[JobState]:
@@ -124,19 +145,23 @@ class FairOrdering:
         self._user_penalty: dict[tuple[str, str], float] = {}
         self._factor_cache: dict[str, dict[tuple[str, int, int, int, int], Factors]] = {}
         by_tenant: dict[str, dict[str, deque[JobState]]] = {}
-        lanes: dict[tuple[str, str], deque[JobState]] = {}
         self._smallest: dict[str, dict[str, Smallest]] = {}
+        shapes: dict[str, set[tuple[str, int, int]]] = {}
         for job in _in_tenant_order(jobs):
-            lane = lanes.get((job.tenant, job.user))
+            users = by_tenant.get(job.tenant)
+            if users is None:
+                users = by_tenant[job.tenant] = {}
+                self._smallest[job.tenant] = {}
+                shapes[job.tenant] = set()
+            lane = users.get(job.user)
             if lane is None:
-                lane = lanes[(job.tenant, job.user)] = deque()
-                users = by_tenant.get(job.tenant)
-                if users is None:
-                    users = by_tenant[job.tenant] = {}
-                    self._smallest[job.tenant] = {}
-                users[job.user] = lane
+                lane = users[job.user] = deque()
             lane.append(job)
-            _lower_bound(self._smallest[job.tenant], job)
+            shape = _BOUND_SHAPE(job)
+            seen = shapes[job.tenant]
+            if shape not in seen:  # the bounds only change with a shape not seen yet
+                seen.add(shape)
+                _lower_bound(self._smallest[job.tenant], job)
         self.bounds = _by_pair(self._smallest)
         self._queues: dict[str, _TenantQueue] = {}
         for tenant, users in by_tenant.items():
@@ -230,30 +255,37 @@ class FairOrdering:
 
     def retire(self, job: JobState) -> list[JobState]:
         """Take the tenant just served (``job`` did not start) out of the tournament; returns its
-        remaining jobs in the order it would have served them."""
+        remaining jobs in the order it would have served them.
+
+        That order is the merge of the users' lanes by (priority, user's usage, submission,
+        user) with the usages fixed from now on: per priority level, the users' runs of that
+        level by usage, and the runs of users with equal usage merged by submission (a stable
+        sort of the runs concatenated in user order). Only slices and C-level sorts touch the
+        jobs themselves."""
         queue = self._queues[job.tenant]
         heapq.heappop(self._heap)
-        heap = queue.heap
-        user = heap[0][3]
-        remaining = queue.users[user]
-        if remaining:
-            head = remaining[0]
-            heapq.heapreplace(heap, (-head.priority, heap[0][1], head.submitted_at, user))
-        else:
-            heapq.heappop(heap)
+        lanes = sorted((usage, user) for _, usage, _, user in queue.heap)
+        queue.heap.clear()
+        levels: dict[int, list[tuple[float, list[JobState]]]] = {}
+        for usage, user in lanes:
+            for level, run in _priority_runs(list(queue.users[user])):
+                levels.setdefault(level, []).append((usage, run))
+            queue.users[user].clear()
         rest: list[JobState] = []
-        if len(heap) == 1:
-            rest.extend(queue.users[heap[0][3]])
-            return rest
-        while heap:
-            _, usage, _, user = heap[0]
-            jobs = queue.users[user]
-            rest.append(jobs.popleft())
-            if jobs:
-                head = jobs[0]
-                heapq.heapreplace(heap, (-head.priority, usage, head.submitted_at, user))
-            else:
-                heapq.heappop(heap)
+        for level in sorted(levels, reverse=True):
+            runs = levels[level]
+            start = 0
+            while start < len(runs):
+                usage = runs[start][0]
+                end = start + 1
+                while end < len(runs) and runs[end][0] == usage:
+                    end += 1
+                if end == start + 1:
+                    rest.extend(runs[start][1])
+                else:
+                    tied = [j for _, run in runs[start:end] for j in run]
+                    rest.extend(sorted(tied, key=_SUBMITTED_AT))
+                start = end
         return rest
 
     def charged(self, job: JobState, admitted: bool) -> None:
