@@ -25,7 +25,8 @@ import heapq
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from operator import attrgetter
+from itertools import compress, islice
+from operator import attrgetter, eq
 from typing import NamedTuple
 
 from quotas.decay import entry_penalty
@@ -53,6 +54,8 @@ class FifoOrdering:
 
 
 _SUBMITTED_AT = attrgetter("submitted_at")
+_PRIORITY = attrgetter("priority")
+_ID = attrgetter("id")
 _BOUND_SHAPE = attrgetter("flavor", "demand.gpu", "workers")
 
 
@@ -74,10 +77,26 @@ def _priority_runs(lane: list[JobState]) -> list[tuple[int, list[JobState]]]:
 
 def _in_tenant_order(jobs: Iterable[JobState]) -> list[JobState]:
     """Highest priority first, then oldest, then by id (stable sorts on C-level keys; the store
-    hands queued jobs over in submission order, which these sorts pass through in linear time)."""
-    ordered = sorted(jobs, key=attrgetter("submitted_at", "id"))
-    ordered.sort(key=attrgetter("priority"), reverse=True)
+    hands queued jobs over in submission order, which these sorts pass through in linear time).
+
+    The id only breaks ties of submission time (job arrays, one group commit), so only the runs
+    of equal times are sorted by it: a key of (time, id) would build a tuple per job."""
+    ordered = sorted(jobs, key=_SUBMITTED_AT)
+    times = list(map(_SUBMITTED_AT, ordered))
+    run_start = run_end = -1
+    for index in compress(range(1, len(times)), map(eq, times, islice(times, 1, None))):
+        if index != run_end:  # job ``index`` ties with the one before it: a new run starts
+            _by_id(ordered, run_start, run_end)
+            run_start = index - 1
+        run_end = index + 1
+    _by_id(ordered, run_start, run_end)
+    ordered.sort(key=_PRIORITY, reverse=True)
     return ordered
+
+
+def _by_id(jobs: list[JobState], start: int, end: int) -> None:
+    if start >= 0:
+        jobs[start:end] = sorted(jobs[start:end], key=_ID)
 
 
 class Smallest(NamedTuple):

@@ -1,15 +1,21 @@
-"""A tenant written off mid-cycle hands its remaining jobs over in one step
-(:meth:`scheduler.ordering.FairOrdering.retire`): they must come in exactly the order the
-tournament would have served them one by one, whatever the ties in priority, users' usage and
-submission times."""
+"""The fair ordering's shortcuts give exactly the order of their plain definitions, whatever the
+ties in priority, users' usage and submission times:
+
+* a tenant written off mid-cycle hands its remaining jobs over in one step
+  (:meth:`scheduler.ordering.FairOrdering.retire`), in the order the tournament would have served
+  them one by one;
+* the order inside a tenant sorts by id only the runs of equal submission times
+  (:func:`scheduler.ordering._in_tenant_order`)."""
 
 from __future__ import annotations
+
+from random import Random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scheduler.model import JobState, Priority
-from scheduler.ordering import FairOrdering
+from scheduler.ordering import FairOrdering, _in_tenant_order
 from scheduler.policy import Policy
 from scheduler.state import SchedulingState
 from tests.scheduler.builders import SnapshotBuilder
@@ -73,3 +79,18 @@ def test_retire_hands_over_the_jobs_in_the_order_they_would_be_served(
     rest = ordering.retire(step[0])
     assert [*served, step[0].id, *(job.id for job in rest)] == expected
     assert ordering.next() is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(job_specs, st.randoms(use_true_random=False))
+def test_jobs_in_tenant_order_are_by_priority_then_submission_then_id(
+    specs: list[tuple[str, Priority, int]], random: Random
+) -> None:
+    builder = SnapshotBuilder()
+    jobs = [
+        builder.job(f"j{index:02d}", "a", user=user, priority=priority, submitted_at=float(time))
+        for index, (user, priority, time) in enumerate(specs)
+    ]
+    random.shuffle(jobs)
+    expected = sorted(jobs, key=lambda j: (-j.priority, j.submitted_at, j.id))
+    assert _in_tenant_order(jobs) == expected
