@@ -104,8 +104,13 @@ def build_snapshot(queued: int, seed: int = 7) -> Snapshot:
         cluster.allocate(placement, job.demand)
         held += job.total().gpu
         running.append(replace(job, id=f"run-{len(running)}", placement=placement, admitted_at=NOW))
-    # In submission order, as the store hands them to the loop (ORDER BY seq).
-    jobs = tuple(sorted((_job(rng, index, names) for index in range(queued)), key=_submitted))
+    # In submission order, as the store hands them to the loop (ORDER BY seq), and built in
+    # that order as the loop builds them row by row: objects made in random order and then
+    # sorted would sit scattered in memory, and every pass over the queue would miss the cache
+    # on each job (about 2x slower at 1M jobs than what production sees).
+    drawn = sorted((_job(rng, index, names) for index in range(queued)), key=_submitted)
+    jobs = tuple(replace(job, demand=replace(job.demand)) for job in drawn)
+    del drawn
     usage = UsageState(
         {t: rng.uniform(0, 16) for t in names},
         {(t, f"user-{u}"): rng.uniform(0, 4) for t in names for u in range(5)},
