@@ -273,6 +273,8 @@ def _starving(
         return []
     oldest: dict[str, JobState] = {}
     cutoff = now - limit
+    if min(map(_SUBMITTED_AT, queued), default=math.inf) > cutoff:  # one C-level pass
+        return []
     for job in compress(queued, map(cutoff.__ge__, map(_SUBMITTED_AT, queued))):
         if job.id in preempting or (job.not_before is not None and job.not_before > now):
             continue
