@@ -52,6 +52,11 @@ class ClusterState:
         self._nodes: dict[str, _Free] = {n.name: _Free(n, block_label) for n in nodes}
         self._flavors = frozenset(free.flavor for free in self._nodes.values() if free.flavor)
         self._by_gpu: dict[str, list[dict[str, None]]] = {}
+        self._free_total: dict[str, int] = {}
+        """Free GPUs of each flavor's open nodes, kept with the index."""
+        self._slots: dict[tuple[str, int], int] = {}
+        """:meth:`gpu_slots` answers since the index last changed: the cycle asks after every
+        job whether anything more fits, and the index changes far less often."""
         for free in self._nodes.values():
             if free.open:
                 self._index(free)
@@ -69,11 +74,17 @@ class ClusterState:
 
     def _index(self, free: _Free) -> None:
         assert free.flavor is not None
-        self._buckets(free.flavor, max(free.gpu, 0))[max(free.gpu, 0)][free.name] = None
+        gpus = max(free.gpu, 0)
+        self._buckets(free.flavor, gpus)[gpus][free.name] = None
+        self._free_total[free.flavor] = self._free_total.get(free.flavor, 0) + gpus
+        self._slots.clear()
 
     def _unindex(self, free: _Free) -> None:
         assert free.flavor is not None
-        del self._by_gpu[free.flavor][max(free.gpu, 0)][free.name]
+        gpus = max(free.gpu, 0)
+        del self._by_gpu[free.flavor][gpus][free.name]
+        self._free_total[free.flavor] -= gpus
+        self._slots.clear()
 
     def _charge(self, placement: Sequence[str], demand: Demand, sign: int) -> None:
         for name in placement:
@@ -96,15 +107,22 @@ class ClusterState:
         return flavor in self._flavors
 
     def free_gpus(self, flavor: str) -> int:
-        buckets = self._by_gpu.get(flavor, [])
-        return sum(size * len(nodes) for size, nodes in enumerate(buckets))
+        return self._free_total.get(flavor, 0)
 
     def gpu_slots(self, flavor: str, gpus_per_worker: int) -> int:
         """Workers of ``gpus_per_worker`` GPUs the open nodes could hold, ignoring CPU/memory."""
-        buckets = self._by_gpu.get(flavor, [])
-        if gpus_per_worker <= 0:
-            return sum(len(nodes) for nodes in buckets) * 1_000_000
-        return sum((size // gpus_per_worker) * len(nodes) for size, nodes in enumerate(buckets))
+        key = (flavor, gpus_per_worker)
+        slots = self._slots.get(key)
+        if slots is None:
+            buckets = self._by_gpu.get(flavor, [])
+            if gpus_per_worker <= 0:
+                slots = sum(len(nodes) for nodes in buckets) * 1_000_000
+            else:
+                slots = sum(
+                    (size // gpus_per_worker) * len(nodes) for size, nodes in enumerate(buckets)
+                )
+            self._slots[key] = slots
+        return slots
 
     def node_names(self, flavor: str) -> list[str]:
         return [f.name for f in self._nodes.values() if f.flavor == flavor and f.open]
