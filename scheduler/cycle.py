@@ -458,7 +458,7 @@ class _Cycle:
             message = self._behind_message(job.tenant, job.flavor)
         else:
             message = self._unplaceable_message(job.tenant, job.flavor)
-        self.pending.append(Pending(job.id, self.position, tenant_position, BEHIND, message))
+        self.pending.append((job.id, self.position, tenant_position, BEHIND, message))
 
     def _unplaceable_message(self, tenant: str, flavor: str) -> str:
         return (
@@ -497,7 +497,7 @@ class _Cycle:
                 repeat(BEHIND),
                 messages,
             )
-            self.pending.extend(map(tuple.__new__, repeat(Pending), rows))
+            self.pending.extend(rows)
             if self.collect:
                 for offset, job in enumerate(jobs, 1):
                     self.queue.append(
@@ -515,7 +515,7 @@ class _Cycle:
         for job in jobs:
             self.position += 1
             message = f"tenant {job.tenant!r} is not configured"
-            self.pending.append(Pending(job.id, self.position, 0, UNKNOWN_TENANT, message))
+            self.pending.append((job.id, self.position, 0, UNKNOWN_TENANT, message))
 
     # -- one job ---------------------------------------------------------------------------
 
@@ -547,7 +547,7 @@ class _Cycle:
         return False
 
     def _pend(self, job: JobState, tenant_position: int, reason: str, message: str) -> None:
-        self.pending.append(Pending(job.id, self.position, tenant_position, reason, message))
+        self.pending.append((job.id, self.position, tenant_position, reason, message))
 
     def _try_start(self, job: JobState) -> tuple[str, str] | None:
         state = self.state

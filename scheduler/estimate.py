@@ -149,7 +149,7 @@ def _end(job: JobState, now: float) -> float:
 
 def heads(pending: Iterable[Pending], per_tenant: int = ESTIMATED_PER_TENANT) -> list[str]:
     """The first ``per_tenant`` waiting jobs of each tenant, by their place in this cycle."""
-    return [p.job_id for p in pending if 0 < p.tenant_position <= per_tenant]
+    return [job_id for job_id, _, in_tenant, _, _ in pending if 0 < in_tenant <= per_tenant]
 
 
 NO_ESTIMATE = frozenset({HELD, TENANT_HELD, FLAVOR_HELD})
@@ -161,9 +161,9 @@ def applicable(
 ) -> dict[str, Estimate]:
     """The estimates (possibly from an earlier cycle) of jobs that may still start on their own."""
     return {
-        p.job_id: estimates[p.job_id]
-        for p in pending
-        if p.job_id in estimates and p.reason not in NO_ESTIMATE
+        job_id: estimates[job_id]
+        for job_id, _, _, reason, _ in pending
+        if job_id in estimates and reason not in NO_ESTIMATE
     }
 
 
@@ -171,7 +171,10 @@ def annotate(pending: Iterable[Pending], estimates: Mapping[str, Estimate]) -> l
     """The cycle's pending entries with each estimate added to the "why waiting" message."""
     out = []
     for entry in pending:
-        estimate = estimates.get(entry.job_id)
-        message = entry.message if estimate is None else f"{entry.message}; {estimate.describe()}"
-        out.append(entry._replace(message=message) if estimate is not None else entry)
+        job_id, position, in_tenant, reason, message = entry
+        estimate = estimates.get(job_id)
+        if estimate is None:
+            out.append(entry)
+        else:
+            out.append((job_id, position, in_tenant, reason, f"{message}; {estimate.describe()}"))
     return out

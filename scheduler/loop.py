@@ -790,26 +790,25 @@ class SchedulerLoop:
         bump and only while the job is still queued (a concurrent cancel wins and never
         conflicts)."""
         estimates = applicable(result.pending, estimates)
-        pending = {p.job_id: p for p in annotate(result.pending, estimates)}
+        pending = {entry[0]: entry for entry in annotate(result.pending, estimates)}
         changes = []
         for job in queued:
             entry = pending.get(job.id)
             if entry is None or job.id in skipped:
                 continue
+            _, position, _, reason, message = entry
             estimate = estimates.get(job.id)
             start = None if estimate is None else datetime.fromtimestamp(estimate.start, UTC)
             bound = estimate is not None and estimate.bound
-            if (job.queue_position, job.reason, job.message) != (
-                entry.position,
-                entry.reason,
-                entry.message,
-            ) or (job.estimated_start is None) != (start is None):
+            if (job.queue_position, job.reason, job.message) != (position, reason, message) or (
+                job.estimated_start is None
+            ) != (start is None):
                 changes.append(
                     {
                         "job": job.id,
-                        "position": entry.position,
-                        "reason": entry.reason,
-                        "message": entry.message,
+                        "position": position,
+                        "reason": reason,
+                        "message": message,
                         "start": start,
                         "bound": bound,
                     }

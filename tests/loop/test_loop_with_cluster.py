@@ -13,10 +13,12 @@ from sqlalchemy.orm import Session
 from k8s.client import ClusterClient
 from scheduler.loop import LoopSettings
 from scheduler.metrics import METRICS
-from store import jobs
+from store import jobs, tenants
+from store.common import new_job_id
 from store.db import transaction
 from store.jobstates import JobStatus
 from store.models import Job
+from store.tenants import TENANT, Limits
 from tests.loop.conftest import Platform, run_until
 
 
@@ -162,3 +164,30 @@ def test_unreachable_cluster_leaves_jobs_waiting_with_a_reason(platform: Platfor
     job = platform.job(job_id)
     assert job.status == JobStatus.QUEUED
     assert job.reason == "ClusterUnreachable"
+
+
+def test_waiting_jobs_of_two_tenants_take_their_places_in_one_queue(platform: Platform) -> None:
+    """The loop writes each waiting job's place in the whole queue (not in its tenant's)."""
+    with transaction(platform.sessions) as session:
+        tenants.create_tenant(session, "lab-b", "academic", "academic", 1.0, "yushan-lab-b")
+        tenants.set_quota(session, TENANT, "lab-b", {"h100": {"gpu": Limits(16)}})
+
+    def submit(tenant: str) -> str:
+        request = jobs.JobRequest(
+            tenant=tenant,
+            name="train",
+            image="pytorch:latest",
+            flavor="h100",
+            gpus=8,
+            annotations={"sim.yushan.io/duration-seconds": "3600"},
+        )
+        with transaction(platform.sessions) as session:
+            return jobs.submit(session, request, user="alice", job_id=new_job_id()).job.id
+
+    running = [submit(tenant) for tenant in ("lab-a", "lab-b") for _ in range(2)]
+    waiting = [submit(tenant) for tenant in ("lab-a", "lab-b") for _ in range(2)]
+    loop = platform.loop()
+    run_until(loop, lambda: all(platform.job(j).status == "running" for j in running))
+    loop.run_once()
+    places = sorted(platform.job(j).queue_position or 0 for j in waiting)
+    assert places == [1, 2, 3, 4]

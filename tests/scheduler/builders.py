@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import NamedTuple
 
 from scheduler.model import (
     GPU,
     NO_CONTROLS,
     CohortSpec,
+    CycleResult,
     Demand,
     Dependency,
     JobState,
@@ -180,3 +182,22 @@ class SnapshotBuilder:
             preempting=frozenset(self._preempting),
             controls=self._controls,
         )
+
+
+class Waiting(NamedTuple):
+    """A cycle's entry for a job that did not start (:data:`scheduler.model.Pending`, a plain
+    tuple), with names for the assertions."""
+
+    job_id: str
+    position: int
+    tenant_position: int
+    reason: str
+    message: str
+
+
+def entries(result: CycleResult) -> list[Waiting]:
+    return [Waiting(*entry) for entry in result.pending]
+
+
+def waiting_entry(result: CycleResult, job_id: str) -> Waiting:
+    return next(entry for entry in entries(result) if entry.job_id == job_id)

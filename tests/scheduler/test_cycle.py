@@ -5,9 +5,9 @@ from dataclasses import replace
 import pytest
 
 from scheduler.cycle import explain_queue, run_cycle
-from scheduler.model import CycleResult, Pending, PreemptionReason, Priority
+from scheduler.model import CycleResult, PreemptionReason, Priority
 from scheduler.policy import Policy
-from tests.scheduler.builders import SnapshotBuilder
+from tests.scheduler.builders import SnapshotBuilder, waiting_entry
 
 FAIR = Policy.named("fair")
 FIFO = Policy.named("fifo")
@@ -16,10 +16,6 @@ BACKFILL = Policy.named("fair+backfill")
 
 def admitted(result: CycleResult) -> set[str]:
     return {a.job_id for a in result.admitted}
-
-
-def pending(result: CycleResult, job_id: str) -> Pending:
-    return next(p for p in result.pending if p.job_id == job_id)
 
 
 def two_tenants(a_gpu: int = 8, b_gpu: int = 8, nodes: int = 2) -> SnapshotBuilder:
@@ -59,7 +55,7 @@ def test_borrowing_limit_caps_the_tenant() -> None:
     )
     result = run_cycle(snapshot, FAIR)
     assert admitted(result) == {"j1"}
-    waiting = pending(result, "j2")
+    waiting = waiting_entry(result, "j2")
     assert waiting.reason == "QuotaExceeded"
     assert waiting.message == (
         "waiting for 4 a100 GPUs: tenant at 8/8 nominal, cohort lends 2; 2nd in tenant queue"
@@ -70,7 +66,7 @@ def test_gang_is_all_or_nothing() -> None:
     snapshot = two_tenants(a_gpu=16, nodes=2).running("r", "b", gpus=4)
     result = run_cycle(snapshot.queued("gang", "a", gpus=8, workers=2).build(), FAIR)
     assert admitted(result) == set()
-    assert pending(result, "gang").reason == "InsufficientCapacity"
+    assert waiting_entry(result, "gang").reason == "InsufficientCapacity"
 
 
 def test_gang_spreads_over_whole_nodes() -> None:
@@ -82,7 +78,7 @@ def test_gang_spreads_over_whole_nodes() -> None:
 def test_foreign_pods_count_as_used() -> None:
     snapshot = SnapshotBuilder().tenant("a", gpu=16).nodes(1, foreign_gpus=6)
     result = run_cycle(snapshot.queued("j", "a", gpus=4).build(), FAIR)
-    waiting = pending(result, "j")
+    waiting = waiting_entry(result, "j")
     assert waiting.reason == "InsufficientCapacity"
     assert "2 free on schedulable a100 nodes" in waiting.message
 
@@ -144,7 +140,7 @@ def test_job_of_a_flavor_without_nodes_waits_with_no_nodes_for_flavor(
     )
     result = run_cycle(snapshot, policy)
     assert admitted(result) == {"fits"}
-    waiting = pending(result, "empty")
+    waiting = waiting_entry(result, "empty")
     # A flavor whose only node is cordoned has nodes (they come back): it waits for capacity.
     expected = "NoNodesForFlavor" if not cordoned else "InsufficientCapacity"
     assert waiting.reason == expected
@@ -155,7 +151,7 @@ def test_job_of_a_flavor_without_nodes_waits_with_no_nodes_for_flavor(
 
 def test_unknown_tenant_waits_with_a_reason() -> None:
     result = run_cycle(two_tenants().queued("j", "ghost").build(), FAIR)
-    assert pending(result, "j").reason == "UnknownTenant"
+    assert waiting_entry(result, "j").reason == "UnknownTenant"
 
 
 # -- backoff and deadlines ---------------------------------------------------------------
@@ -166,7 +162,7 @@ def test_job_in_backoff_waits_until_not_before() -> None:
     snapshot = builder.queued("j", "a", not_before=builder.now + 60).build()
     result = run_cycle(snapshot, FAIR)
     assert admitted(result) == set()
-    assert pending(result, "j").reason == "Backoff"
+    assert waiting_entry(result, "j").reason == "Backoff"
     later = replace(snapshot, now=snapshot.now + 60)
     assert admitted(run_cycle(later, FAIR)) == {"j"}
 
@@ -274,8 +270,8 @@ def test_explain_lists_positions_and_factors() -> None:
     only_b = explain_queue(snapshot, FAIR, "b")
     assert [(e.job_id, e.tenant_position) for e in only_b] == [("b1", 1)]
     result = run_cycle(snapshot, FAIR)
-    assert pending(result, "a2").position == 2
-    assert pending(result, "a2").message.endswith("2nd in tenant queue")
+    assert waiting_entry(result, "a2").position == 2
+    assert waiting_entry(result, "a2").message.endswith("2nd in tenant queue")
 
 
 # -- preemption --------------------------------------------------------------------------
@@ -297,7 +293,7 @@ def test_higher_priority_evicts_lower_priority_of_the_same_tenant() -> None:
     assert (preempt.job_id, preempt.reason) == ("low", PreemptionReason.IN_TENANT_PRIORITY)
     assert preempt.preemptor_id == "high"
     assert admitted(result) == set()
-    assert pending(result, "high").reason == "Preempting"
+    assert waiting_entry(result, "high").reason == "Preempting"
 
 
 def test_tenant_below_nominal_reclaims_borrowed_gpus() -> None:
@@ -331,7 +327,7 @@ def test_fifo_never_preempts() -> None:
     snapshot = two_tenants(nodes=2).running("b1", "b", gpus=8).running("b2", "b", gpus=8)
     result = run_cycle(snapshot.queued("a1", "a", gpus=4).build(), FIFO)
     assert result.preempted == ()
-    assert pending(result, "a1").reason == "QuotaExceeded"
+    assert waiting_entry(result, "a1").reason == "QuotaExceeded"
 
 
 def digest_cohort(b_jobs: list[int]) -> SnapshotBuilder:
@@ -388,7 +384,7 @@ def test_no_preemption_between_equal_shares() -> None:
     )
     result = run_cycle(snapshot, FAIR)
     assert result.preempted == ()
-    assert pending(result, "b-more").reason == "InsufficientCapacity"
+    assert waiting_entry(result, "b-more").reason == "InsufficientCapacity"
 
 
 def test_victims_that_do_not_free_enough_are_not_preempted() -> None:
@@ -426,7 +422,7 @@ def test_preemptor_is_served_first_once_victims_are_gone() -> None:
     )
     second = run_cycle(after, FAIR)
     assert admitted(second) == {"a1"}
-    assert pending(second, "b3").reason in {"QuotaExceeded", "InsufficientCapacity"}
+    assert waiting_entry(second, "b3").reason in {"QuotaExceeded", "InsufficientCapacity"}
 
 
 def test_preemptor_holds_its_nodes_for_the_rest_of_the_cycle() -> None:
@@ -467,9 +463,9 @@ def test_backfill_starts_jobs_that_end_before_the_reservation() -> None:
     )
     result = run_cycle(snapshot, BACKFILL)
     assert admitted(result) == {"short"}
-    assert pending(result, "long").reason == "WaitingForReservation"
-    assert pending(result, "head").reason == "InsufficientCapacity"
-    assert "reserved to start by" in pending(result, "head").message
+    assert waiting_entry(result, "long").reason == "WaitingForReservation"
+    assert waiting_entry(result, "head").reason == "InsufficientCapacity"
+    assert "reserved to start by" in waiting_entry(result, "head").message
     assert admitted(run_cycle(snapshot, FAIR)) == {"long"}
 
 
@@ -478,7 +474,7 @@ def test_jobs_without_time_limit_never_delay_the_reservation() -> None:
     assert admitted(run_cycle(snapshot, FAIR)) == {"unbounded"}
     with_backfill = run_cycle(snapshot, BACKFILL)
     assert admitted(with_backfill) == set()
-    assert pending(with_backfill, "unbounded").reason == "WaitingForReservation"
+    assert waiting_entry(with_backfill, "unbounded").reason == "WaitingForReservation"
 
 
 def test_spare_capacity_at_the_reservation_may_be_used_by_anyone() -> None:

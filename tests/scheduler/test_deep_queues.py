@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from scheduler.cycle import BEHIND, EXPLAINED_PER_TENANT, run_cycle
 from scheduler.policy import Policy
-from tests.scheduler.builders import SnapshotBuilder
+from tests.scheduler.builders import SnapshotBuilder, entries
 
 FAIR = Policy.named("fair")
 
@@ -17,7 +17,7 @@ def test_a_blocked_tenants_deep_queue_keeps_its_order_and_positions() -> None:
     for index in range(depth):
         builder.queued(f"a{index:03d}", "a", gpus=1, submitted_at=float(index))
     result = run_cycle(builder.build(), FAIR)
-    mine = [p for p in result.pending if p.job_id.startswith("a")]
+    mine = [p for p in entries(result) if p.job_id.startswith("a")]
     assert [p.job_id for p in mine] == [f"a{i:03d}" for i in range(depth)]
     assert [p.tenant_position for p in mine] == list(range(1, depth + 1))
     assert [p.position for p in mine] == sorted(p.position for p in mine)
@@ -36,7 +36,7 @@ def test_a_smaller_job_deep_in_the_queue_still_starts() -> None:
     builder.queued("small", "a", gpus=2, submitted_at=float(depth))
     result = run_cycle(builder.build(), FAIR)
     assert [a.job_id for a in result.admitted] == ["small"]
-    assert BEHIND not in {p.reason for p in result.pending}
+    assert BEHIND not in {p.reason for p in entries(result)}
 
 
 def _deep_a100_queue(with_h100_job: bool) -> SnapshotBuilder:
@@ -58,7 +58,7 @@ def test_a_startable_job_of_another_flavor_leaves_the_deep_queue_as_it_was() -> 
     beside = run_cycle(_deep_a100_queue(with_h100_job=True).build(), FAIR)
     assert [a.job_id for a in beside.admitted] == ["small"]
     assert beside.pending == alone.pending
-    deep = [p for p in beside.pending if p.tenant_position > EXPLAINED_PER_TENANT]
+    deep = [p for p in entries(beside) if p.tenant_position > EXPLAINED_PER_TENANT]
     assert {p.reason for p in deep} == {BEHIND}
     assert {p.message for p in deep} == {
         "waiting behind earlier a100 jobs of a, which cannot start now "
@@ -74,6 +74,6 @@ def test_a_deep_queue_is_written_off_when_free_gpus_are_too_scattered_for_any_of
         builder.queued(f"q{index:03d}", "a", gpus=8, submitted_at=float(index))
     result = run_cycle(builder.build(), FAIR)
     assert result.admitted == ()
-    reasons = [p.reason for p in result.pending]
+    reasons = [p.reason for p in entries(result)]
     assert BEHIND not in reasons[:EXPLAINED_PER_TENANT]
     assert set(reasons[EXPLAINED_PER_TENANT:]) == {BEHIND}

@@ -6,7 +6,7 @@ import pytest
 
 from scheduler.cycle import run_cycle
 from scheduler.estimate import Estimate, annotate, applicable, heads, project
-from scheduler.model import Condition, Dependency, Pending, QueueControls
+from scheduler.model import Condition, Dependency, QueueControls
 from scheduler.policy import Policy
 from tests.scheduler.builders import SnapshotBuilder
 
@@ -88,21 +88,21 @@ def test_heads_and_annotate() -> None:
     result = run_cycle(snapshot.build(), FAIR)
     assert heads(result.pending, per_tenant=2) == ["q0", "q1"]
     estimates = {"q0": Estimate(NOW + 60, False)}
-    messages = {p.job_id: p.message for p in annotate(result.pending, estimates)}
+    messages = {job_id: message for job_id, _, _, _, message in annotate(result.pending, estimates)}
     assert messages["q0"].endswith("; estimated to start at 1970-01-01T02:48:00Z")  # next minute
     assert "estimated" not in messages["q1"]
 
 
 @pytest.mark.parametrize("position", [0, 11])
 def test_heads_skips_jobs_without_a_tenant_place(position: int) -> None:
-    assert heads([Pending("x", 1, position, "UnknownTenant", "")]) == []
+    assert heads([("x", 1, position, "UnknownTenant", "")]) == []
 
 
 def test_earlier_estimates_do_not_apply_to_jobs_that_were_held_since() -> None:
     estimates = {"held": Estimate(NOW, False), "waiting": Estimate(NOW + 5, False)}
     pending = [
-        Pending("held", 1, 1, "Held", "held"),
-        Pending("waiting", 2, 2, "QuotaExceeded", "no quota"),
-        Pending("other", 3, 3, "QuotaExceeded", "no quota"),
+        ("held", 1, 1, "Held", "held"),
+        ("waiting", 2, 2, "QuotaExceeded", "no quota"),
+        ("other", 3, 3, "QuotaExceeded", "no quota"),
     ]
     assert applicable(pending, estimates) == {"waiting": Estimate(NOW + 5, False)}

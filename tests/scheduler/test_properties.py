@@ -27,7 +27,7 @@ from scheduler.model import (
 )
 from scheduler.policy import Policy
 from scheduler.state import SchedulingState, job_request
-from tests.scheduler.builders import FLAVOR, SnapshotBuilder
+from tests.scheduler.builders import FLAVOR, SnapshotBuilder, entries
 
 FR = (FLAVOR, GPU)
 PROFILE = settings(
@@ -279,7 +279,7 @@ def test_work_conserving(world: World, policy: Policy) -> None:
             [*snapshot.running, *started],
             policy.topology_label,
         )
-        for waiting in result.pending:
+        for waiting in entries(result):
             if waiting.reason not in ("QuotaExceeded", "InsufficientCapacity"):
                 continue
             job = by_id[waiting.job_id]

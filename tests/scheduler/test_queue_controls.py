@@ -10,24 +10,19 @@ from scheduler.model import (
     Condition,
     CycleResult,
     Dependency,
-    Pending,
     PreemptionReason,
     QueueControls,
     StopPolicy,
     UserLimits,
 )
 from scheduler.policy import Policy
-from tests.scheduler.builders import SnapshotBuilder
+from tests.scheduler.builders import SnapshotBuilder, waiting_entry
 
 FAIR = Policy.named("fair")
 
 
 def admitted(result: CycleResult) -> set[str]:
     return {a.job_id for a in result.admitted}
-
-
-def pending(result: CycleResult, job_id: str) -> Pending:
-    return next(p for p in result.pending if p.job_id == job_id)
 
 
 def lab() -> SnapshotBuilder:
@@ -41,7 +36,7 @@ def test_a_held_job_is_never_admitted_and_says_held() -> None:
     snapshot = lab().queued("held", "a", gpus=1, held=True).queued("free", "a", gpus=1).build()
     result = run_cycle(snapshot, FAIR)
     assert admitted(result) == {"free"}
-    waiting = pending(result, "held")
+    waiting = waiting_entry(result, "held")
     assert waiting.reason == "Held"
     assert "release" in waiting.message
     assert (waiting.position, waiting.tenant_position) == (2, 2)
@@ -71,8 +66,8 @@ def test_stopped_tenants_and_flavors_admit_nothing_new(
     result = run_cycle(snapshot, FAIR)
     assert admitted(result) == {"a1", "a2", "b1"} - blocked
     for job_id in blocked:
-        assert pending(result, job_id).reason == reason
-        assert "opened" in pending(result, job_id).message
+        assert waiting_entry(result, job_id).reason == reason
+        assert "opened" in waiting_entry(result, job_id).message
 
 
 def test_hold_keeps_running_jobs_and_drain_stops_them() -> None:
@@ -141,7 +136,7 @@ def test_user_limits_cap_what_one_user_runs(limits: UserLimits, expected: set[st
     result = run_cycle(snapshot, FAIR)
     assert admitted(result) == expected | {"bob"}
     for job_id in {"j1", "j2", "j3"} - expected:
-        assert pending(result, job_id).reason == "UserLimit"
+        assert waiting_entry(result, job_id).reason == "UserLimit"
 
 
 def test_running_jobs_count_against_the_limit() -> None:
@@ -154,7 +149,7 @@ def test_running_jobs_count_against_the_limit() -> None:
     )
     result = run_cycle(snapshot, FAIR)
     assert admitted(result) == set()
-    assert pending(result, "q").message.startswith(
+    assert waiting_entry(result, "q").message.startswith(
         "user alice uses 4 GPUs in a and the job needs 1, the limit is 4 (max_gpus)"
     )
 
@@ -196,7 +191,7 @@ def test_a_job_over_its_user_limit_never_preempts() -> None:
     limited = builder.controls(QueueControls(user_limits={"a": UserLimits(max_running_jobs=1)}))
     result = run_cycle(limited.build(), FAIR)
     assert result.preempted == ()
-    assert pending(result, "reclaim").reason == "UserLimit"
+    assert waiting_entry(result, "reclaim").reason == "UserLimit"
 
 
 def test_array_parallelism_caps_running_tasks() -> None:
@@ -205,7 +200,7 @@ def test_array_parallelism_caps_running_tasks() -> None:
         builder.queued(f"t{index}", "a", gpus=1, array=("arr", 2))
     result = run_cycle(builder.build(), FAIR)
     assert admitted(result) == {"t1"}
-    assert pending(result, "t2").reason == "ArrayLimit"
+    assert waiting_entry(result, "t2").reason == "ArrayLimit"
 
 
 # -- dependencies -----------------------------------------------------------------------------
@@ -254,7 +249,7 @@ def test_a_job_waits_for_its_dependencies() -> None:
         {"d1": "succeeded", "d2": "running"}, Dependency("d1", OK), Dependency("d2", ANY)
     )
     assert admitted(result) == set()
-    waiting = pending(result, "j")
+    waiting = waiting_entry(result, "j")
     assert (waiting.reason, waiting.message) == ("Dependency", "waiting for job(s) d2 (finished)")
 
 
@@ -283,7 +278,7 @@ def test_held_takes_precedence_over_stops_and_dependencies() -> None:
     )
     result = run_cycle(snapshot, FAIR)
     assert result.failed == ()
-    assert pending(result, "j").reason == "Held"
+    assert waiting_entry(result, "j").reason == "Held"
 
 
 def test_gated_jobs_appear_in_the_queue_view() -> None:
