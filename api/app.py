@@ -48,7 +48,7 @@ from k8s.client import ClusterClient
 from k8s.errors import ClusterError
 from scheduler.settings import SchedulerSettings
 from store import users as user_store
-from store.db import create_db_engine, session_factory, transaction
+from store.db import create_db_engine, read_session_factory, session_factory, transaction
 from store.migrate import upgrade
 from store.notify import signal_job_changes
 from store.submissions import SubmissionWriter
@@ -85,6 +85,7 @@ def create_app(
     app.state.queue_cache = QueueCache(scheduler_settings.cycle_interval_seconds)
     app.state.engine = engine
     app.state.session_factory = session_factory(engine)
+    app.state.read_session_factory = read_session_factory(engine)
     signal_job_changes(app.state.session_factory, on_job_change)
     app.state.submission_writer = SubmissionWriter(app.state.session_factory)
     app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)

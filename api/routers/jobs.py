@@ -22,7 +22,7 @@ from api.deps import (
     PrincipalDep,
     SessionDep,
     SubmissionWriterDep,
-    in_session,
+    in_read_session,
     require_tenant_role,
     visible_tenants,
 )
@@ -141,8 +141,8 @@ async def list_jobs(
     cursor: CursorQuery = None,
     array_id: JobIdQuery = None,
 ) -> Response:
-    # One worker thread reads, converts and serialises the page (see api.deps.in_session).
-    return await in_session(
+    # One worker thread reads, converts and serialises the page (see api.deps.in_read_session).
+    return await in_read_session(
         request,
         lambda session: json_response(
             job_page(session, principal, tenant, status, user, limit, cursor, array_id)
@@ -180,7 +180,7 @@ def job_page(
 
 @router.get("/{job_id}", response_model=JobOut)
 async def get_job(job_id: JobIdPath, request: Request, principal: PrincipalDep) -> Response:
-    return await in_session(
+    return await in_read_session(
         request, lambda session: json_response(job_detail(job_id, session, principal))
     )
 
