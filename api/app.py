@@ -7,6 +7,7 @@ admin are applied by :func:`prepare_database`, which the server runs once at sta
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
@@ -47,7 +48,7 @@ from k8s.client import ClusterClient
 from k8s.errors import ClusterError
 from scheduler.settings import SchedulerSettings
 from store import users as user_store
-from store.db import create_db_engine, session_factory, transaction
+from store.db import create_db_engine, read_session_factory, session_factory, transaction
 from store.migrate import upgrade
 from store.notify import signal_job_changes
 from store.submissions import SubmissionWriter
@@ -84,6 +85,7 @@ def create_app(
     app.state.queue_cache = QueueCache(scheduler_settings.cycle_interval_seconds)
     app.state.engine = engine
     app.state.session_factory = session_factory(engine)
+    app.state.read_session_factory = read_session_factory(engine)
     signal_job_changes(app.state.session_factory, on_job_change)
     app.state.submission_writer = SubmissionWriter(app.state.session_factory)
     app.state.principal_cache = PrincipalCache(settings.auth_cache_seconds)
@@ -153,12 +155,22 @@ def cluster_client(settings: ApiSettings) -> ClusterClient | None:
 def _lifespan(concurrency: int) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """Serve at most as many requests at once as there are pooled connections, so no request
     waits for a connection while holding a worker thread; at shutdown, write the submissions
-    still queued."""
+    still queued.
+
+    What start-up built (modules and the app: some 170,000 objects) is frozen out of the
+    garbage collector (an O(1) move, no collection): each full collection scanned it all,
+    100-200 ms during which the process answered nothing, every few seconds under a list load
+    (the p99). Thawed at shutdown, so an app that stops (as in tests) leaves nothing
+    uncollectable behind."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         to_thread.current_default_thread_limiter().total_tokens = concurrency
-        yield
+        gc.freeze()
+        try:
+            yield
+        finally:
+            gc.unfreeze()
         writer: SubmissionWriter = app.state.submission_writer
         await to_thread.run_sync(writer.close)
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from datetime import UTC
 from typing import Any
 
-from sqlalchemy import Row
+from pydantic_core import to_json
+from sqlalchemy import DateTime, Row
 
 from api.schemas import (
     FlavorOut,
@@ -28,6 +31,7 @@ from quotas.quantity import cpu_to_milli, format_cpu, format_memory, memory_to_b
 from store import controls
 from store.cluster import GPU_PRODUCT_LABEL
 from store.common import as_utc
+from store.jobs import JobPage
 from store.models import Flavor, Job, MemberBudget, Node, Price, Tenant, WalletTransaction
 from store.prices import POSTPAID_KINDS
 from store.tenants import Limits
@@ -85,6 +89,53 @@ _JOB_COLUMNS = (
     "estimated_start",
     "estimate_is_bound",
 )
+
+
+_LIST_FIELDS = tuple(JobOut.model_fields)
+"""A job body's keys, in the order the model serialises them."""
+_DETAIL_ONLY = ("cost", "max_cost")
+"""The body's last fields, filled by ``GET /v1/jobs/{id}`` alone: ``null`` in a list."""
+_QUANTITY_SOURCES = {"cpu": "cpu_milli", "memory": "memory_bytes"}
+JOB_LIST_COLUMNS = tuple(
+    _QUANTITY_SOURCES.get(name, name) for name in _LIST_FIELDS[: -len(_DETAIL_ONLY)]
+)
+"""The jobs columns a page reads (:func:`store.jobs.list_jobs`), in the body's order."""
+_DETAIL_NULLS = (None,) * len(_DETAIL_ONLY)
+_CPU = JOB_LIST_COLUMNS.index("cpu_milli")
+_MEMORY = JOB_LIST_COLUMNS.index("memory_bytes")
+_DATETIMES = tuple(
+    index
+    for index, name in enumerate(JOB_LIST_COLUMNS)
+    if isinstance(Job.__table__.c[name].type, DateTime)
+)
+
+
+def job_page_json(page: JobPage) -> bytes:
+    """``JobPageOut(items=[job_out(row) ...]).model_dump_json()`` of a page read with
+    :data:`JOB_LIST_COLUMNS`, without building and validating 50 models (most of a page's
+    CPU): each row becomes the body's dict (quantities formatted, naive datetimes made UTC as
+    :class:`api.schemas.Response` does) and pydantic's serialiser writes them all. The stored
+    values were validated on the way in; tests/api/test_job_page_json.py holds the bytes
+    equal to the models' for every optional field set and unset."""
+    items = [_list_item(row) for row in page.items]
+    return to_json({"items": items, "next_cursor": page.next_cursor})
+
+
+def _list_item(row: Row[Any]) -> dict[str, Any]:
+    values: list[Any] = [*row[:-1], *_DETAIL_NULLS]  # the row less its seq
+    values[_CPU] = _cpu_text(values[_CPU])
+    values[_MEMORY] = _memory_text(values[_MEMORY])
+    for index in _DATETIMES:
+        value = values[index]
+        if value is not None and value.tzinfo is None:
+            values[index] = value.replace(tzinfo=UTC)
+    return dict(zip(_LIST_FIELDS, values, strict=True))
+
+
+# A page's jobs mostly share a few shapes: formatting each quantity once is a twentieth of
+# its CPU saved.
+_cpu_text = functools.lru_cache(maxsize=1024)(format_cpu)
+_memory_text = functools.lru_cache(maxsize=1024)(format_memory)
 
 
 def flavor_out(flavor: Flavor) -> FlavorOut:

@@ -52,15 +52,16 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-async def in_session(request: Request, work: Callable[[Session], T]) -> T:
-    """``work`` in a worker thread with a session of its own, committed when it returns and
-    rolled back on any error, as with :data:`SessionDep`. For the hot read routes: a sync
-    route with ``SessionDep`` takes three trips to a worker thread (the dependency's enter and
-    exit, the route), this one."""
-    factory: SessionFactory = request.app.state.session_factory
+async def in_read_session(request: Request, work: Callable[[Session], T]) -> T:
+    """``work``, which only reads, in a worker thread with a session of its own
+    (:func:`store.db.read_session_factory`: autocommit, no BEGIN and COMMIT round trips). For
+    the hot read routes: a sync route with ``SessionDep`` takes three trips to a worker thread
+    (the dependency's enter and exit, the route), this one. Nothing written here would be
+    rolled back: routes that write use :data:`SessionDep`."""
+    factory: SessionFactory = request.app.state.read_session_factory
 
     def run() -> T:
-        with factory() as session, session.begin():
+        with factory() as session:
             return work(session)
 
     return await run_in_threadpool(run)

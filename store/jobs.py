@@ -7,6 +7,7 @@ can never disagree.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -90,7 +91,8 @@ class Submitted:
 @dataclass(frozen=True, slots=True)
 class JobPage:
     items: Sequence[Row[Any]]
-    """Rows of the jobs table: a job's columns as attributes, like a :class:`Job`."""
+    """Rows of the jobs table: the columns asked for, in that order, then ``seq``; each also an
+    attribute, like a :class:`Job`'s."""
     next_cursor: str | None
 
 
@@ -510,6 +512,7 @@ def get_for_update(session: Session, job_id: str) -> Job:
 def list_jobs(
     session: Session,
     *,
+    columns: tuple[str, ...],
     tenants: Sequence[str] | None,
     status: Sequence[str] | None = None,
     user: str | None = None,
@@ -518,9 +521,10 @@ def list_jobs(
     array_id: str | None = None,
 ) -> JobPage:
     """Newest first; ``next_cursor`` continues after the last item returned. The items are
-    plain rows with the job's columns as attributes (no ORM identity map: a page is only
-    read, and loading it as entities costs three times as much)."""
-    query = select(_JOB_TABLE).order_by(Job.seq.desc()).limit(limit + 1)
+    plain rows of the ``columns`` the caller shows, then ``seq`` (no ORM identity map: a page
+    is only read, and loading it as entities costs three times as much; the bookkeeping
+    columns, such as ``evicted_at``, are neither sent nor decoded)."""
+    query = _page_select(columns).limit(limit + 1)
     if array_id is not None:
         query = query.where(Job.array_id == array_id)
     if tenants is not None:
@@ -540,6 +544,14 @@ def list_jobs(
     items = rows[:limit]
     next_cursor = encode_cursor(items[-1].seq) if len(rows) > limit else None
     return JobPage(items, next_cursor)
+
+
+@functools.cache
+def _page_select(columns: tuple[str, ...]) -> Select[Any]:
+    """Newest first, ``columns`` then ``seq``: built once per set of columns (each build
+    coerces every column again)."""
+    selected = [*(_JOB_TABLE.c[name] for name in columns), _JOB_TABLE.c.seq]
+    return select(*selected).order_by(Job.seq.desc())
 
 
 def events(session: Session, job_id: str) -> Sequence[JobEvent]:
