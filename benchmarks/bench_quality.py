@@ -9,6 +9,8 @@ Each scenario runs by itself::
     python -m benchmarks.bench_quality all      # all four (what ``benchmarks.run quality`` runs)
 
 Options (each scenario): ``--limit-jobs N`` replays only the first N jobs of the trace (0: all),
+``--skip-jobs N`` starts that window after the first N jobs (a second window: single windows
+mislead, see docs/benchmarks.md),
 ``--policies fifo,fair+backfill``, ``--checkpoint-share F`` and ``--checkpoint-interval S``
 (passed to the simulator). ``$YUSHAN_PHILLY_TRACE`` overrides the trace and
 ``$YUSHAN_QUALITY_LIMIT`` the default job limit of every scenario. Defaults (measured on the
@@ -79,6 +81,9 @@ GANG_BUCKETS: tuple[tuple[str, int, int], ...] = (
 @dataclass(frozen=True, slots=True)
 class Options:
     limit: int | None
+    skip: int = 0
+    """Jobs of the trace left out before the window (``--skip-jobs``): another window of the
+    same length, its submissions shifted to start at 0."""
     policies: tuple[str, ...] = POLICIES
     checkpoint_share: float = 0.0
     checkpoint_interval: int = DEFAULT_CHECKPOINT_INTERVAL
@@ -94,13 +99,18 @@ def trace_path() -> Path:
 _trace_cache: dict[Path, list[TraceRow]] = {}
 
 
-def read_trace(limit: int | None) -> list[TraceRow]:
-    """The trace (read once per process), the first ``limit`` jobs if given (0/None: all)."""
+def read_trace(limit: int | None, skip: int = 0) -> list[TraceRow]:
+    """The trace (read once per process), from job ``skip`` on, ``limit`` jobs if given
+    (0/None: all), with submissions shifted so that the window starts at 0."""
     path = trace_path()
     if path not in _trace_cache:
         _trace_cache[path] = _read_trace(path)
-    rows = _trace_cache[path]
-    return rows[:limit] if limit else list(rows)
+    rows = _trace_cache[path][skip:]
+    rows = rows[:limit] if limit else list(rows)
+    if skip and rows:
+        start = rows[0].submitted_at
+        rows = [replace(row, submitted_at=row.submitted_at - start) for row in rows]
+    return rows
 
 
 def example_cluster() -> ClusterConfig:
@@ -220,6 +230,10 @@ def _percentile(values: Sequence[float], percent: float) -> float:
     return ordered[int(rank)]
 
 
+def _window(jobs: int, skip: int) -> str:
+    return f"jobs {skip + 1:,}-{skip + jobs:,}" if skip else f"first {jobs:,} jobs"
+
+
 def _hours(seconds: float) -> float:
     return round(seconds / 3600, 2)
 
@@ -251,7 +265,7 @@ def _cell(value: object) -> str:
 
 def full(options: Options) -> dict[str, object]:
     """The whole trace on the example cluster and quotas, FIFO against fair+backfill."""
-    rows = read_trace(options.limit)
+    rows = read_trace(options.limit, options.skip)
     cluster, quotas = example_cluster(), example_quotas()
     reports = {p: run_policy(rows, cluster, quotas, p, options) for p in options.policies}
     figures: dict[str, object] = {"jobs": len(rows)}
@@ -314,7 +328,7 @@ def full(options: Options) -> dict[str, object]:
 
 def sweep(options: Options) -> dict[str, object]:
     """Cluster sizes 0.75x/1x/1.5x x quota schemes, FIFO against fair+backfill."""
-    rows = read_trace(options.limit)
+    rows = read_trace(options.limit, options.skip)
     base_cluster, base_quotas = example_cluster(), example_quotas()
     cases: dict[str, object] = {}
     table: list[tuple[object, ...]] = []
@@ -370,7 +384,7 @@ def sweep(options: Options) -> dict[str, object]:
             cases[label] = case
             print(f"sweep {label}: {json.dumps(case)}", file=sys.stderr, flush=True)
     _print_table(
-        f"sweep: first {len(rows):,} jobs; fifo vs fair+backfill",
+        f"sweep: {_window(len(rows), options.skip)}; fifo vs fair+backfill",
         (
             "size/quotas",
             "GPUs",
@@ -385,7 +399,7 @@ def sweep(options: Options) -> dict[str, object]:
         ),
         table,
     )
-    return {"jobs": len(rows), "cases": cases}
+    return {"jobs": len(rows), "skipped": options.skip, "cases": cases}
 
 
 def with_burst(
@@ -443,7 +457,7 @@ def burst(options: Options, tenant: str = BURST_TENANT) -> dict[str, object]:
     other tenants' jobs submitted from the burst on (those it can delay); the figure over all
     their jobs is given too.
     """
-    rows = read_trace(options.limit)
+    rows = read_trace(options.limit, options.skip)
     cluster, quotas = example_cluster(), example_quotas()
     baseline = {p: run_policy(rows, cluster, quotas, p, options) for p in options.policies}
     origin = rows[0].submitted_at
@@ -498,7 +512,8 @@ def burst(options: Options, tenant: str = BURST_TENANT) -> dict[str, object]:
             )
         )
     _print_table(
-        f"burst: first {len(rows):,} jobs; {BURST_JOBS:,} x 1 GPU x 1 h from {tenant} within "
+        f"burst: {_window(len(rows), options.skip)}; {BURST_JOBS:,} x 1 GPU x 1 h from {tenant} "
+        "within "
         f"{BURST_SECONDS:.0f} s at {_hours(at - origin)} h",
         (
             "policy",
@@ -537,7 +552,8 @@ def _gang_bucket(gpus: int) -> str | None:
 def gangs(options: Options) -> dict[str, object]:
     """Only gangs (>= 8 GPUs) at ~90 % offered load: waits per gang size, failures."""
     cluster, quotas = example_cluster(), example_quotas()
-    selected, scale = gang_rows(read_trace(options.limit), cluster_gpus(cluster), GANG_LOAD)
+    rows = read_trace(options.limit, options.skip)
+    selected, scale = gang_rows(rows, cluster_gpus(cluster), GANG_LOAD)
     figures: dict[str, object] = {"jobs": len(selected), "time_scale": round(scale, 4)}
     table: list[tuple[object, ...]] = []
     for name in options.policies:
@@ -628,6 +644,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_quality")
     parser.add_argument("scenario", nargs="?", default="all", choices=[*SCENARIOS, "all"])
     parser.add_argument("--limit-jobs", type=int, default=None, help="first N jobs (0: all)")
+    parser.add_argument(
+        "--skip-jobs", type=int, default=0, help="start the window after the first N jobs"
+    )
     parser.add_argument("--policies", default=",".join(POLICIES))
     parser.add_argument("--checkpoint-share", type=float, default=0.0)
     parser.add_argument("--checkpoint-interval", type=int, default=DEFAULT_CHECKPOINT_INTERVAL)
@@ -635,6 +654,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     args = parser.parse_args([] if argv is None else list(argv))
     options = Options(
         limit=args.limit_jobs,
+        skip=args.skip_jobs,
         policies=tuple(p for p in args.policies.split(",") if p),
         checkpoint_share=args.checkpoint_share,
         checkpoint_interval=args.checkpoint_interval,

@@ -17,6 +17,7 @@ from benchmarks.bench_quality import (
     main,
     most_contended_instant,
     quota_scheme,
+    read_trace,
     run_policy,
     scale_cluster,
     with_burst,
@@ -138,3 +139,19 @@ def test_scenarios_run_on_a_small_trace(
     if scenario == "gangs":
         assert result["jobs"] == 32
         assert set(result["fifo"]["buckets"]) == {"8", "16", "24-32", "64+"}
+
+
+def test_a_later_window_starts_at_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trace = tmp_path / "trace.csv"
+    synthetic_trace(trace)
+    monkeypatch.setenv("YUSHAN_PHILLY_TRACE", str(trace))
+    whole = read_trace(0)
+    window = read_trace(10, skip=20)
+    assert len(window) == 10
+    assert window[0].submitted_at == 0.0
+    offset = whole[20].submitted_at
+    assert [(r.submitted_at + offset, r.gpus, r.tenant) for r in window] == [
+        (r.submitted_at, r.gpus, r.tenant) for r in whole[20:30]
+    ]
+    figures = main(["sweep", "--limit-jobs", "10", "--skip-jobs", "20", "--policies", "fifo"])
+    assert figures["sweep"]["jobs"] == 10  # type: ignore[index]
