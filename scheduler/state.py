@@ -12,6 +12,7 @@ import heapq
 import itertools
 import math
 from collections.abc import Hashable, Iterable, Mapping
+from operator import itemgetter
 
 from quotas.tree import FlavorResource, NodeSpec, QuotaTree
 from scheduler.backfill import reserve
@@ -60,6 +61,7 @@ def build_tree(tenants: Mapping[str, TenantSpec], cohorts: Mapping[str, CohortSp
 
 ReleaseEvent = tuple[float, str, int, str]
 """(end, node, GPUs the worker frees there, job id): one per worker of a running job."""
+_EVENT_GPUS = itemgetter(2)
 
 
 def _release_events(job: JobState) -> list[ReleaseEvent]:
@@ -99,7 +101,7 @@ class SchedulingState:
         self.version = 0
         """Bumped whenever a job starts or stops or a cycle plans evictions: anything cached
         about what running jobs hold is stale once it moves."""
-        self._releases: dict[str, tuple[int, list[tuple[float, int]], list[int]]] = {}
+        self._releases: dict[str, tuple[int, list[ReleaseEvent], list[int]]] = {}
         self._waits: dict[Hashable, tuple[int, float]] = {}
         self._free_by_node: dict[str, tuple[int, dict[str, int]]] = {}
         self._release_events: dict[str, list[ReleaseEvent]] = {}
@@ -194,19 +196,16 @@ class SchedulingState:
             self._entitlement = fair_shares(self.tenants)
         return self._entitlement
 
-    def _release_table(self, flavor: str) -> tuple[int, list[tuple[float, int]], list[int]]:
-        """(end, GPUs) of the flavor's running jobs with a time limit, soonest first, and the
-        GPUs freed by each end cumulatively; built once per :attr:`version`."""
+    def _release_table(self, flavor: str) -> tuple[int, list[ReleaseEvent], list[int]]:
+        """The flavor's release events (:meth:`node_releases`, soonest first) and the GPUs
+        freed by each cumulatively; built once per :attr:`version`. Per worker rather than per
+        job: the first end at which enough GPUs are back is the same either way."""
         cached = self._releases.get(flavor)
         if cached is not None and cached[0] == self.version:
             return cached
-        ends = sorted(
-            (job.admitted_at + job.max_runtime_seconds, job.demand.gpu * job.workers)
-            for job in self.running_on(flavor)
-            if job.admitted_at is not None and job.max_runtime_seconds is not None
-        )
-        freed = list(itertools.accumulate(gpus for _, gpus in ends))
-        table = self._releases[flavor] = (self.version, ends, freed)
+        events = self.node_releases(flavor)
+        freed = list(itertools.accumulate(map(_EVENT_GPUS, events)))
+        table = self._releases[flavor] = (self.version, events, freed)
         return table
 
     def free_gpus_by_node(self, flavor: str) -> dict[str, int]:
