@@ -284,13 +284,13 @@ def _no_victim_allowed(
     )
 
 
-def _cheapest_possible(
-    candidates: Sequence[JobState], gpus_short: int, costs: Mapping[str, float]
-) -> tuple[float, int]:
-    """A lower bound on the work lost to free ``gpus_short`` GPUs, and how many can be freed."""
+def _cheapest_possible(candidates: list[tuple[float, int]], gpus_short: int) -> tuple[float, int]:
+    """A lower bound on the work lost to free ``gpus_short`` GPUs from candidates of (work
+    lost, GPUs), and how many can be freed."""
     lost = 0.0
     freed = 0
-    for cost, gpus in sorted((costs[v.id], v.demand.gpu * v.workers) for v in candidates):
+    candidates.sort()
+    for cost, gpus in candidates:
         if freed >= gpus_short:
             break
         lost += cost
@@ -318,8 +318,13 @@ def plan_preemption(
     everyone = found.own + [v for vs in found.others.values() for v in vs]
     needed = job.total().gpu
     short = max(1, needed - state.cluster.free_gpus(job.flavor))
-    costs = {victim.id: lost_gpu_seconds(victim, now) for victim in everyone}
-    cheapest, freeable = _cheapest_possible(everyone, short, costs)
+    costs: dict[str, float] = {}
+    sizes: list[tuple[float, int]] = []
+    for victim in everyone:
+        gpus = victim.demand.gpu * victim.workers
+        cost = costs[victim.id] = lost_gpu_seconds(victim, now)
+        sizes.append((cost, gpus))
+    cheapest, freeable = _cheapest_possible(sizes, short)
     budget = preemption_budget(job, policy, wait_seconds)
     if freeable < short:
         state.remember_failed_preemption(job, found.revisit_at, math.inf)
@@ -406,8 +411,10 @@ class _Borrowers:
     def take(self, tenant: str) -> JobState:
         return self.pools[tenant].pop(0)
 
-    def evicted(self, tenant: str) -> None:
-        self.shares[tenant] = self.tree.share(tenant)
+    def evicted(self, tenant: str, share: float | None = None) -> None:
+        """Record that one of ``tenant``'s jobs went: its share is now ``share`` when the caller
+        computed it already (the share with the victim's charges released)."""
+        self.shares[tenant] = self.tree.share(tenant) if share is None else share
 
 
 def _reclaim(
@@ -455,7 +462,7 @@ def _fair_share(found: _Candidates, rule: PreemptionRule) -> Picker:
             after = tree.share(tenant, _released(victim))
             if may_preempt(rule, preemptor_share, before, after):
                 search.evict(victim, PreemptionReason.FAIR_SHARE)
-                borrowers.evicted(tenant)
+                borrowers.evicted(tenant, after)
                 yield None
             elif search.exhausted():
                 yield None
