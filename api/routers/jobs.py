@@ -150,20 +150,6 @@ async def list_jobs(
     return await in_read_session(request, page_json)
 
 
-def job_page(
-    session: Session,
-    principal: Principal,
-    tenant: str | None = None,
-    status: list[JobStatus] | None = None,
-    user: str | None = None,
-    limit: int = 50,
-    cursor: str | None = None,
-) -> JobPageOut:
-    """A page of the jobs the caller may see, as models (the portal's job list)."""
-    page = job_rows(session, principal, tenant, status, user, limit, cursor)
-    return JobPageOut(items=[job_out(j) for j in page.items], next_cursor=page.next_cursor)
-
-
 def job_rows(
     session: Session,
     principal: Principal,

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from api.convert import JOB_LIST_COLUMNS, job_page_json
-from api.routers.jobs import job_page, job_rows
-from api.schemas import JobOut
+from api.convert import JOB_LIST_COLUMNS, job_out, job_page_json
+from api.routers.jobs import job_rows
+from api.schemas import JobOut, JobPageOut
 from store import tenants
 from store.db import SessionFactory, read_session_factory, session_factory, transaction
 from store.models import Job
@@ -112,8 +112,10 @@ def stored(engine: Engine) -> SessionFactory:
 def both(sessions: SessionFactory, principal: Principal, **query: Any) -> tuple[bytes, bytes]:
     """The fast path's bytes and the models' for the same page."""
     with sessions() as session:
-        fast = job_page_json(job_rows(session, principal, **query))
-        models = job_page(session, principal, **query).model_dump_json().encode()
+        page = job_rows(session, principal, **query)
+        fast = job_page_json(page)
+        items = [job_out(row) for row in page.items]
+        models = JobPageOut(items=items, next_cursor=page.next_cursor).model_dump_json().encode()
     return fast, models
 
 

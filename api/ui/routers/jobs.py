@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from api.convert import job_out
 from api.deps import SUBMIT_ROLES, SessionDep, SubmissionWriterDep
 from api.params import JobIdPath
 from api.problems import ApiProblem, friendly_message, store_status
@@ -47,7 +48,7 @@ def job_list(
     mine: bool = False,
 ) -> HTMLResponse:
     """The jobs of the caller's tenants (``mine``: only their own), newest first."""
-    page_of_jobs = job_routes.job_page(
+    page_of_jobs = job_routes.job_rows(
         session,
         user.principal,
         tenant=tenant or None,
@@ -58,7 +59,7 @@ def job_list(
     )
     context: dict[str, Any] = {
         "title": "Jobs",
-        "jobs": page_of_jobs.items,
+        "jobs": [job_out(row) for row in page_of_jobs.items],
         "next_cursor": page_of_jobs.next_cursor,
         "tenant": tenant,
         "status": status,
