@@ -39,7 +39,7 @@ it before returning.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from quotas.drf import PreemptionRule, may_preempt
@@ -218,15 +218,11 @@ def _candidates(
         revisit_at = min(revisit_at, _next_checkpoint(running, now))
         return True
 
-    own = (
-        [
-            running
-            for running in state.running_of(job.tenant, job.flavor)
-            if _within_tenant_allows(policy.within_tenant, running, job) and eligible(running)
-        ]
-        if _may_evict_own(job, state, policy)
-        else []
-    )
+    own = [
+        running
+        for running in state.running_of(job.tenant, job.flavor)
+        if _within_tenant_allows(policy.within_tenant, running, job) and eligible(running)
+    ]
     others: dict[str, list[JobState]] = {}
     if within_nominal and policy.reclaim_within_cohort == "Never":
         return _Candidates(own, others, revisit_at)
@@ -245,19 +241,6 @@ def _candidates(
     return _Candidates(own, others, revisit_at)
 
 
-def _may_evict_own(job: JobState, state: SchedulingState, policy: Policy) -> bool:
-    """Whether ``within_tenant`` could allow any of the tenant's running jobs of the flavor as
-    a victim, from their lowest priority alone (``LowerPriority`` with none lower: no; most
-    tenants run jobs of one priority, and the answer spares a look at each)."""
-    mode = policy.within_tenant
-    if mode == "Never":
-        return False
-    lowest = state.lowest_priority_running(job.tenant, job.flavor)
-    if lowest is None:
-        return False
-    return mode == "Any" or lowest < job.priority
-
-
 def _no_victim_allowed(
     job: JobState, request: Request, state: SchedulingState, policy: Policy
 ) -> bool:
@@ -268,10 +251,8 @@ def _no_victim_allowed(
     skipped and its failure remembered until something starts or stops; most searches of an
     overloaded cluster end here."""
     tree = state.tree
-    if _may_evict_own(job, state, policy) and any(
-        _within_tenant_allows(policy.within_tenant, running, job)
-        for running in state.running_of(job.tenant, job.flavor)
-    ):
+    own = state.running_of(job.tenant, job.flavor)
+    if any(_within_tenant_allows(policy.within_tenant, running, job) for running in own):
         return False
     preemptor_share = tree.share(job.tenant, request)
     root = tree.root_of(job.tenant)
@@ -284,13 +265,14 @@ def _no_victim_allowed(
     )
 
 
-def _cheapest_possible(candidates: list[tuple[float, int]], gpus_short: int) -> tuple[float, int]:
+def _cheapest_possible(
+    candidates: Iterable[tuple[float, int]], gpus_short: int
+) -> tuple[float, int]:
     """A lower bound on the work lost to free ``gpus_short`` GPUs from candidates of (work
     lost, GPUs), and how many can be freed."""
     lost = 0.0
     freed = 0
-    candidates.sort()
-    for cost, gpus in candidates:
+    for cost, gpus in sorted(candidates):
         if freed >= gpus_short:
             break
         lost += cost

@@ -95,8 +95,6 @@ class SchedulingState:
         self.running: dict[str, JobState] = {}
         self.running_by_flavor: dict[str, dict[str, JobState]] = {}
         self._by_tenant: dict[tuple[str, str], dict[str, JobState]] = {}
-        self._priorities: dict[tuple[str, str], dict[int, int]] = {}
-        """Per (tenant, flavor), how many running jobs have each priority."""
         self._quota_requests: dict[Hashable, Request] = {}
         self._deadlines: list[tuple[float, str]] = []
         self._entitlement: dict[str, float] | None = None
@@ -131,8 +129,6 @@ class SchedulingState:
             heapq.heappush(self._deadlines, (deadline, job.id))
         self.running_by_flavor.setdefault(job.flavor, {})[job.id] = job
         self._by_tenant.setdefault((job.tenant, job.flavor), {})[job.id] = job
-        counts = self._priorities.setdefault((job.tenant, job.flavor), {})
-        counts[job.priority] = counts.get(job.priority, 0) + 1
         if index_releases:
             events = self._release_events.setdefault(job.flavor, [])
             for event in _release_events(job):
@@ -152,10 +148,6 @@ class SchedulingState:
         self.version += 1
         del self.running_by_flavor[job.flavor][job_id]
         del self._by_tenant[(job.tenant, job.flavor)][job_id]
-        counts = self._priorities[(job.tenant, job.flavor)]
-        counts[job.priority] -= 1
-        if not counts[job.priority]:
-            del counts[job.priority]
         events = self._release_events.get(job.flavor, [])
         for event in _release_events(job):
             del events[bisect.bisect_left(events, event)]
@@ -274,11 +266,6 @@ class SchedulingState:
         if entry is None or entry[0] != self.version or now >= entry[1]:
             return None
         return entry[2]
-
-    def lowest_priority_running(self, tenant: str, flavor: str) -> int | None:
-        """The lowest priority among the tenant's running jobs of ``flavor`` (``None``: none)."""
-        counts = self._priorities.get((tenant, flavor))
-        return min(counts) if counts else None
 
     def running_of(self, tenant: str, flavor: str) -> Iterable[JobState]:
         return self._by_tenant.get((tenant, flavor), {}).values()
