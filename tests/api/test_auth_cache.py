@@ -9,12 +9,13 @@ from typing import cast
 
 import pytest
 from fastapi import Request
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 
 from api import deps
 from api.authcache import PrincipalCache
 from store.users import Principal
 from tests.api.builders import ApiDriver, a_job
+from tests.statements import recorded_statements
 
 
 class FakeClock:
@@ -64,19 +65,10 @@ def test_a_token_is_looked_up_once_then_served_from_the_cache(api: ApiDriver) ->
     api.setup_platform(tenants=("lab-a",))
     alice = api.user_with_token("alice", "lab-a")
     engine: Engine = api.client.app.state.engine  # type: ignore[attr-defined]
-    lookups: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if "FROM tokens" in statement:
-            lookups.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recorded_statements(engine) as statements:
         for _ in range(3):
             assert alice.get("/v1/jobs").status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    assert len(lookups) == 1
+    assert len([s for s in statements if "FROM tokens" in s]) == 1
 
 
 def fake_request(cache: PrincipalCache) -> Request:

@@ -8,7 +8,7 @@ from concurrent.futures import Future
 from datetime import datetime
 
 import pytest
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, func, select
 
 from store import jobs
 from store.common import as_utc, new_job_id
@@ -17,6 +17,7 @@ from store.errors import InvalidRequest, LimitExceeded
 from store.models import Job, JobEvent, Tenant
 from store.notify import signal_job_changes
 from store.submissions import SubmissionWriter, _Submission
+from tests.statements import recorded_statements
 from tests.store.conftest import REQUEST
 
 
@@ -133,16 +134,8 @@ def test_concurrent_callers_all_get_their_job_through_the_thread(
 def test_alike_submissions_of_a_group_read_their_facts_once(
     sessions: SessionFactory, engine: Engine
 ) -> None:
-    statements: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recorded_statements(engine) as statements:
         write_group(SubmissionWriter(sessions), *(submission() for _ in range(5)))
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     reads = [s for s in statements if "FROM flavors" in s]
     assert len(reads) == 1
 
@@ -155,16 +148,8 @@ def test_a_group_signals_the_scheduler_once_after_its_commit(
     hooked = session_factory(engine)
     calls: list[int] = []
     signal_job_changes(hooked, lambda: calls.append(1))
-    statements: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recorded_statements(engine) as statements:
         write_group(SubmissionWriter(hooked), *(submission() for _ in range(3)))
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert calls == [1]
     notifies = [s for s in statements if "pg_notify" in s]
     assert len(notifies) == (1 if engine.dialect.name == "postgresql" else 0)
